@@ -1,0 +1,78 @@
+// keys/keygen.cpp — key generation and atomic file writes (see keygen.hpp).
+#include "keys/keygen.hpp"
+
+#include <botan/auto_rng.h>
+#include <botan/ed25519.h>
+#include <botan/pkcs8.h>
+#include <botan/rsa.h>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace signpost::keys {
+namespace {
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+std::error_code fsync_directory(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return last_error();
+    std::error_code ec;
+    if (::fsync(fd) != 0) ec = last_error();
+    ::close(fd);
+    return ec;
+}
+
+}  // namespace
+
+std::string generate_private_key_pem(config::DkimAlgorithm algorithm) {
+    Botan::AutoSeeded_RNG rng;
+    switch (algorithm) {
+        case config::DkimAlgorithm::ed25519: {
+            Botan::Ed25519_PrivateKey key(rng);
+            return Botan::PKCS8::PEM_encode(key);
+        }
+        case config::DkimAlgorithm::rsa2048:
+        case config::DkimAlgorithm::rsa3072:
+        case config::DkimAlgorithm::rsa4096: {
+            std::size_t bits = algorithm == config::DkimAlgorithm::rsa2048   ? 2048
+                               : algorithm == config::DkimAlgorithm::rsa3072 ? 3072
+                                                                              : 4096;
+            Botan::RSA_PrivateKey key(rng, bits);
+            return Botan::PKCS8::PEM_encode(key);
+        }
+    }
+    return {};
+}
+
+std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view data,
+                                  unsigned mode) {
+    std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+    std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return last_error();
+    std::error_code ec;
+    // open() applies the umask; set the exact mode the caller asked for.
+    if (::fchmod(fd, mode) != 0) ec = last_error();
+    std::size_t done = 0;
+    while (!ec && done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ec = last_error();
+        } else {
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    if (!ec && ::fsync(fd) != 0) ec = last_error();
+    if (::close(fd) != 0 && !ec) ec = last_error();
+    if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_error();
+    if (ec) {
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    return fsync_directory(dir);
+}
+
+}  // namespace signpost::keys
