@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The runtime half of the Docker image: the shared libraries the `signpost` binary links
+# against, CA certificates, a non-root user and the data directories.
+#   scripts/install-runtime.sh            install (as root, in the image's runtime stage)
+#   scripts/install-runtime.sh --check BIN
+#                                         check that every library BIN needs belongs to a
+#                                         package listed here (run by the test suite, so the
+#                                         image cannot miss a library)
+set -euo pipefail
+
+RUNTIME_PKGS=(
+  ca-certificates libssl3 libbotan-2-19 libunbound8 libevent-2.1-7 libtomlplusplus3
+  libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9
+  libstdc++6 libgcc-s1 libc6 zlib1g libbz2-1.0 liblzma5 libsqlite3-0 libtspi1
+)
+
+if [ "${1:-}" = "--check" ]; then
+  bin=${2:?usage: install-runtime.sh --check BIN}
+  status=0
+  while read -r lib; do
+    pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1) || true
+    if [ -z "$pkg" ]; then
+      real=$(readlink -f "$lib")
+      pkg=$(dpkg -S "$real" 2>/dev/null | head -n1 | cut -d: -f1) || true
+    fi
+    if [ -z "$pkg" ]; then
+      echo "install-runtime: $lib belongs to no package"; status=1
+    elif ! printf '%s\n' "${RUNTIME_PKGS[@]}" | grep -qx "$pkg"; then
+      echo "install-runtime: $lib comes from $pkg, which RUNTIME_PKGS does not list"; status=1
+    fi
+  done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u)
+  [ "$status" -eq 0 ] && echo "install-runtime: every library of $bin is covered"
+  exit "$status"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${RUNTIME_PKGS[@]}" >/dev/null
+rm -rf /var/lib/apt/lists/*
+id signpost >/dev/null 2>&1 || useradd --system --home-dir /var/lib/signpost --shell /usr/sbin/nologin signpost
+install -d -o signpost -g signpost -m 0750 /etc/signpost /var/lib/signpost /var/spool/signpost
+install -d -o signpost -g signpost -m 0700 /var/lib/signpost/keys

@@ -1,0 +1,46 @@
+# tests/integration/lib.sh — shared helpers for the integration scenarios (bash).
+# Each scenario sources this, gets a private temp dir in $WORK (removed on exit, kept when
+# SIGNPOST_KEEP_WORK=1) and the binary in $SIGNPOST.
+set -euo pipefail
+
+SIGNPOST=${SIGNPOST_BIN:?SIGNPOST_BIN must point at the signpost binary}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/signpost-it.XXXXXX")
+_pids=()
+_cleanup() {
+  local pid
+  for pid in "${_pids[@]:-}"; do
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "${SIGNPOST_KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap _cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# track_pid PID: killed at exit if still running.
+track_pid() { _pids+=("$1"); }
+
+# wait_for_log FILE PATTERN [SECONDS]: waits until FILE contains PATTERN (grep -E).
+wait_for_log() {
+  local file=$1 pattern=$2 limit=${3:-20} i
+  for ((i = 0; i < limit * 10; i++)); do
+    grep -qE "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "--- $file:"; cat "$file" 2>/dev/null || true
+  fail "timed out after ${limit}s waiting for /$pattern/ in $file"
+}
+
+# wait_exit PID SECONDS: waits for PID to exit; prints its exit code; fails on timeout.
+wait_exit() {
+  local pid=$1 limit=$2 i
+  for ((i = 0; i < limit * 10; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" && echo 0 || echo $?
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "process $pid still running after ${limit}s"
+}
