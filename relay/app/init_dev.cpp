@@ -43,7 +43,7 @@ std::string selector_stem() {
     std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[16];
+    char buf[32];
     std::snprintf(buf, sizeof buf, "sp%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
     return buf;
 }

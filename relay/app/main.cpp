@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config/config.hpp"
+#include "relay/app/cli_dkim.hpp"
 #include "relay/app/init_dev.hpp"
 #include "relay/app/serve.hpp"
 #include "relay/app/version.hpp"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
     init->add_option("--dev", dev_dir, "Directory for a development setup (capture delivery, test user)")
         ->required();
     init->callback([&] { exit_code = signpost::app::init_dev(dev_dir, std::cout, std::cerr); });
+
+    signpost::app::add_dkim_commands(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });
