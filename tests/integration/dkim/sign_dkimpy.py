@@ -13,11 +13,13 @@ Choices, all deliberate:
 - The algorithm follows the key: an RSA PKCS#8 PEM signs rsa-sha256, an Ed25519 PKCS#8 PEM
   signs ed25519-sha256 (RFC 8463). dkimpy wants the raw 32-byte Ed25519 seed in base64, so it
   is cut out of the PKCS#8 DER here.
-- h= lists every header field present, bottom instance first as RFC 6376 §5.4.2 asks,
-  except trace and signature fields (Return-Path, Received, DKIM-Signature, ARC-*,
-  Authentication-Results), plus one extra "from" (over-signing, §8.15). Signing the odd
-  fields (duplicates, empty values, whitespace-only continuations) is what makes the corpus
-  exercise the verifiers' header canonicalization.
+- h= follows Signpost's own header selection (signer/sign.hpp, default_signed_headers()
+  and oversigned_headers()): each default name present is listed once per instance, and
+  each over-signed name once more than it occurs, even when absent (RFC 6376 §5.4.2,
+  §8.15). Same h= as Signpost means the same fields reach the verifiers' canonicalization,
+  so known-divergences.txt holds for both signers. Keep the two lists in step with
+  signer/sign.hpp; --all-headers signs every field except trace and signature fields
+  instead (for exploring verifier behaviour on the odd X- fields of the corpus).
 - The header section is split here, not by dkimpy: dkimpy's parser refuses a field name
   followed by whitespace before the colon ("Subject : x", RFC 5322 §4.5.3 obs-optional)
   even though RFC 6376 §3.4.2 says how to canonicalize it. The field name is kept byte-exact
@@ -45,8 +47,31 @@ ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 # The same structure for rsaEncryption starts with this AlgorithmIdentifier.
 RSA_OID = bytes.fromhex("06092a864886f70d010101")
 
+# signer/sign.hpp: default_signed_headers() and oversigned_headers().
+DEFAULT_SIGNED = [
+    b"from", b"sender", b"reply-to", b"subject", b"date", b"message-id", b"to", b"cc",
+    b"mime-version", b"content-type", b"content-transfer-encoding", b"content-disposition",
+    b"in-reply-to", b"references", b"list-id", b"list-help", b"list-unsubscribe",
+    b"list-subscribe", b"list-post", b"list-owner", b"list-archive", b"list-unsubscribe-post",
+]
+OVERSIGNED = {
+    b"from", b"to", b"cc", b"subject", b"date", b"reply-to", b"message-id", b"mime-version",
+    b"content-type", b"content-transfer-encoding", b"in-reply-to", b"references",
+}
+# With --all-headers: every field but these.
 NOT_SIGNED = {b"return-path", b"received", b"dkim-signature", b"authentication-results",
               b"arc-seal", b"arc-message-signature", b"arc-authentication-results"}
+
+
+def select_headers(headers, all_headers):
+    names = [bytes(name.lower()) for name, _ in headers]
+    if all_headers:
+        return [n for n in names if n not in NOT_SIGNED] + [b"from"]
+    h = []
+    for n in DEFAULT_SIGNED:
+        count = names.count(n)
+        h += [n] * (count + (1 if n in OVERSIGNED else 0))
+    return h
 
 
 class FieldName(bytes):
@@ -108,6 +133,8 @@ def main():
     ap.add_argument("--canon", default="relaxed/relaxed",
                     choices=["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"])
     ap.add_argument("--timestamp", type=int, required=True)
+    ap.add_argument("--all-headers", action="store_true",
+                    help="sign every field except trace/signature fields (not Signpost's set)")
     args = ap.parse_args()
 
     try:
@@ -123,8 +150,10 @@ def main():
         sys.stderr.write("sign_dkimpy: %s\n" % e)
         return 1
 
-    include = [bytes(name.lower()) for name, _ in headers if name.lower() not in NOT_SIGNED]
-    include.append(b"from")  # over-sign From: one more than present (RFC 6376 §8.15)
+    include = select_headers(headers, args.all_headers)
+    if b"from" not in [bytes(n.lower()) for n, _ in headers]:
+        sys.stderr.write("sign_dkimpy: the message has no From field (RFC 6376 §5.4)\n")
+        return 1
 
     d = dkim.DKIM(None, signature_algorithm=algorithm)
     d.headers, d.body = headers, body
