@@ -9,8 +9,9 @@
 // Unknown keys are errors that suggest the nearest known key.
 //
 // Untrusted input: the file text (operator-written, but may be malformed in any way).
-// Also reads the file modes of the secrets it names (TLS private key, users file) and
-// refuses group/world-readable ones; see validate_secrets().
+// Also reads the file modes of the secrets it names (TLS private key, users file, smarthost
+// credentials) and refuses group/world-readable ones; see validate_files() and
+// LoadOptions::check_files.
 //
 // Threading: all functions are reentrant; Config is immutable after load.
 #pragma once
@@ -39,6 +40,8 @@ struct ConfigError {
 
     // "file:line:col: key: message" (parts that are unknown are left out).
     std::string to_string() const;
+
+    bool operator==(const ConfigError&) const = default;
 };
 
 enum class TlsMode { starttls, implicit };
@@ -55,22 +58,27 @@ struct Endpoint {
     std::string host;
     std::uint16_t port = 0;
     std::string to_string() const;  // "127.0.0.1:2587", "[::1]:587"
+
+    bool operator==(const Endpoint&) const = default;
 };
 
 struct ServerConfig {
     std::string hostname;  // default: the machine's host name
+    bool operator==(const ServerConfig&) const = default;
 };
 
 struct ListenerConfig {
     std::string name;  // default: "<tls>-<port>", used in logs and metric labels
     Endpoint address;
     TlsMode tls = TlsMode::starttls;
+    bool operator==(const ListenerConfig&) const = default;
 };
 
 struct TlsConfig {
     std::filesystem::path cert;  // PEM chain
     std::filesystem::path key;   // PEM private key; must not be group/world-readable
     TlsVersion min_version = TlsVersion::tls1_2;
+    bool operator==(const TlsConfig&) const = default;
 };
 
 struct AuthConfig {
@@ -78,6 +86,7 @@ struct AuthConfig {
     Duration cache_ttl{300};           // remember a verified password this long (0 = never)
     std::uint32_t max_failures = 5;    // failed AUTH attempts before disconnect
     Duration lockout{900};             // how long an IP stays locked out after max_failures
+    bool operator==(const AuthConfig&) const = default;
 };
 
 // Limits for the submission service (STYLE.md habit 7: every input has a bound).
@@ -89,6 +98,7 @@ struct LimitsConfig {
     Duration command_timeout{300};  // RFC 5321 §4.5.3.2: 5 minutes
     Duration data_timeout{600};     // RFC 5321 §4.5.3.2: 10 minutes for the DATA block
     Duration connection_timeout{3600};
+    bool operator==(const LimitsConfig&) const = default;
 };
 
 struct DomainConfig {
@@ -102,10 +112,12 @@ struct DomainConfig {
     Canonicalization body_canon = Canonicalization::relaxed;
     std::vector<std::string> headers;      // empty = the signer's default set
     bool sign_subdomains = false;          // this domain's keys also sign for sub.name
+    bool operator==(const DomainConfig&) const = default;
 };
 
 struct KeysConfig {
     std::filesystem::path dir = "/var/lib/signpost/keys";
+    bool operator==(const KeysConfig&) const = default;
 };
 
 struct QueueConfig {
@@ -115,6 +127,7 @@ struct QueueConfig {
                                 Duration{3600}};  // the last step repeats
     Duration warn_after{4 * 3600};                // 0 = no delay warnings
     std::uint64_t min_free_space = 100ull * 1000 * 1000;
+    bool operator==(const QueueConfig&) const = default;
 };
 
 struct DeliveryConfig {
@@ -125,11 +138,13 @@ struct DeliveryConfig {
     std::uint16_t mx_port = 25;                     // tests point this at a loopback port
     std::filesystem::path capture_dir;              // required when mode = capture
     std::filesystem::path extra_ca_file;            // trusted besides the system CAs
+    bool operator==(const DeliveryConfig&) const = default;
 };
 
 struct MtaStsConfig {
     bool enabled = true;
     std::filesystem::path cache_dir;  // default: <queue.dir>/mta-sts
+    bool operator==(const MtaStsConfig&) const = default;
 };
 
 struct DnsConfig {
@@ -137,15 +152,18 @@ struct DnsConfig {
     bool dnssec = false;
     std::filesystem::path trust_anchor_file;  // required when dnssec = true
     Duration timeout{10};
+    bool operator==(const DnsConfig&) const = default;
 };
 
 struct MetricsConfig {
     std::optional<Endpoint> listen;  // absent = no metrics endpoint
+    bool operator==(const MetricsConfig&) const = default;
 };
 
 struct LogConfig {
     LogLevel level = LogLevel::info;
     LogFormat format = LogFormat::text;
+    bool operator==(const LogConfig&) const = default;
 };
 
 struct Config {
@@ -167,6 +185,9 @@ struct Config {
     // The domain entry that signs for `domain` (exact match, or a parent with
     // sign_subdomains), or nullptr.
     const DomainConfig* find_domain(std::string_view domain) const;
+
+    // Field-by-field equality (to_toml round trips compare with this).
+    bool operator==(const Config&) const = default;
 };
 
 struct LoadResult {
@@ -175,26 +196,46 @@ struct LoadResult {
     bool ok() const { return errors.empty() && config != nullptr; }
 };
 
+struct LoadOptions {
+    // Check the files the config names (see validate_files()). Tests that load configs
+    // naming files that do not exist turn this off; the daemon never does.
+    bool check_files = true;
+};
+
 // Reads and validates a file. Relative paths inside the file are resolved against the
-// file's directory. Never throws.
-LoadResult load_file(const std::filesystem::path& path);
+// file's directory. Never throws. Errors are sorted by line.
+LoadResult load_file(const std::filesystem::path& path, const LoadOptions& options = {});
 
 // Same, from text already in memory; `source_name` is used in errors and relative paths
-// resolve against `base_dir`. Does not look at the file system except in validate_secrets.
+// resolve against `base_dir` (kept relative when base_dir is empty). Does not look at the
+// file system except for the checks of validate_files() (when options.check_files).
 LoadResult load_string(std::string_view text, const std::string& source_name,
-                       const std::filesystem::path& base_dir = {});
+                       const std::filesystem::path& base_dir = {},
+                       const LoadOptions& options = {});
+
+// The file checks load_file runs after parsing: tls.cert, tls.key, auth.users_file,
+// delivery.smarthost_credentials_file, delivery.extra_ca_file and dns.trust_anchor_file
+// (when set) must exist, be regular files and be readable by us; the secrets among them
+// (tls.key, auth.users_file, delivery.smarthost_credentials_file) must have no group/other
+// permission bits (mode & 077 == 0). Called on a Config alone the errors carry the key but
+// no line (the loader adds the line of each key).
+std::vector<ConfigError> validate_files(const Config& config);
 
 // The effective configuration with every default filled in, as TOML that load_string
-// accepts and that yields an equal Config.
+// accepts and that yields an equal Config. Unset optional keys (no smarthost, no metrics
+// listener, empty optional paths, the signer's default header list) appear as comments.
 std::string to_toml(const Config& config);
 
 // Parsers shared with the CLI. Durations: "0", "30s", "5m", "36h", "90d", "2w"
-// (one unit, non-negative integer). Sizes: "512", "64KB", "25MB", "1GB" (decimal
-// units; KiB/MiB/GiB binary). Return nullopt on malformed input.
+// (one unit, non-negative integer, at most 100 years). Sizes: "512", "64KB", "25MB", "1GB"
+// (decimal units; KiB/MiB/GiB binary; units are case-insensitive, "B" optional).
+// Return nullopt on malformed input.
 std::optional<Duration> parse_duration(std::string_view text);
 std::optional<std::uint64_t> parse_size(std::string_view text);
 std::string format_duration(Duration d);   // largest exact unit: "90d", "5m", "0"
 std::string format_size(std::uint64_t n);  // largest exact unit: "25MB"
+// "host:port", "1.2.3.4:port", "[v6]:port"; the port may be left out when default_port is
+// not 0. Host names are lower-cased, IP literals put in canonical form ("[0::1]" -> "::1").
 std::optional<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port = 0);
 
 std::string_view to_string(TlsMode);

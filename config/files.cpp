@@ -1,0 +1,78 @@
+// config/files.cpp — checks of the files a Config names (validate_files in config.hpp).
+//
+// Security exposure: this is where "Signpost refuses to start if a secret is readable by
+// others" (DESIGN.md, security contract) is enforced. A secret is a file whose contents
+// let someone impersonate us or our users: the TLS private key, the users file (password
+// hashes) and the smarthost credentials (a password in clear). The TLS certificate, the
+// extra CA file and the DNSSEC trust anchor are public and only have to exist.
+//
+// Reads file metadata only (stat, access), never contents. Follows symlinks, so a
+// certbot-style "live/privkey.pem" link is judged by the file it points at.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "config/config.hpp"
+#include "config/internal.hpp"
+
+namespace signpost::config {
+namespace detail {
+
+std::vector<ConfigError> check_files(const Config& config, const std::string& file,
+                                     const Locator& where) {
+    struct Item {
+        const char* key;
+        const std::filesystem::path& path;
+        bool secret;
+    };
+    const Item items[] = {
+        {"tls.cert", config.tls.cert, false},
+        {"tls.key", config.tls.key, true},
+        {"auth.users_file", config.auth.users_file, true},
+        {"delivery.smarthost_credentials_file", config.delivery.smarthost_credentials_file, true},
+        {"delivery.extra_ca_file", config.delivery.extra_ca_file, false},
+        {"dns.trust_anchor_file", config.dns.trust_anchor_file, false},
+    };
+
+    std::vector<ConfigError> errors;
+    for (const Item& item : items) {
+        if (item.path.empty()) continue;
+        const std::string p = item.path.string();
+        auto report = [&](std::string message) {
+            Location at = where ? where(item.key) : Location{};
+            errors.push_back({file, at.line, at.column, item.key, std::move(message)});
+        };
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) {
+            int err = errno;
+            report(err == ENOENT ? p + ": file not found" : p + ": " + std::strerror(err));
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            report(p + " is not a regular file");
+            continue;
+        }
+        if (item.secret && (st.st_mode & 077) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            report(p + " is readable by group/others (mode " + mode + "); run chmod 600 " + p);
+            continue;
+        }
+        if (::access(p.c_str(), R_OK) != 0) {
+            int err = errno;
+            report(p + ": " + std::strerror(err));
+        }
+    }
+    return errors;
+}
+
+}  // namespace detail
+
+std::vector<ConfigError> validate_files(const Config& config) {
+    return detail::check_files(config, config.source.string(), {});
+}
+
+}  // namespace signpost::config

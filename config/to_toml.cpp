@@ -1,0 +1,161 @@
+// config/to_toml.cpp — to_toml: a Config back to TOML, every default written out.
+//
+// The output follows the schema order of config/internal.hpp (kSchema) and writes
+// durations and sizes with format_duration / format_size, so load_string(to_toml(c))
+// yields a Config equal to c. Keys whose "unset" state has no TOML spelling (an empty
+// optional path, no smarthost, no metrics listener, the signer's default header list) are
+// left out, with a comment where that helps a reader of `signpost check-config`.
+//
+// Pure: no I/O.
+#include <sstream>
+
+#include "config/config.hpp"
+#include "config/internal.hpp"
+
+namespace signpost::config {
+namespace {
+
+using detail::toml_quote;
+
+class Writer {
+public:
+    void section(std::string_view name) { header("[", name, "]"); }
+    void array_section(std::string_view name) { header("[[", name, "]]"); }
+    void comment(std::string_view text) { out_ << "# " << text << "\n"; }
+    void blank() {
+        out_ << "\n";
+        first_ = true;  // the next header needs no blank line of its own
+    }
+
+    void str(std::string_view key, std::string_view value) {
+        out_ << key << " = " << toml_quote(value) << "\n";
+    }
+    void path(std::string_view key, const std::filesystem::path& p) { str(key, p.string()); }
+    // Optional paths: empty means unset and is left out.
+    void opt_path(std::string_view key, const std::filesystem::path& p) {
+        if (p.empty()) comment(std::string(key) + " is not set");
+        else path(key, p);
+    }
+    void num(std::string_view key, std::uint64_t v) { out_ << key << " = " << v << "\n"; }
+    void boolean(std::string_view key, bool v) { out_ << key << " = " << (v ? "true" : "false") << "\n"; }
+    void duration(std::string_view key, Duration d) { str(key, format_duration(d)); }
+    void size(std::string_view key, std::uint64_t n) { str(key, format_size(n)); }
+    template <class T>
+    void strings(std::string_view key, const std::vector<T>& items, auto&& to_text) {
+        out_ << key << " = [";
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (i > 0) out_ << ", ";
+            out_ << toml_quote(to_text(items[i]));
+        }
+        out_ << "]\n";
+    }
+
+    std::string text() const { return out_.str(); }
+
+private:
+    void header(std::string_view open, std::string_view name, std::string_view close) {
+        if (!first_) out_ << "\n";
+        first_ = false;
+        out_ << open << name << close << "\n";
+    }
+
+    std::ostringstream out_;
+    bool first_ = true;
+};
+
+}  // namespace
+
+std::string to_toml(const Config& c) {
+    Writer w;
+    w.comment("Signpost effective configuration: every key, defaults filled in.");
+    if (!c.source.empty()) w.comment("Loaded from " + c.source.string());
+    w.blank();
+
+    w.section("server");
+    w.str("hostname", c.server.hostname);
+
+    for (const ListenerConfig& l : c.listeners) {
+        w.array_section("listener");
+        w.str("name", l.name);
+        w.str("address", l.address.to_string());
+        w.str("tls", to_string(l.tls));
+    }
+
+    w.section("tls");
+    w.path("cert", c.tls.cert);
+    w.path("key", c.tls.key);
+    w.str("min_version", to_string(c.tls.min_version));
+
+    w.section("auth");
+    w.path("users_file", c.auth.users_file);
+    w.duration("cache_ttl", c.auth.cache_ttl);
+    w.num("max_failures", c.auth.max_failures);
+    w.duration("lockout", c.auth.lockout);
+
+    w.section("limits");
+    w.size("message_size", c.limits.message_size);
+    w.num("max_recipients", c.limits.max_recipients);
+    w.num("max_connections", c.limits.max_connections);
+    w.num("max_connections_per_ip", c.limits.max_connections_per_ip);
+    w.duration("command_timeout", c.limits.command_timeout);
+    w.duration("data_timeout", c.limits.data_timeout);
+    w.duration("connection_timeout", c.limits.connection_timeout);
+
+    for (const DomainConfig& d : c.domains) {
+        w.array_section("domain");
+        w.str("name", d.name);
+        w.str("selector_prefix", d.selector_prefix);
+        w.strings("algorithms", d.algorithms, [](DkimAlgorithm a) { return to_string(a); });
+        w.duration("rotate_every", d.rotate_every);
+        w.duration("publish_lead", d.publish_lead);
+        w.duration("retire_after", d.retire_after);
+        w.str("canonicalization",
+              std::string(to_string(d.header_canon)) + "/" + std::string(to_string(d.body_canon)));
+        if (d.headers.empty())
+            w.comment("headers is not set: the signer's default header list");
+        else
+            w.strings("headers", d.headers, [](const std::string& h) { return std::string_view(h); });
+        w.boolean("sign_subdomains", d.sign_subdomains);
+    }
+
+    w.section("keys");
+    w.path("dir", c.keys.dir);
+
+    w.section("queue");
+    w.path("dir", c.queue.dir);
+    w.duration("max_lifetime", c.queue.max_lifetime);
+    w.strings("retry", c.queue.retry, [](Duration d) { return format_duration(d); });
+    w.duration("warn_after", c.queue.warn_after);
+    w.size("min_free_space", c.queue.min_free_space);
+
+    w.section("delivery");
+    w.str("mode", to_string(c.delivery.mode));
+    if (c.delivery.smarthost) w.str("smarthost", c.delivery.smarthost->to_string());
+    else w.comment("smarthost is not set");
+    w.str("smarthost_tls", to_string(c.delivery.smarthost_tls));
+    w.opt_path("smarthost_credentials_file", c.delivery.smarthost_credentials_file);
+    w.num("mx_port", c.delivery.mx_port);
+    w.opt_path("capture_dir", c.delivery.capture_dir);
+    w.opt_path("extra_ca_file", c.delivery.extra_ca_file);
+
+    w.section("mta_sts");
+    w.boolean("enabled", c.mta_sts.enabled);
+    w.path("cache_dir", c.mta_sts.cache_dir);
+
+    w.section("dns");
+    w.strings("forwarders", c.dns.forwarders, [](const Endpoint& e) { return detail::format_forwarder(e); });
+    w.boolean("dnssec", c.dns.dnssec);
+    w.opt_path("trust_anchor_file", c.dns.trust_anchor_file);
+    w.duration("timeout", c.dns.timeout);
+
+    w.section("metrics");
+    if (c.metrics.listen) w.str("listen", c.metrics.listen->to_string());
+    else w.comment("listen is not set: no metrics endpoint");
+
+    w.section("log");
+    w.str("level", to_string(c.log.level));
+    w.str("format", to_string(c.log.format));
+    return w.text();
+}
+
+}  // namespace signpost::config
