@@ -1,0 +1,325 @@
+// signer/key.cpp — key loading, key records, generation, and the two DKIM signature
+// algorithms (see key.hpp). Every Botan call is wrapped: Botan throws, this module returns.
+#include "signer/key.hpp"
+
+#include <botan/asn1_obj.h>
+#include <botan/base64.h>
+#include <botan/data_src.h>
+#include <botan/ed25519.h>
+#include <botan/hash.h>
+#include <botan/pem.h>
+#include <botan/pkcs8.h>
+#include <botan/pubkey.h>
+#include <botan/rsa.h>
+#include <botan/system_rng.h>
+#include <botan/x509_key.h>
+
+#include <new>
+#include <string>
+
+#include "signer/header.hpp"
+#include "signer/tag_list.hpp"
+
+namespace signpost::signer {
+namespace {
+
+constexpr std::string_view rsa_emsa = "EMSA3(SHA-256)";  // RSASSA-PKCS1-v1_5, SHA-256
+constexpr std::string_view ed25519_mode = "Pure";        // PureEdDSA (RFC 8463 §3)
+
+std::vector<std::string_view> split_colon(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t pos = 0;
+    while (true) {
+        const auto c = s.find(':', pos);
+        out.push_back(trim_fws(s.substr(pos, c == std::string_view::npos ? s.npos : c - pos)));
+        if (c == std::string_view::npos) break;
+        pos = c + 1;
+    }
+    return out;
+}
+
+// Base64 with FWS removed; nullopt if not base64.
+std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view s) {
+    const std::string compact = remove_fws(s);
+    try {
+        const auto v = Botan::base64_decode(compact.data(), compact.size(), false);
+        return std::vector<std::uint8_t>(v.begin(), v.end());
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+Result<KeyType> key_type_of(const Botan::Public_Key& key) {
+    const std::string name = key.algo_name();
+    if (name == "RSA") return KeyType::rsa;
+    if (name == "Ed25519") return KeyType::ed25519;
+    return Errc::key_type_unsupported;
+}
+
+}  // namespace
+
+std::string_view to_string(KeyType t) noexcept { return t == KeyType::rsa ? "rsa" : "ed25519"; }
+
+std::string_view to_string(Algorithm a) noexcept {
+    return a == Algorithm::rsa_sha256 ? "rsa-sha256" : "ed25519-sha256";
+}
+
+std::optional<Algorithm> parse_algorithm(std::string_view a) noexcept {
+    if (header_name_equals(a, "rsa-sha256")) return Algorithm::rsa_sha256;
+    if (header_name_equals(a, "ed25519-sha256")) return Algorithm::ed25519_sha256;
+    return std::nullopt;
+}
+
+Algorithm algorithm_for(KeyType t) noexcept {
+    return t == KeyType::rsa ? Algorithm::rsa_sha256 : Algorithm::ed25519_sha256;
+}
+
+// --- private keys ------------------------------------------------------------------------
+
+Result<PrivateKey> PrivateKey::from_botan(std::unique_ptr<Botan::Private_Key> key) {
+    if (!key) return Errc::pem_corrupt;
+    auto type = key_type_of(*key);
+    if (!type) return type.error();
+    std::size_t bits = 256;
+    if (*type == KeyType::rsa) {
+        bits = key->key_length();
+        if (bits < min_rsa_load_bits) return Errc::key_too_small;
+        if (bits > max_rsa_sign_bits) return Errc::key_too_large;
+    }
+    std::string p;
+    try {
+        // Cheap consistency checks (not the "strong" primality ones): a corrupt key that
+        // still decodes is refused here rather than producing bad signatures later.
+        if (!key->check_key(Botan::system_rng(), false)) return Errc::pem_corrupt;
+        if (*type == KeyType::ed25519) {
+            // RFC 8463 §4.2: the raw 32-octet public key.
+            const auto* ed = dynamic_cast<const Botan::Ed25519_PublicKey*>(key.get());
+            if (ed == nullptr) return Errc::key_type_unsupported;
+            p = Botan::base64_encode(ed->get_public_key());
+        } else {
+            // RFC 6376 §3.6.1: the DER SubjectPublicKeyInfo.
+            p = Botan::base64_encode(Botan::X509::BER_encode(*key));
+        }
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::pem_corrupt;
+    }
+    return PrivateKey(std::shared_ptr<const Botan::Private_Key>(std::move(key)), *type, bits,
+                      std::move(p));
+}
+
+std::string PrivateKey::dns_record() const {
+    return "v=DKIM1; k=" + std::string(to_string(type_)) + "; p=" + public_key_base64();
+}
+
+Result<std::string> PrivateKey::to_pem() const {
+    try {
+        return Botan::PKCS8::PEM_encode(*key_);
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::crypto_failure;
+    }
+}
+
+Result<PrivateKey> load_private_key_pem(std::string_view pem) {
+    if (pem.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
+        pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
+        return Errc::key_encrypted;
+    }
+    std::unique_ptr<Botan::Private_Key> key;
+    try {
+        if (pem.find("-----BEGIN RSA PRIVATE KEY-----") != std::string_view::npos) {
+            // PKCS#1 RSAPrivateKey (Botan's PKCS#8 loader does not take this label).
+            Botan::DataSource_Memory src(reinterpret_cast<const std::uint8_t*>(pem.data()),
+                                         pem.size());
+            const auto der = Botan::PEM_Code::decode_check_label(src, "RSA PRIVATE KEY");
+            key = std::make_unique<Botan::RSA_PrivateKey>(
+                Botan::AlgorithmIdentifier("RSA", Botan::AlgorithmIdentifier::USE_NULL_PARAM), der);
+        } else {
+            Botan::DataSource_Memory src(reinterpret_cast<const std::uint8_t*>(pem.data()),
+                                         pem.size());
+            key = Botan::PKCS8::load_key(src);
+        }
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        // Botan names algorithms it cannot load (Ed448, X25519, ...) in its message.
+        if (std::string_view(e.what()).find("nknown or unavailable public key algorithm") !=
+            std::string_view::npos) {
+            return Errc::key_type_unsupported;
+        }
+        return Errc::pem_corrupt;
+    }
+    return PrivateKey::from_botan(std::move(key));
+}
+
+Result<PrivateKey> load_ed25519_seed(std::string_view base64_seed) {
+    const auto seed = decode_base64(base64_seed);
+    if (!seed || seed->size() != 32) return Errc::bad_ed25519_seed;
+    try {
+        const Botan::secure_vector<std::uint8_t> secret(seed->begin(), seed->end());
+        return PrivateKey::from_botan(std::make_unique<Botan::Ed25519_PrivateKey>(secret));
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::bad_ed25519_seed;
+    }
+}
+
+Result<PrivateKey> generate_rsa_key(Botan::RandomNumberGenerator& rng, std::size_t bits) {
+    if (bits < min_rsa_sign_bits) return Errc::key_too_small;
+    if (bits > max_rsa_sign_bits) return Errc::key_too_large;
+    try {
+        return PrivateKey::from_botan(std::make_unique<Botan::RSA_PrivateKey>(rng, bits));
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::crypto_failure;
+    }
+}
+
+Result<PrivateKey> generate_ed25519_key(Botan::RandomNumberGenerator& rng) {
+    try {
+        return PrivateKey::from_botan(std::make_unique<Botan::Ed25519_PrivateKey>(rng));
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::crypto_failure;
+    }
+}
+
+// --- key records -------------------------------------------------------------------------
+
+Result<KeyRecord> parse_key_record(std::string_view txt) {
+    auto tags = parse_tag_list(txt);
+    if (!tags) return Errc::key_record_syntax;
+    KeyRecord rec;
+    for (std::size_t i = 0; i < tags->size(); ++i) {
+        const Tag& t = (*tags)[i];
+        if (t.name == "v") {
+            // §3.6.1: v= is RECOMMENDED; if present it MUST be the first tag.
+            if (i != 0) return Errc::key_record_syntax;
+            if (t.value != "DKIM1") return Errc::key_record_version;
+        } else if (t.name == "h") {
+            bool sha256 = false;
+            for (auto h : split_colon(t.value)) sha256 = sha256 || header_name_equals(h, "sha256");
+            if (!sha256) return Errc::key_record_hash_unsupported;
+        } else if (t.name == "k") {
+            if (header_name_equals(t.value, "rsa")) {
+                rec.type = KeyType::rsa;
+            } else if (header_name_equals(t.value, "ed25519")) {
+                rec.type = KeyType::ed25519;
+            } else {
+                return Errc::key_record_type_unsupported;
+            }
+        } else if (t.name == "s") {
+            bool email = false;
+            for (auto s : split_colon(t.value)) {
+                email = email || s == "*" || header_name_equals(s, "email");
+            }
+            if (!email) return Errc::key_record_service_unsupported;
+        } else if (t.name == "t") {
+            for (auto f : split_colon(t.value)) {
+                if (f == "y") rec.testing = true;
+                if (f == "s") rec.strict = true;
+            }
+        }
+    }
+    const auto p = find_tag(*tags, "p");
+    if (!p) return Errc::key_record_no_key;
+    if (!remove_fws(*p).empty()) {
+        auto bytes = decode_base64(*p);
+        if (!bytes || bytes->empty()) return Errc::key_record_bad_key;
+        rec.public_key = std::move(*bytes);
+    }
+    return rec;
+}
+
+Result<PublicKey> load_public_key(const KeyRecord& record) {
+    if (record.revoked()) return Errc::key_record_bad_key;
+    try {
+        if (record.type == KeyType::ed25519) {
+            if (record.public_key.size() != 32) return Errc::key_record_bad_key;
+            auto key = std::make_shared<const Botan::Ed25519_PublicKey>(record.public_key);
+            return PublicKey(std::move(key), KeyType::ed25519, 256);
+        }
+        std::shared_ptr<const Botan::Public_Key> key;
+        try {
+            key.reset(Botan::X509::load_key(record.public_key));  // SubjectPublicKeyInfo
+        } catch (const std::bad_alloc&) {
+            throw;
+        } catch (const std::exception&) {
+            // Some records carry a bare PKCS#1 RSAPublicKey; accept it too.
+            key = std::make_shared<const Botan::RSA_PublicKey>(
+                Botan::AlgorithmIdentifier("RSA", Botan::AlgorithmIdentifier::USE_NULL_PARAM),
+                record.public_key);
+        }
+        if (!key || key->algo_name() != "RSA") return Errc::key_record_bad_key;
+        const std::size_t bits = key->key_length();
+        return PublicKey(std::move(key), KeyType::rsa, bits);
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::key_record_bad_key;
+    }
+}
+
+bool record_matches(const KeyRecord& record, const PrivateKey& key) {
+    if (record.revoked() || record.type != key.type()) return false;
+    auto pub = load_public_key(record);
+    if (!pub) return false;
+    try {
+        return pub->botan_key().public_key_bits() == key.botan_key().public_key_bits();
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+// --- the algorithms ----------------------------------------------------------------------
+
+Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input) {
+    try {
+        auto& rng = Botan::system_rng();
+        const auto* data = reinterpret_cast<const std::uint8_t*>(input.data());
+        if (key.type() == KeyType::rsa) {
+            Botan::PK_Signer signer(key.botan_key(), rng, std::string(rsa_emsa));
+            return signer.sign_message(data, input.size(), rng);
+        }
+        // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the data, with PureEdDSA.
+        auto sha = Botan::HashFunction::create_or_throw("SHA-256");
+        sha->update(data, input.size());
+        const auto digest = sha->final();
+        Botan::PK_Signer signer(key.botan_key(), rng, std::string(ed25519_mode));
+        return signer.sign_message(digest, rng);
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return Errc::crypto_failure;
+    }
+}
+
+bool dkim_verify(const PublicKey& key, std::string_view input,
+                 std::span<const std::uint8_t> signature) noexcept {
+    try {
+        const auto* data = reinterpret_cast<const std::uint8_t*>(input.data());
+        if (key.type() == KeyType::rsa) {
+            Botan::PK_Verifier verifier(key.botan_key(), std::string(rsa_emsa));
+            return verifier.verify_message(data, input.size(), signature.data(), signature.size());
+        }
+        if (signature.size() != 64) return false;
+        auto sha = Botan::HashFunction::create_or_throw("SHA-256");
+        sha->update(data, input.size());
+        const auto digest = sha->final();
+        Botan::PK_Verifier verifier(key.botan_key(), std::string(ed25519_mode));
+        return verifier.verify_message(digest.data(), digest.size(), signature.data(),
+                                       signature.size());
+    } catch (...) {
+        return false;
+    }
+}
+
+}  // namespace signpost::signer
