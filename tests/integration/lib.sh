@@ -32,12 +32,14 @@ wait_for_log() {
   fail "timed out after ${limit}s waiting for /$pattern/ in $file"
 }
 
-# wait_exit PID SECONDS: waits for PID to exit; prints its exit code; fails on timeout.
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to exit and sets EXIT_CODE;
+# fails on timeout. Not for use inside $(...): a subshell cannot wait for its parent's child.
 wait_exit() {
   local pid=$1 limit=$2 i
   for ((i = 0; i < limit * 10; i++)); do
     if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid" && echo 0 || echo $?
+      EXIT_CODE=0
+      wait "$pid" || EXIT_CODE=$?
       return 0
     fi
     sleep 0.1

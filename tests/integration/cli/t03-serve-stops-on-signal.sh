@@ -14,8 +14,8 @@ for sig in INT TERM; do
   grep -q 'listener submission: 127.0.0.1:2587 (starttls)' "$log" || fail "STARTTLS listener not logged"
   grep -q 'listener submissions: 127.0.0.1:2465 (implicit)' "$log" || fail "implicit TLS listener not logged"
   kill -"$sig" "$pid"
-  code=$(wait_exit "$pid" 10)
-  [ "$code" = 0 ] || fail "serve exited $code after SIG$sig"
+  wait_exit "$pid" 10
+  [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE after SIG$sig"
   grep -q "received SIG$sig, stopping" "$log" || fail "no stop message after SIG$sig"
   pass "serve stops cleanly on SIG$sig"
 done
@@ -26,7 +26,8 @@ log=$WORK/serve-json.log
 "$SIGNPOST" serve --config "$dev/signpost.toml" > "$log" 2>&1 &
 pid=$!; track_pid $pid
 wait_for_log "$log" '"msg":"ready"'
-kill -TERM "$pid"; [ "$(wait_exit "$pid" 10)" = 0 ] || fail "serve (json) did not exit 0"
+kill -TERM "$pid"; wait_exit "$pid" 10
+[ "$EXIT_CODE" = 0 ] || fail "serve (json) exited $EXIT_CODE"
 /usr/bin/python3 -c '
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()

@@ -13,7 +13,7 @@ namespace {
 
 TEST(JsonEscape, EscapesQuotesControlsAndInvalidUtf8) {
     std::string out;
-    log::append_json_escaped(out, std::string("a\"b\\c\nd\r\x01\x7f \xc3\xa9 \xff", 16));
+    log::append_json_escaped(out, std::string("a\"b\\c\nd\r\x01\x7f \xc3\xa9 \xff", 15));
     EXPECT_EQ(out, "a\\\"b\\\\c\\nd\\r\\u0001\\u007f \xc3\xa9 \\ufffd");
 }
 
