@@ -1,10 +1,10 @@
 // keys/keygen.cpp — key generation and atomic file writes (see keygen.hpp).
 #include "keys/keygen.hpp"
 
+#include "signer/key.hpp"
+
 #include <botan/auto_rng.h>
-#include <botan/ed25519.h>
-#include <botan/pkcs8.h>
-#include <botan/rsa.h>
+#include <stdexcept>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,22 +28,15 @@ std::error_code fsync_directory(const std::filesystem::path& dir) {
 
 std::string generate_private_key_pem(config::DkimAlgorithm algorithm) {
     Botan::AutoSeeded_RNG rng;
-    switch (algorithm) {
-        case config::DkimAlgorithm::ed25519: {
-            Botan::Ed25519_PrivateKey key(rng);
-            return Botan::PKCS8::PEM_encode(key);
-        }
-        case config::DkimAlgorithm::rsa2048:
-        case config::DkimAlgorithm::rsa3072:
-        case config::DkimAlgorithm::rsa4096: {
-            std::size_t bits = algorithm == config::DkimAlgorithm::rsa2048   ? 2048
-                               : algorithm == config::DkimAlgorithm::rsa3072 ? 3072
-                                                                              : 4096;
-            Botan::RSA_PrivateKey key(rng, bits);
-            return Botan::PKCS8::PEM_encode(key);
-        }
-    }
-    return {};
+    auto key = algorithm == config::DkimAlgorithm::ed25519
+                   ? signer::generate_ed25519_key(rng)
+                   : signer::generate_rsa_key(rng, algorithm == config::DkimAlgorithm::rsa2048   ? 2048
+                                                   : algorithm == config::DkimAlgorithm::rsa3072 ? 3072
+                                                                                                  : 4096);
+    if (!key) throw std::runtime_error("key generation failed: " + key.error().message());
+    auto pem = key->to_pem();
+    if (!pem) throw std::runtime_error("key encoding failed: " + pem.error().message());
+    return *pem;
 }
 
 std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view data,
