@@ -687,7 +687,10 @@ void Loader::read_domains(const Table& root) {
 // ---- [keys], [queue], [delivery], [mta_sts], [dns], [metrics], [log] ------------------------
 
 void Loader::read_keys(const Table& root) {
-    if (auto s = section(root, "keys")) get_path(*s, "dir", config.keys.dir);
+    if (auto s = section(root, "keys")) {
+        get_path(*s, "dir", config.keys.dir);
+        get_duration(*s, "check_interval", config.keys.check_interval, true);
+    }
 }
 
 void Loader::read_queue(const Table& root) {

@@ -117,6 +117,7 @@ struct DomainConfig {
 
 struct KeysConfig {
     std::filesystem::path dir = "/var/lib/signpost/keys";
+    Duration check_interval{60};  // how often rotation runs and pending records are checked
     bool operator==(const KeysConfig&) const = default;
 };
 

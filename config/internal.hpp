@@ -39,7 +39,7 @@ inline constexpr std::string_view kLimitsKeys[] = {
 inline constexpr std::string_view kDomainKeys[] = {
     "name",         "selector_prefix",  "algorithms", "rotate_every",   "publish_lead",
     "retire_after", "canonicalization", "headers",    "sign_subdomains"};
-inline constexpr std::string_view kKeysKeys[] = {"dir"};
+inline constexpr std::string_view kKeysKeys[] = {"dir", "check_interval"};
 inline constexpr std::string_view kQueueKeys[] = {"dir", "max_lifetime", "retry", "warn_after",
                                                   "min_free_space"};
 inline constexpr std::string_view kDeliveryKeys[] = {

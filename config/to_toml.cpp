@@ -120,6 +120,7 @@ std::string to_toml(const Config& c) {
 
     w.section("keys");
     w.path("dir", c.keys.dir);
+    w.duration("check_interval", c.keys.check_interval);
 
     w.section("queue");
     w.path("dir", c.queue.dir);

@@ -11,9 +11,10 @@ bool configured(const RotationPolicy& p, config::DkimAlgorithm alg) {
 }
 
 void add_pending(Plan& plan, const RotationPolicy& policy, config::DkimAlgorithm alg, Time now,
-                 bool asap, const std::vector<std::string>& taken) {
+                 bool asap, const std::vector<std::string>& taken, std::string selector = {}) {
     KeyEntry e;
-    e.selector = next_selector(plan.next, policy.selector_prefix, now, taken);
+    e.selector = selector.empty() ? next_selector(plan.next, policy.selector_prefix, now, taken)
+                                  : std::move(selector);
     e.algorithm = alg;
     e.state = KeyState::pending;
     e.created = now;
@@ -153,6 +154,15 @@ Plan start_rotation(const DomainKeys& current, const RotationPolicy& policy,
         }
     }
     add_pending(plan, policy, alg, now, true, taken);
+    return plan;
+}
+
+Plan add_pending_key(const DomainKeys& current, const RotationPolicy& policy,
+                     config::DkimAlgorithm alg, Time now, std::string selector,
+                     const std::vector<std::string>& taken) {
+    Plan plan;
+    plan.next = current;
+    add_pending(plan, policy, alg, now, current.active(alg) == nullptr, taken, std::move(selector));
     return plan;
 }
 

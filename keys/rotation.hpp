@@ -86,7 +86,12 @@ Plan plan_rotation(const DomainKeys& current, const RotationPolicy& policy, Time
 std::optional<Time> rotation_due(const DomainKeys& state, const RotationPolicy& policy,
                                  config::DkimAlgorithm alg);
 
-// Manual operations (`signpost keys rotate`, `keys activate --now`), also pure.
+// Manual operations (`signpost keys generate`, `keys rotate`, `keys activate --now`), pure.
+// add_pending_key: a new pending key for `alg` with `selector` (or the next free one when
+// empty); asap when there is no active key of `alg` to wait for.
+Plan add_pending_key(const DomainKeys& current, const RotationPolicy& policy,
+                     config::DkimAlgorithm alg, Time now, std::string selector,
+                     const std::vector<std::string>& taken = {});
 // start_rotation: a pending key marked asap for `alg` (generated when none is pending).
 Plan start_rotation(const DomainKeys& current, const RotationPolicy& policy,
                     config::DkimAlgorithm alg, Time now, const std::vector<std::string>& taken = {});

@@ -114,6 +114,19 @@ config::DkimAlgorithm algorithm_of(const signer::PrivateKey& key) {
     return config::DkimAlgorithm::rsa2048;
 }
 
+signer::SignParams sign_params(const config::DomainConfig& domain) {
+    auto canon = [](config::Canonicalization c) {
+        return c == config::Canonicalization::simple ? signer::Canonicalization::simple
+                                                     : signer::Canonicalization::relaxed;
+    };
+    signer::SignParams p;
+    p.d = domain.name;
+    p.header_canon = canon(domain.header_canon);
+    p.body_canon = canon(domain.body_canon);
+    p.headers = domain.headers;
+    return p;
+}
+
 KeyStore::KeyStore(fs::path dir) : dir_(std::move(dir)) {}
 
 fs::path KeyStore::domain_dir(std::string_view domain) const { return dir_ / std::string(domain); }
@@ -315,6 +328,19 @@ bool KeyStore::import_key(std::string_view domain, std::string_view selector, st
     plan.next.keys.push_back(std::move(e));
     plan.changed = true;
     return apply(domain, view.state, plan, issue);
+}
+
+bool KeyStore::update(std::string_view domain,
+                      const std::function<Plan(const DomainView&, StoreIssue&)>& make_plan,
+                      std::vector<Event>& events, StoreIssue& issue) {
+    DomainView view;
+    if (!read(domain, view, issue)) return false;
+    issue = {};
+    Plan plan = make_plan(view, issue);
+    if (!issue.message.empty()) return false;
+    if (!apply(domain, view.state, plan, issue)) return false;
+    events.insert(events.end(), plan.events.begin(), plan.events.end());
+    return true;
 }
 
 std::vector<StoreIssue> KeyStore::reload(const std::vector<config::DomainConfig>& domains) {

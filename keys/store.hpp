@@ -110,6 +110,12 @@ public:
     bool import_key(std::string_view domain, std::string_view selector, std::string_view key_text,
                     config::DkimAlgorithm algorithm, Time now, StoreIssue& issue);
 
+    // Read, plan with `make_plan`, apply: the shape of every manual operation. `make_plan`
+    // may refuse by returning a plan with changed = false and setting `issue`.
+    bool update(std::string_view domain,
+                const std::function<Plan(const DomainView&, StoreIssue&)>& make_plan,
+                std::vector<Event>& events, StoreIssue& issue);
+
     // Re-reads the active keys of every configured domain and swaps the snapshot. A domain
     // whose files fail to load keeps its previous keys; each problem is returned.
     std::vector<StoreIssue> reload(const std::vector<config::DomainConfig>& domains);
@@ -128,5 +134,9 @@ private:
 };
 
 config::DkimAlgorithm algorithm_of(const signer::PrivateKey& key);
+
+// The signer's parameters for mail from `domain`: d=, canonicalization and header list as
+// configured.
+signer::SignParams sign_params(const config::DomainConfig& domain);
 
 }  // namespace signpost::keys

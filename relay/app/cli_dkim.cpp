@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config/config.hpp"
+#include "keys/store.hpp"
 #include "relay/dns/txt_lookup.hpp"
 #include "signer/sign.hpp"
 #include "signer/verify.hpp"
@@ -91,6 +92,7 @@ std::string record_from_file_text(std::string_view text) {
 }
 
 struct SignOptions {
+    std::string config_path;
     std::string domain;
     std::vector<std::string> selectors;
     std::vector<std::string> key_files;
@@ -101,6 +103,14 @@ struct SignOptions {
 };
 
 int run_sign(const SignOptions& o) {
+    if (!o.config_path.empty() && (!o.selectors.empty() || !o.key_files.empty())) {
+        std::cerr << "signpost dkim sign: give either --config (sign with the domain's active keys) or --selector/--key\n";
+        return 2;
+    }
+    if (o.config_path.empty() && o.selectors.empty()) {
+        std::cerr << "signpost dkim sign: give --selector and --key, or --config\n";
+        return 2;
+    }
     if (o.selectors.size() != o.key_files.size()) {
         std::cerr << "signpost dkim sign: give one --key per --selector (got " << o.selectors.size()
                   << " selectors and " << o.key_files.size() << " keys)\n";
@@ -137,6 +147,29 @@ int run_sign(const SignOptions& o) {
     }
 
     std::vector<signer::SigningKey> keys;
+    if (!o.config_path.empty()) {
+        auto loaded = config::load_file(o.config_path);
+        if (!loaded.ok()) {
+            for (const auto& e : loaded.errors) std::cerr << e.to_string() << "\n";
+            return 1;
+        }
+        keys::KeyStore store(loaded.config->keys.dir);
+        for (const auto& issue : store.reload(loaded.config->domains))
+            std::cerr << "signpost dkim sign: " << issue.to_string() << "\n";
+        auto set = store.signing_keys(o.domain);
+        if (!set) {
+            std::cerr << "signpost dkim sign: " << o.domain << " has no active key (see `signpost keys list`)\n";
+            return 1;
+        }
+        keys = set->keys;
+        // The domain's configured canonicalization and headers apply, as in the daemon.
+        if (const config::DomainConfig* d = loaded.config->find_domain(o.domain)) {
+            auto configured = keys::sign_params(*d);
+            params.header_canon = configured.header_canon;
+            params.body_canon = configured.body_canon;
+            if (params.headers.empty()) params.headers = configured.headers;
+        }
+    }
     for (std::size_t i = 0; i < o.selectors.size(); ++i) {
         std::string why;
         auto key = load_key_file(o.key_files[i], why);
@@ -235,8 +268,10 @@ void add_dkim_commands(CLI::App& app, int& exit_code) {
     auto sign_opts = std::make_shared<SignOptions>();
     auto* sign = dkim->add_subcommand("sign", "Sign a message (stdin) and write it signed (stdout)");
     sign->add_option("--domain", sign_opts->domain, "Signing domain (d=)")->required();
-    sign->add_option("--selector", sign_opts->selectors, "Selector (s=); repeat with --key to sign twice")->required();
-    sign->add_option("--key", sign_opts->key_files, "Private key: PEM PKCS#8, or an Ed25519 seed in base64")->required();
+    sign->add_option("--selector", sign_opts->selectors, "Selector (s=); repeat with --key to sign twice");
+    sign->add_option("--key", sign_opts->key_files, "Private key: PEM PKCS#8, or an Ed25519 seed in base64");
+    sign->add_option("-c,--config", sign_opts->config_path,
+                     "Sign with the domain's active keys from this configuration's key store");
     sign->add_option("--timestamp", sign_opts->timestamp, "Signature time t= in Unix seconds (default: now)");
     sign->add_option("--headers", sign_opts->headers, "Header fields to sign, colon-separated (default: a standard set)");
     sign->add_option("--canon", sign_opts->canon, "Canonicalization header/body")->capture_default_str();

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "keys/keygen.hpp"
+#include "keys/store.hpp"
 #include "relay/auth/users.hpp"
 
 namespace signpost::app {
@@ -36,16 +37,6 @@ SelfSigned make_self_signed() {
     opts.add_ex_constraint("PKIX.ServerAuth");
     auto cert = Botan::X509::create_self_signed_cert(opts, key, "SHA-256", rng);
     return {cert.PEM_encode(), Botan::PKCS8::PEM_encode(key)};
-}
-
-// "sp2026-11" for the current UTC month; init appends a letter per key.
-std::string selector_stem() {
-    std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "sp%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
-    return buf;
 }
 
 std::string dev_config() {
@@ -131,22 +122,25 @@ int init_dev(const fs::path& dir, std::ostream& out, std::ostream& err) {
         !write_or_report(dir / "tls/key.pem", tls.key_pem, 0600, err))
         return 1;
 
-    // One active key per algorithm, already active: a capture-only setup has no DNS that
-    // could show the record, so the DNS wait of a real rotation does not apply.
-    fs::path domain_dir = dir / "keys" / kDevDomain;
-    fs::create_directories(domain_dir, ec);
-    fs::permissions(domain_dir, fs::perms::owner_all, ec);
-    std::string stem = selector_stem();
-    char letter = 'a';
-    for (auto alg : {config::DkimAlgorithm::ed25519, config::DkimAlgorithm::rsa2048}) {
-        std::string selector = stem + letter++;
-        std::string state = "algorithm = \"" + std::string(config::to_string(alg)) +
-                            "\"\nstate = \"active\"\n";
-        if (!write_or_report(domain_dir / (selector + ".pem"), keys::generate_private_key_pem(alg),
-                             0600, err) ||
-            !write_or_report(domain_dir / (selector + ".state"), state, 0600, err))
+    // One active key per algorithm, activated at once (`keys activate --now`): a
+    // capture-only setup has no DNS that could show the records.
+    config::DomainConfig domain;
+    domain.name = kDevDomain;
+    keys::KeyStore store(dir / "keys");
+    auto now = std::chrono::floor<std::chrono::seconds>(keys::Clock::now());
+    for (auto alg : domain.algorithms) {
+        std::vector<keys::Event> events;
+        keys::StoreIssue issue;
+        bool ok = store.update(kDevDomain, [&](const keys::DomainView& v, keys::StoreIssue&) {
+            return keys::add_pending_key(v.state, keys::RotationPolicy::from(domain), alg, now, {}, v.unreferenced);
+        }, events, issue) && store.update(kDevDomain, [&](const keys::DomainView& v, keys::StoreIssue&) {
+            return keys::activate_now(v.state, v.state.pending(alg)->selector, now);
+        }, events, issue);
+        if (!ok) {
+            err << "signpost: " << issue.to_string() << "\n";
             return 1;
-        out << "DKIM key " << selector << "._domainkey." << kDevDomain << " ("
+        }
+        out << "DKIM key " << events.front().selector << "._domainkey." << kDevDomain << " ("
             << config::to_string(alg) << ") generated and active\n";
     }
 

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "relay/app/cli_dkim.hpp"
+#include "relay/app/cli_keys.hpp"
 #include "relay/app/init_dev.hpp"
 #include "relay/app/serve.hpp"
 #include "relay/app/version.hpp"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     init->callback([&] { exit_code = signpost::app::init_dev(dev_dir, std::cout, std::cerr); });
 
     signpost::app::add_dkim_commands(app, exit_code);
+    signpost::app::add_keys_commands(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });

@@ -2,13 +2,18 @@
 #include "relay/app/serve.hpp"
 
 #include <csignal>
+#include <functional>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "config/config.hpp"
+#include "keys/store.hpp"
+#include "relay/app/dns_lookup.hpp"
+#include "relay/app/key_rotation.hpp"
 #include "relay/log/log.hpp"
+#include "relay/metrics/metrics.hpp"
 
 namespace signpost::app {
 
@@ -32,16 +37,42 @@ int serve(const std::filesystem::path& config_path) {
     logger->info("delivery mode {}", config::to_string(cfg->delivery.mode));
     if (cfg->metrics.listen) logger->info("metrics on {}", cfg->metrics.listen->to_string());
 
+    std::unique_ptr<metrics::MetricsServer> metrics;
+    keys::TxtLookup lookup;
+    try {
+        metrics = std::make_unique<metrics::MetricsServer>(cfg->metrics.listen);
+        lookup = make_txt_lookup(cfg->dns);
+    } catch (const std::exception& e) {
+        logger->critical("not started: {}", e.what());
+        return 1;
+    }
+
+    // DKIM keys: load what is active, run one rotation round (first keys, due activations),
+    // then keep the schedule on its own thread.
+    auto store = std::make_shared<keys::KeyStore>(cfg->keys.dir);
+    KeyRotation rotation(cfg, store, lookup, log::with_id(logger, "keys"), metrics->registry());
+    rotation.run_once();
+    rotation.start();
+
     boost::asio::io_context io;
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     int exit_code = 0;
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
-        logger->info("received {}, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
-        io.stop();
-    });
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signo) {
+            if (ec) return;
+            if (signo == SIGHUP) {
+                logger->info("received SIGHUP: re-reading DKIM keys");
+                rotation.trigger();
+                signals.async_wait(on_signal);
+                return;
+            }
+            logger->info("received {}, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+            io.stop();
+        };
+    signals.async_wait(on_signal);
     logger->info("ready");
     io.run();
+    rotation.stop();
     logger->info("stopped");
     return exit_code;
 }

@@ -21,8 +21,10 @@ for k in "$dev"/keys/example.test/*.pem; do
   [ "$(stat -c %a "$k")" = 600 ] || fail "$k is not mode 600"
   openssl pkey -in "$k" -noout || fail "$k is not a valid private key"
 done
-grep -q 'algorithm = "ed25519"' "$dev"/keys/example.test/*.state || fail "no ed25519 key"
-grep -q 'algorithm = "rsa2048"' "$dev"/keys/example.test/*.state || fail "no rsa2048 key"
+grep -qE '^key sp[0-9]{4}-[0-9]{2}a ed25519 active ' "$dev/keys/example.test/keys.state" || fail "no active ed25519 key"
+grep -qE '^key sp[0-9]{4}-[0-9]{2}b rsa2048 active ' "$dev/keys/example.test/keys.state" || fail "no active rsa2048 key"
+"$SIGNPOST" keys list --no-dns --config "$dev/signpost.toml" > "$WORK/keys.out" || fail "keys list failed"
+[ "$(grep -c ' active ' "$WORK/keys.out")" = 2 ] || { cat "$WORK/keys.out"; fail "keys list does not show two active keys"; }
 openssl x509 -in "$dev/tls/cert.pem" -noout -checkhost localhost | grep -q 'does match' \
   || fail "TLS certificate is not valid for localhost"
 openssl x509 -in "$dev/tls/cert.pem" -noout -checkip 127.0.0.1 | grep -q 'does match' \

@@ -263,7 +263,7 @@ TEST(ConfigNames, SuggestKey) {
     EXPECT_EQ(detail::suggest_key("domains", detail::kRootKeys), "; did you mean \"domain\"?");
     EXPECT_EQ(detail::suggest_key("colour", detail::kLogKeys), "; known keys: level, format");
     // Two letters are two edits from any other two letters: no guess.
-    EXPECT_EQ(detail::suggest_key("zz", detail::kKeysKeys), "; known keys: dir");
+    EXPECT_EQ(detail::suggest_key("zz", detail::kKeysKeys), "; known keys: dir, check_interval");
 }
 
 TEST(ConfigNames, TomlQuote) {
