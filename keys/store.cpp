@@ -378,6 +378,23 @@ std::vector<StoreIssue> KeyStore::reload(const std::vector<config::DomainConfig>
     return issues;
 }
 
+std::string KeyStore::no_active_key_reason(std::string_view domain) const {
+    DomainView view;
+    StoreIssue issue;
+    std::string names;
+    if (read(domain, view, issue)) {
+        for (const auto& k : view.state.keys) {
+            if (k.state != KeyState::pending) continue;
+            names += names.empty() ? "" : " and ";
+            names += record_name(k.selector, domain);
+        }
+    }
+    if (names.empty())
+        return "No DKIM key for " + std::string(domain) + " is active yet; try again later";
+    return "No DKIM key for " + std::string(domain) + " is active yet: publish the TXT record " + names +
+           " (signpost keys dns); try again later";
+}
+
 std::shared_ptr<const SigningSet> KeyStore::signing_keys(std::string_view domain) const {
     std::lock_guard lock(mutex_);
     auto it = active_.find(domain);

@@ -120,6 +120,10 @@ public:
     // whose files fail to load keeps its previous keys; each problem is returned.
     std::vector<StoreIssue> reload(const std::vector<config::DomainConfig>& domains);
 
+    // Why `domain` cannot sign yet, in words for an SMTP reply or a log line: the record(s)
+    // that must be published first. Submission refuses its mail with 451 4.7.0 and this text.
+    std::string no_active_key_reason(std::string_view domain) const;
+
     // The snapshot for `domain` (exact name), or nullptr when it has no active key.
     std::shared_ptr<const SigningSet> signing_keys(std::string_view domain) const;
 

@@ -10,7 +10,7 @@ namespace signpost::app {
 keys::TxtLookup make_txt_lookup(const config::DnsConfig& dns) {
     std::vector<std::string> forwarders;
     for (const auto& f : dns.forwarders) forwarders.push_back(f.host + "@" + std::to_string(f.port));
-    auto resolver = std::make_shared<dns::TxtResolver>(forwarders, dns.trust_anchor_file.string());
+    auto resolver = std::make_shared<dns::TxtResolver>(forwarders, dns.trust_anchor_file.string(), true);
     auto mutex = std::make_shared<std::mutex>();
     return [resolver, mutex](const std::string& name) {
         std::lock_guard lock(*mutex);  // one query at a time per resolver

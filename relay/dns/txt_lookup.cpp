@@ -28,7 +28,7 @@ bool join_txt_rdata(std::string_view rdata, std::string& out) {
 }
 
 TxtResolver::TxtResolver(const std::vector<std::string>& forwarders,
-                         const std::string& trust_anchor_file) {
+                         const std::string& trust_anchor_file, bool fresh) {
     ctx_ = ub_ctx_create();
     if (!ctx_) throw std::runtime_error("cannot create a libunbound context");
     try {
@@ -37,7 +37,14 @@ TxtResolver::TxtResolver(const std::vector<std::string>& forwarders,
         } else {
             // Tests forward to 127.0.0.1; unbound refuses loopback servers by default.
             check(ub_ctx_set_option(ctx_, "do-not-query-localhost:", "no"), "do-not-query-localhost");
+            // unbound answers the RFC 6761 name "test." itself (NXDOMAIN) by default; with
+            // explicit forwarders, the forwarder decides, so test zones can be served.
+            check(ub_ctx_set_option(ctx_, "local-zone:", "test. transparent"), "local-zone test.");
             for (const auto& f : forwarders) check(ub_ctx_set_fwd(ctx_, f.c_str()), ("forwarder " + f).c_str());
+        }
+        if (fresh) {
+            check(ub_ctx_set_option(ctx_, "cache-max-ttl:", "0"), "cache-max-ttl");
+            check(ub_ctx_set_option(ctx_, "cache-max-negative-ttl:", "0"), "cache-max-negative-ttl");
         }
         if (!trust_anchor_file.empty())
             check(ub_ctx_add_ta_file(ctx_, trust_anchor_file.c_str()), ("trust anchor " + trust_anchor_file).c_str());

@@ -5,8 +5,9 @@
 // only: it blocks the calling thread until unbound answers or gives up.
 //
 // Forwarders are "ip" or "ip@port" (port 53 by default); with none, the system resolver
-// configuration (/etc/resolv.conf) is used. Loopback forwarders are allowed so that tests
-// can point it at a DNS server on 127.0.0.1.
+// configuration (/etc/resolv.conf) is used. With forwarders, loopback servers are allowed
+// and the special-use name "test." (RFC 6761) is asked of them instead of being answered
+// NXDOMAIN locally, so that tests can serve zones such as example.test from 127.0.0.1.
 //
 // Untrusted input: DNS answers. TXT character-strings are joined without separators, as
 // RFC 6376 §3.6.2.2 says for DKIM key records; a malformed rdata is a temporary error.
@@ -34,8 +35,11 @@ class TxtResolver {
 public:
     // Throws std::runtime_error with unbound's message when the context cannot be set up
     // (bad forwarder address, unreadable resolv.conf or trust anchor).
+    // `fresh`: keep no cache, so every lookup asks the server again. The key schedule uses
+    // this: a record the operator just published must be seen at the next check, not after
+    // a cached NXDOMAIN expires.
     explicit TxtResolver(const std::vector<std::string>& forwarders = {},
-                         const std::string& trust_anchor_file = {});
+                         const std::string& trust_anchor_file = {}, bool fresh = false);
     ~TxtResolver();
     TxtResolver(const TxtResolver&) = delete;
     TxtResolver& operator=(const TxtResolver&) = delete;

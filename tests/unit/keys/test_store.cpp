@@ -107,6 +107,10 @@ TEST_F(StoreTest, FirstKeyThenActivationOnceDnsShowsIt) {
     EXPECT_EQ(events.at(0).kind, EventKind::blocked);
     EXPECT_EQ(events.at(0).dns, DnsStatus::missing);
 
+    EXPECT_EQ(store.no_active_key_reason("example.com"),
+              "No DKIM key for example.com is active yet: publish the TXT record " + sel +
+                  "._domainkey.example.com (signpost keys dns); try again later");
+
     published_.insert(sel);
     events.clear();
     ASSERT_TRUE(store.rotate(domain_, kT0 + days(2), dns(), events, issue));
