@@ -24,6 +24,7 @@ TEST_PKGS=(
   libmail-dkim-perl libcrypt-openssl-rsa-perl
   opendkim opendkim-tools
   swaks
+  unbound dnsutils curl strace
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # run_corpus.sh -- sign every message of tests/data/dkim-corpus with Signpost (or another
-# signer) for each algorithm x canonicalization, and check each signature with three
-# independent verifiers: dkimpy, Mail::DKIM (RSA only: Debian's has no Ed25519) and
-# OpenDKIM's test mode. No network and no DNS: keys come from the corpus records/ folder.
+# signer) for each algorithm x canonicalization, and check each signature with four
+# verifiers: three independent ones, dkimpy, Mail::DKIM (RSA only: Debian's has no Ed25519)
+# and OpenDKIM's test mode, and Signpost's own (`signpost dkim verify --record-dir`, named
+# "signpost"), whatever the signer. No network and no DNS: keys come from the corpus
+# records/ folder.
 #
 #   bash run_corpus.sh [--self-test] [--sign-with CMD] [--only REGEX] [--work-dir DIR] [--keep]
 #
 # Signer: by default "$SIGNPOST_BIN dkim sign" (ctest sets SIGNPOST_BIN). --sign-with CMD, or
 # env SIGNPOST_DKIM_SIGNER=CMD, replaces it with CMD (split on spaces), e.g.
 #   --sign-with "/usr/bin/python3 tests/integration/dkim/sign_dkimpy.py"
+# SIGNPOST_BIN is needed either way: the "signpost" verifier runs it. With dkimpy signing,
+# that verifier checks that Signpost accepts what another implementation signs.
 # Either way the signer is called as
 #   SIGNER --domain example.test --selector SEL --key KEYFILE --canon H/B --timestamp 1700000000
 # with the message on stdin; it must write the signed message (exactly one new
@@ -21,9 +25,21 @@
 #   STALE     it passed although known-divergences.txt lists it           -> exit 1
 # A verifier that cannot run at all, or a signer failure, is a failure, never a skip.
 #
-# --self-test proves the verifiers can say "no": it signs one message with each algorithm,
-# requires every verifier to pass it, then tampers with the body (one octet) and with a
-# signed header field, and requires every verifier to fail both.
+# --self-test proves the verifiers can say "no", and "yes" after harmless changes: it signs
+# 01-plain-minimal with each algorithm in relaxed/relaxed and simple/simple, makes tampered
+# copies and requires of every verifier (Mail::DKIM: "skip" for Ed25519):
+#   good        untouched                                        pass
+#   subject     one letter of the signed Subject changed         fail  signature_mismatch
+#   from-added  a second From above the first (From oversigned)  fail  signature_mismatch
+#   body        one body octet changed                           fail  body_hash_mismatch
+#   b-cut       the last 10 base64 characters of b= removed      fail  signature_mismatch
+#                                                                      or syntax_error
+#   bh          the first character of bh= changed               fail  body_hash_mismatch
+#   x-foo       an X-Foo field (never signed) added              pass
+#   sender      a Sender field added (signed only if present)    pass
+#   list-id     a List-Id field added (likewise)                 pass
+#   unsigned    the message without a signature                  fail (exit 1)
+# The reason names (signer/verify.hpp FailReason) are checked for the signpost verifier.
 #
 # Work files go to a mktemp dir that is removed at exit, unless --work-dir or --keep.
 set -uo pipefail
@@ -41,7 +57,7 @@ DOMAIN=example.test
 TIMESTAMP=1700000000
 ALGS=(rsa-sha256 ed25519-sha256)
 CANONS=(relaxed/relaxed simple/simple relaxed/simple simple/relaxed)
-VERIFIERS=(dkimpy maildkim opendkim)
+VERIFIERS=(dkimpy maildkim opendkim signpost)
 declare -A SELECTOR=([rsa-sha256]=rsa2048 [ed25519-sha256]=ed25519)
 declare -A KEYNAME=([rsa-sha256]=rsa2048.pem [ed25519-sha256]=ed25519.pem)
 
@@ -77,13 +93,16 @@ fi
 opendkim_bin=${OPENDKIM:-$(command -v opendkim || echo /usr/sbin/opendkim)}
 [[ -x $opendkim_bin ]] || die "opendkim not found (package opendkim)"
 export OPENDKIM=$opendkim_bin
+# Signpost's verifier runs whatever the signer is.
+[[ -n ${SIGNPOST_BIN:-} ]] \
+  || die "SIGNPOST_BIN is not set (the signpost verifier, and the default signer, run it)"
+[[ -x $SIGNPOST_BIN ]] || die "SIGNPOST_BIN=$SIGNPOST_BIN is not an executable file"
+export SIGNPOST_BIN
 
 if [[ -n $sign_with ]]; then
   read -r -a signer <<<"$sign_with"
   signer_name="$sign_with"
 else
-  [[ -n ${SIGNPOST_BIN:-} ]] || die "SIGNPOST_BIN is not set (or use --sign-with CMD)"
-  [[ -x $SIGNPOST_BIN ]] || die "SIGNPOST_BIN=$SIGNPOST_BIN is not an executable file"
   signer=("$SIGNPOST_BIN" dkim sign)
   signer_name="$SIGNPOST_BIN dkim sign"
 fi
@@ -107,6 +126,8 @@ for alg in "${ALGS[@]}"; do
 done
 
 jobs_max=$(nproc 2>/dev/null || echo 2)
+
+canon_tag() { echo "${1/\//-}"; }          # relaxed/simple -> relaxed-simple
 
 # sign_one MESSAGE_FILE ALG CANON OUT: 0 if the signer succeeded and wrote something.
 sign_one() {
@@ -141,61 +162,134 @@ run_verifier() {
     dkimpy)   $PY "$here/verify_dkimpy.py" -H "$records" "$@" ;;
     maildkim) perl "$here/verify_maildkim.pl" -H "$records" "$@" ;;
     opendkim) bash "$here/verify_opendkim.sh" -H "$records" "$@" ;;
+    signpost) bash "$here/verify_signpost.sh" -H "$records" "$@" ;;
   esac >"$out" 2>"$out.stderr"
   echo $? >"$out.rc"
 }
 
 # ======================================================================================
+# tamper KIND < SIGNED > TAMPERED: one change of the kinds listed at the top (the header
+# comment's table); fails if the message has nothing to change for that kind. The first
+# header field must be the DKIM-Signature (sign_one checked it).
+tamper() {
+  perl -e '
+    my $kind = shift;
+    local $/;
+    my $m = <STDIN>;
+    my ($head, $body) = $m =~ /\A(.*?\r\n)\r\n(.*)\z/s
+      or die "no empty line after the header section\n";
+    my ($sig, $rest) = $head =~ /\A(DKIM-Signature[ \t]*:.*?\r\n)((?![ \t]).*)\z/si
+      or die "the first header field is not a DKIM-Signature\n";
+    # the last $n base64 characters of a tag value go, folding whitespace stays
+    sub cut { my ($v, $n) = (scalar reverse($_[0]), $_[1]);
+              $v =~ s{[A-Za-z0-9+/=]}{$n-- > 0 ? "" : $&}ge; scalar reverse $v }
+    my $done =
+        $kind eq "subject"    ? $rest =~ s/^((?i:Subject)[ \t]*:[^\r\n]*?)([a-z])/$1 . uc($2)/me
+      : $kind eq "from-added" ? $rest =~ s/^(?=(?i:From)[ \t]*:)/From: Mallory <mallory\@example.test>\r\n/m
+      : $kind eq "body"       ? $body =~ s/([A-Za-z])/$1 ^ " "/e
+      : $kind eq "b-cut"      ? $sig =~ s/([;:]\s*b\s*=)([^;]*)/$1 . cut($2, 10)/e
+      : $kind eq "bh"         ? $sig =~ s{([;:]\s*bh\s*=\s*)([A-Za-z0-9+/])}{$1 . ($2 eq "A" ? "B" : "A")}e
+      : $kind eq "x-foo"      ? ($rest .= "X-Foo: added after signing\r\n")
+      : $kind eq "sender"     ? ($rest .= "Sender: <list-bounces\@example.test>\r\n")
+      : $kind eq "list-id"    ? ($rest .= "List-Id: A test list <list.example.test>\r\n")
+      : die "unknown tampering \"$kind\"\n";
+    $done or die "tampering \"$kind\" found nothing to change\n";
+    print $sig, $rest, "\r\n", $body;
+  ' "$1"
+}
+
 if [[ $self_test -eq 1 ]]; then
   msg=$corpus/01-plain-minimal.eml
-  bad=0
-  say() { printf '%-58s %s\n' "$1" "$2"; }
+  SELF_CANONS=(relaxed/relaxed simple/simple)
+  VARIANTS=(good subject from-added body b-cut bh x-foo sender list-id)
+  # expected verdict of every verifier, and the reason signpost must give (an ERE)
+  declare -A EXPECT=([good]=pass [subject]=fail [from-added]=fail [body]=fail [b-cut]=fail
+                     [bh]=fail [x-foo]=pass [sender]=pass [list-id]=pass [unsigned]=fail)
+  declare -A REASON=([subject]=signature_mismatch [from-added]=signature_mismatch
+                     [body]=body_hash_mismatch [b-cut]='signature_mismatch|syntax_error'
+                     [bh]=body_hash_mismatch)
+  problems=() files=() rows=()
   for alg in "${ALGS[@]}"; do
-    good=$work/signed/good.${alg}.eml
-    if ! sign_one "$msg" "$alg" relaxed/relaxed "$good"; then
-      say "sign 01-plain-minimal $alg" "FAILED: $(tr '\n' ' ' <"$work/sign-errors/$(basename "$good").err")"
-      bad=1; continue
-    fi
-    # body: flip the case of the first letter after the header section (one octet).
-    perl -0777 -pe 's/(\r\n\r\n[^A-Za-z]*)([A-Za-z])/$1 . ($2 ^ " ")/e' "$good" >"$work/signed/body.${alg}.eml"
-    # header: change one letter of the (signed) Subject value.
-    perl -0777 -pe 's/^(Subject:[^\r\n]*?)([a-z])/$1 . uc($2)/me' "$good" >"$work/signed/header.${alg}.eml"
-    for variant in good body header; do
-      f=$work/signed/${variant}.${alg}.eml
-      if [[ $variant != good ]] && cmp -s "$good" "$f"; then
-        say "tamper $variant ($alg)" "FAILED: tampering changed nothing"; bad=1; continue
+    for canon in "${SELF_CANONS[@]}"; do
+      tag="$alg@$(canon_tag "$canon")"
+      good=$work/signed/good@$tag.eml
+      if ! sign_one "$msg" "$alg" "$canon" "$good"; then
+        problems+=("sign 01-plain-minimal $alg $canon: $(tr '\n' ' ' <"$work/sign-errors/$(basename "$good").err")")
+        continue
       fi
-      for v in "${VERIFIERS[@]}"; do
-        out=$work/out/self.$v.$variant.$alg
-        run_verifier "$v" "$out" "$f"
-        rc=$(cat "$out.rc")
-        line=$(sed -E 's/^[^:]*: //' "$out" | head -n 1)
-        label="$v $variant $alg"
-        if [[ $rc -eq 2 ]]; then
-          say "$label" "FAILED: verifier could not run: $(head -c 300 "$out.stderr")"; bad=1
-        elif [[ $v == maildkim && $alg == ed25519-sha256 ]]; then
-          # Mail::DKIM cannot check Ed25519; it must say "skip", never "pass".
-          if [[ $line == skip* ]]; then say "$label" "ok (skip: no Ed25519)"
-          else say "$label" "FAILED: expected skip, got: $line"; bad=1; fi
-        elif [[ $variant == good ]]; then
-          if [[ $rc -eq 0 && $line == pass* ]]; then say "$label" "ok (pass)"
-          else say "$label" "FAILED: untampered message did not pass: $line"; bad=1; fi
-        else
-          if [[ $rc -ne 0 && $line == fail* ]]; then say "$label" "ok (fail: ${line#fail })"
-          else say "$label" "FAILED: tampered message was not rejected: $line"; bad=1; fi
+      for variant in "${VARIANTS[@]}"; do
+        f=$work/signed/$variant@$tag.eml
+        if [[ $variant != good ]]; then
+          if ! tamper "$variant" <"$good" >"$f" 2>"$f.err"; then
+            problems+=("tamper $variant ($alg $canon): $(cat "$f.err")"); continue
+          elif cmp -s "$good" "$f"; then
+            problems+=("tamper $variant ($alg $canon): tampering changed nothing"); continue
+          fi
         fi
+        files+=("$f"); rows+=("$variant $alg $canon")
       done
     done
   done
-  # a message without any signature must not count as a pass either
+  files+=("$msg"); rows+=("unsigned - -")
+
+  for v in "${VERIFIERS[@]}"; do run_verifier "$v" "$work/out/self.$v" "${files[@]}" & done
+  wait
+  declare -A line_of=() lines_of=()
   for v in "${VERIFIERS[@]}"; do
-    out=$work/out/self.$v.unsigned
-    run_verifier "$v" "$out" "$msg"
-    if [[ $(cat "$out.rc") -eq 1 ]]; then say "$v unsigned message" "ok (fail)"
-    else say "$v unsigned message" "FAILED: exit $(cat "$out.rc") for a message without a signature"; bad=1; fi
+    out=$work/out/self.$v
+    rc=$(cat "$out.rc")
+    if [[ $rc -ne 0 && $rc -ne 1 ]]; then
+      problems+=("$v could not run (exit $rc): $(head -c 300 "$out.stderr")")
+    fi
+    while IFS= read -r line; do
+      file=${line%%: *}
+      lines_of["$v $file"]=$(( ${lines_of["$v $file"]:-0} + 1 ))
+      line_of["$v $file"]=${line#*: }
+    done <"$out"
   done
-  if [[ $bad -eq 0 ]]; then echo "self-test passed (signer: $signer_name)"; exit 0; fi
-  echo "self-test FAILED (signer: $signer_name)"; exit 1
+
+  printf '\n%-10s %-14s %-15s %-8s %-8s %-8s %s\n' tampering algorithm canon \
+    dkimpy maildkim opendkim signpost
+  for i in "${!files[@]}"; do
+    f=${files[$i]}
+    read -r variant alg canon <<<"${rows[$i]}"
+    want=${EXPECT[$variant]}
+    row=()
+    for v in "${VERIFIERS[@]}"; do
+      got=${line_of["$v $f"]:-}
+      verdict=${got%% *}
+      shown=$verdict
+      if [[ -z $got ]]; then
+        problems+=("$v ${rows[$i]}: no output for this message"); shown="none!"
+      elif [[ ${lines_of["$v $f"]} -ne 1 ]]; then
+        problems+=("$v ${rows[$i]}: ${lines_of["$v $f"]} result lines for one signature"); shown="$verdict!"
+      elif [[ $v == maildkim && $alg == ed25519-sha256 ]]; then
+        # Mail::DKIM cannot check Ed25519; it must say "skip", never "pass" or "fail"
+        [[ $verdict == skip ]] || { problems+=("$v ${rows[$i]}: expected skip, got: $got"); shown="$verdict!"; }
+      elif [[ $verdict != "$want" ]]; then
+        problems+=("$v ${rows[$i]}: expected $want, got: $got"); shown="$verdict!"
+      elif [[ $want == pass && $got != "pass d=$DOMAIN s=${SELECTOR[$alg]} a=$alg" ]]; then
+        problems+=("$v ${rows[$i]}: passed, but not the expected signature: $got"); shown="pass!"
+      elif [[ $v == signpost && -n ${REASON[$variant]:-} ]]; then
+        reason=$(grep -oE 'reason=[a-z_]+' <<<"$got" | head -n 1)
+        reason=${reason#reason=}
+        shown="fail:${reason:-?}"
+        if [[ ! $reason =~ ^(${REASON[$variant]})$ ]]; then
+          problems+=("$v ${rows[$i]}: expected reason ${REASON[$variant]}, got: $got"); shown+="!"
+        fi
+      fi
+      row+=("$shown")
+    done
+    printf '%-10s %-14s %-15s %-8s %-8s %-8s %s\n' "$variant" "$alg" "$canon" "${row[@]}"
+  done
+  echo "(expected: good, x-foo, sender, list-id pass; the rest fail; '!' marks a wrong verdict)"
+  if [[ ${#problems[@]} -gt 0 ]]; then
+    echo
+    echo "FAILURES:"
+    printf '  %s\n' "${problems[@]}"
+    echo "self-test FAILED (signer: $signer_name)"; exit 1
+  fi
+  echo "self-test passed (signer: $signer_name)"; exit 0
 fi
 
 # ======================================================================================
@@ -207,7 +301,6 @@ if [[ -n $only ]]; then
   mapfile -t messages < <(printf '%s\n' "${messages[@]}" | grep -E -- "$only")
   [[ ${#messages[@]} -gt 0 ]] || die "--only $only matches no message"
 fi
-canon_tag() { echo "${1/\//-}"; }          # relaxed/simple -> relaxed-simple
 start=$SECONDS
 echo "signing ${#messages[@]} messages x ${#ALGS[@]} algorithms x ${#CANONS[@]} canonicalizations with: $signer_name"
 for m in "${messages[@]}"; do
@@ -227,7 +320,7 @@ for f in "$work"/sign-errors/*.err; do
 done
 echo "signed in $((SECONDS - start)) s; signer failures: ${#sign_failures[@]}"
 
-# 2. verify: each verifier gets all files in one invocation; the three run side by side
+# 2. verify: each verifier gets all files in one invocation; the four run side by side
 start=$SECONDS
 all_signed=("$work"/signed/*.eml)
 mapfile -t rsa_signed < <(printf '%s\n' "${all_signed[@]}" | grep -F '@rsa-sha256@')
@@ -235,8 +328,9 @@ no_files() { : >"$1"; : >"$1.stderr"; echo 0 >"$1.rc"; }   # nothing was signed
 if [[ ${#all_signed[@]} -gt 0 ]]; then
   run_verifier dkimpy "$work/out/dkimpy" "${all_signed[@]}" &
   run_verifier opendkim "$work/out/opendkim" "${all_signed[@]}" &
+  run_verifier signpost "$work/out/signpost" "${all_signed[@]}" &
 else
-  no_files "$work/out/dkimpy"; no_files "$work/out/opendkim"
+  no_files "$work/out/dkimpy"; no_files "$work/out/opendkim"; no_files "$work/out/signpost"
 fi
 if [[ ${#rsa_signed[@]} -gt 0 ]]; then
   run_verifier maildkim "$work/out/maildkim" "${rsa_signed[@]}" &
