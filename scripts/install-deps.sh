@@ -24,7 +24,7 @@ TEST_PKGS=(
   libmail-dkim-perl libcrypt-openssl-rsa-perl
   opendkim opendkim-tools
   swaks
-  unbound dnsutils curl strace
+  unbound dnsutils curl
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
