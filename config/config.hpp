@@ -64,6 +64,7 @@ struct Endpoint {
 
 struct ServerConfig {
     std::string hostname;  // default: the machine's host name
+    bool received_client = true;  // name the client (EHLO name, address) in Received:
     bool operator==(const ServerConfig&) const = default;
 };
 

@@ -1,0 +1,337 @@
+// relay/submission/ingest.cpp — header/body split, submission fix-ups, signing, commit
+// (see ingest.hpp).
+#include "relay/submission/ingest.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <random>
+
+#include "signer/header.hpp"
+#include "signer/sign.hpp"
+
+namespace signpost::submission {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+    return s;
+}
+
+// The addr-spec inside one mailbox: "Name <a@b>" -> "a@b"; "a@b (Name)" -> "a@b".
+std::optional<std::string> mailbox_address(std::string_view mailbox) {
+    std::string plain;  // the mailbox without comments, quoted parts kept
+    std::string angle;
+    bool in_quote = false, in_angle = false, saw_angle = false;
+    int comment = 0;
+    for (std::size_t i = 0; i < mailbox.size(); ++i) {
+        char c = mailbox[i];
+        if (in_quote) {
+            if (c == '\\' && i + 1 < mailbox.size()) {
+                (in_angle ? angle : plain) += mailbox.substr(i, 2);
+                ++i;
+                continue;
+            }
+            if (c == '"') in_quote = false;
+            (in_angle ? angle : plain) += c;
+            continue;
+        }
+        if (comment > 0) {
+            if (c == '\\') ++i;
+            else if (c == '(') ++comment;
+            else if (c == ')') --comment;
+            continue;
+        }
+        if (c == '(') {
+            ++comment;
+        } else if (c == '"') {
+            in_quote = true;
+            (in_angle ? angle : plain) += c;
+        } else if (c == '<') {
+            if (saw_angle) return std::nullopt;
+            in_angle = saw_angle = true;
+        } else if (c == '>') {
+            if (!in_angle) return std::nullopt;
+            in_angle = false;
+        } else {
+            (in_angle ? angle : plain) += c;
+        }
+    }
+    if (in_quote || in_angle || comment > 0) return std::nullopt;
+    std::string addr(trim(saw_angle ? std::string_view(angle) : std::string_view(plain)));
+    // Whitespace inside an addr-spec only appears as folding: drop it.
+    addr.erase(std::remove_if(addr.begin(), addr.end(), [](char c) { return c == ' ' || c == '\t'; }), addr.end());
+    auto at = addr.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 == addr.size()) return std::nullopt;
+    std::string_view domain = std::string_view(addr).substr(at + 1);
+    if (domain.find_first_of("\"\\@<>()[],;:") != std::string_view::npos && domain.front() != '[') return std::nullopt;
+    return addr;
+}
+
+std::string header_value(const signer::HeaderField& f) { return std::string(f.value); }
+
+}  // namespace
+
+std::optional<std::string> single_mailbox(std::string_view value, std::string& problem) {
+    // Split at top-level commas and group punctuation; count mailboxes.
+    std::vector<std::string_view> parts;
+    bool in_quote = false;
+    int comment = 0, angle = 0;
+    std::size_t start = 0;
+    bool group = false;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        char c = value[i];
+        if (in_quote) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_quote = false;
+            continue;
+        }
+        if (comment > 0) {
+            if (c == '\\') ++i;
+            else if (c == '(') ++comment;
+            else if (c == ')') --comment;
+            continue;
+        }
+        switch (c) {
+            case '"': in_quote = true; break;
+            case '(': ++comment; break;
+            case '<': ++angle; break;
+            case '>': angle = std::max(0, angle - 1); break;
+            case ',':
+            case ';':
+                if (angle == 0) {
+                    parts.push_back(value.substr(start, i - start));
+                    start = i + 1;
+                }
+                break;
+            case ':':
+                if (angle == 0) {  // "group: a@b, c@d;" (RFC 5322 §3.4)
+                    group = true;
+                    start = i + 1;
+                }
+                break;
+            default: break;
+        }
+    }
+    parts.push_back(value.substr(start));
+    std::vector<std::string> addresses;
+    for (auto p : parts) {
+        if (trim(p).empty()) continue;
+        auto a = mailbox_address(p);
+        if (!a) {
+            problem = "the From field has an address that cannot be read";
+            return std::nullopt;
+        }
+        addresses.push_back(*a);
+    }
+    if (addresses.empty()) {
+        problem = group ? "the From field holds an empty group" : "the From field holds no address";
+        return std::nullopt;
+    }
+    if (addresses.size() > 1) {
+        problem = "the From field holds " + std::to_string(addresses.size()) + " addresses";
+        return std::nullopt;
+    }
+    return addresses.front();
+}
+
+std::string rfc5322_date(std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+                  months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}
+
+Ingest::Ingest(std::shared_ptr<const config::Config> config, std::shared_ptr<keys::KeyStore> keys,
+               SenderCheck may_send_as, std::unique_ptr<queue::IncomingMessage> spool_file,
+               IngestContext context)
+    : config_(std::move(config)), keys_(std::move(keys)), may_send_as_(std::move(may_send_as)),
+      file_(std::move(spool_file)), ctx_(std::move(context)) {}
+
+void Ingest::write(std::string_view bytes) {
+    size_ += bytes.size();
+    if (in_body_) {
+        body(bytes);
+        return;
+    }
+    // Still in the header section: look for the empty line that ends it. Only the new
+    // bytes (plus the three before them) need to be searched.
+    std::size_t old = header_.size();
+    header_.append(bytes);
+    std::size_t from = old >= 3 ? old - 3 : 0;
+    std::size_t end = std::string::npos;
+    if (header_.rfind("\r\n", 1) == 0) end = 0;  // no header fields at all
+    else end = header_.find("\r\n\r\n", from);
+    if (end == std::string::npos) {
+        if (header_.size() > kMaxHeaderBytes) {
+            header_too_big_ = true;
+            header_.resize(0);
+            in_body_ = true;  // the rest is discarded
+        }
+        return;
+    }
+    std::size_t header_len = end == 0 ? 0 : end + 2;  // keep the header's last CRLF
+    std::size_t body_start = end == 0 ? 2 : end + 4;
+    std::string rest = header_.substr(body_start);
+    header_.resize(header_len);
+    in_body_ = true;
+    end_of_header();
+    // The header section and its separator line go to the file as received.
+    if (!write_error_) write_error_ = file_->write(header_);
+    if (!write_error_) write_error_ = file_->write("\r\n");
+    body(rest);
+}
+
+void Ingest::end_of_header() {
+    if (header_too_big_) return;
+    auto fields = signer::parse_header_block(header_);
+    if (!fields) {
+        from_problem_ = "the header section is malformed (" + fields.error().message() + ")";
+        return;
+    }
+    const signer::HeaderField* from = nullptr;
+    int from_count = 0;
+    for (const auto& f : *fields) {
+        if (signer::header_name_equals(f.name, "from")) {
+            from = &f;
+            ++from_count;
+        }
+    }
+    if (from_count != 1) {
+        from_problem_ = from_count == 0 ? "the message has no From field"
+                                        : "the message has " + std::to_string(from_count) + " From fields";
+        return;
+    }
+    std::string problem;
+    auto addr = single_mailbox(header_value(*from), problem);
+    if (!addr) {
+        from_problem_ = problem;
+        return;
+    }
+    from_address_ = *addr;
+    std::string domain = lower(from_address_.substr(from_address_.rfind('@') + 1));
+    domain_ = config_->find_domain(domain);
+    if (domain_) {
+        auto params = keys::sign_params(*domain_);
+        hasher_.emplace(params.body_canon);
+    }
+}
+
+void Ingest::body(std::string_view bytes) {
+    if (header_too_big_ || bytes.empty()) return;
+    if (hasher_) hasher_->update(bytes);
+    if (!write_error_) write_error_ = file_->write(bytes);
+}
+
+void Ingest::abort() {
+    if (file_) file_->abort();
+}
+
+IngestResult Ingest::refuse(int code, const char* enhanced, std::string text, std::string reason) {
+    abort();
+    IngestResult r;
+    r.reply = smtp::make_reply(code, enhanced, std::move(text));
+    r.reason = std::move(reason);
+    return r;
+}
+
+IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
+    if (!in_body_) {
+        // The message ended inside its header section (no empty line): all header.
+        if (!header_.empty() && header_.size() >= 2 && header_.compare(header_.size() - 2, 2, "\r\n") != 0)
+            header_ += "\r\n";
+        in_body_ = true;
+        end_of_header();
+        if (!write_error_) write_error_ = file_->write(header_);
+    }
+    if (header_too_big_)
+        return refuse(552, "5.3.4", "The header section is larger than " + std::to_string(kMaxHeaderBytes / 1024) + " KB",
+                      "header too large");
+    if (!from_problem_.empty())
+        return refuse(550, "5.6.0", "Message refused: " + from_problem_ + "; it must have exactly one From address",
+                      "bad From");
+    if (!may_send_as_(ctx_.user, from_address_))
+        return refuse(550, "5.7.1", "User " + ctx_.user + " may not send as From: <" + from_address_ + ">",
+                      "From not allowed");
+    if (!domain_) {
+        std::string d = from_address_.substr(from_address_.rfind('@') + 1);
+        return refuse(550, "5.7.1", "Signpost does not sign for " + d + " (no [[domain]] entry); not relaying",
+                      "no domain");
+    }
+    auto keyset = keys_->signing_keys(domain_->name);
+    if (!keyset || keyset->keys.empty())
+        return refuse(451, "4.7.0", keys_->no_active_key_reason(domain_->name), "no active key");
+    if (write_error_) {
+        bool full = write_error_ == std::errc::no_space_on_device;
+        return refuse(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
+                      "spool write: " + write_error_.message());
+    }
+
+    // Fix-ups (RFC 6409 §8), in the order they will be delivered.
+    std::string fixups;
+    const std::string& id = file_->id();
+    const std::string& host = config_->server.hostname;
+    std::string date = rfc5322_date(now);
+    std::string with = std::string(ctx_.esmtp ? "ESMTP" : "SMTP") + (ctx_.tls.empty() ? "" : "S") + "A";
+    if (config_->server.received_client)
+        fixups += "Received: from " + (ctx_.client_name.empty() ? std::string("unknown") : ctx_.client_name) + " ([" +
+                  ctx_.client_address + "])\r\n\tby " + host + " (Signpost) with " + with + " id " + id +
+                  (ctx_.tls.empty() ? "" : "\r\n\t(" + ctx_.tls + ")") + ";\r\n\t" + date + "\r\n";
+    else
+        fixups += "Received: by " + host + " (Signpost) with " + with + " id " + id + ";\r\n\t" + date + "\r\n";
+    auto fields = signer::parse_header_block(header_);
+    bool has_date = false, has_msgid = false;
+    for (const auto& f : *fields) {
+        has_date |= signer::header_name_equals(f.name, "date");
+        has_msgid |= signer::header_name_equals(f.name, "message-id");
+    }
+    if (!has_date) fixups += "Date: " + date + "\r\n";
+    if (!has_msgid) fixups += "Message-ID: <" + id + "@" + host + ">\r\n";
+
+    std::string signed_header = fixups + header_;
+    signer::BodyHash bh = hasher_->finish();
+    auto sigs = signer::sign(signed_header, {&bh, 1}, keyset->keys, keys::sign_params(*domain_), now);
+    if (!sigs)
+        return refuse(451, "4.7.0", "Signing failed; try again later", "sign: " + sigs.error().message());
+
+    queue::Envelope env;
+    env.mail_from = ctx_.envelope.mail_from;
+    env.rcpt_to = ctx_.envelope.rcpt_to;
+    env.user = ctx_.user;
+    env.client = ctx_.client_address;
+    for (const auto& s : *sigs) env.prepend += s;
+    env.prepend += fixups;
+    env.arrival = now;
+    env.size = size_;
+    env.smtputf8 = ctx_.envelope.smtputf8;
+    env.body_8bit = ctx_.envelope.body_8bit;
+    if (auto ec = file_->commit(env)) {
+        bool full = ec == std::errc::no_space_on_device;
+        file_->abort();
+        return refuse(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
+                      "spool commit: " + ec.message());
+    }
+    IngestResult r;
+    r.queue_id = id;
+    r.signed_domain = domain_->name;
+    for (const auto& k : keyset->keys) r.selectors.push_back(k.s);
+    r.reply = smtp::make_reply(250, "2.0.0", "Ok: queued as " + id);
+    return r;
+}
+
+}  // namespace signpost::submission

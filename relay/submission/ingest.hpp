@@ -1,0 +1,104 @@
+// relay/submission/ingest.hpp — a message's way from DATA/BDAT bytes to the spool.
+//
+// The body is read from the socket once and never held whole (DESIGN.md "Data flow"):
+// write() receives the unstuffed message bytes chunk by chunk; the header section is kept
+// (bounded by kMaxHeaderBytes) until its blank line, then every body chunk goes to the
+// spool file and to the signer's streaming body hash at the same time.
+//
+// finish() runs the submission rules and commits:
+//   - the header From (RFC 5322 §3.6.2) must hold exactly one mailbox (else 550 5.6.0),
+//     which the authenticated user may send as (else 550 5.7.1), whose domain has a
+//     [[domain]] entry (else 550 5.7.1) and an active DKIM key (else 451 4.7.0 naming the
+//     record to publish: nothing is lost, the client retries);
+//   - fix-ups for submission (RFC 6409 §8): Date and Message-ID when missing, and a
+//     Received field (RFC 5321 §4.4), without the client's name and address when
+//     `[server] received_client = false`;
+//   - DKIM signatures with every active key of the domain (d= is the header From's
+//     domain, or its configured parent with sign_subdomains), over the fixed-up header;
+//   - commit to the spool (fsync) and "250 2.0.0 Ok: queued as ID".
+// Write errors answer 451 4.3.0 (452 4.3.1 when the disk is full) and leave nothing behind.
+//
+// Untrusted input: the message. Threading: one Ingest per transaction; finish() blocks on
+// signing and fsync, so the session runs it off the I/O threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "keys/store.hpp"
+#include "relay/queue/spool.hpp"
+#include "relay/smtp/server.hpp"
+#include "signer/canon.hpp"
+
+namespace signpost::submission {
+
+inline constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
+
+// What the session knows about the client and the transaction.
+struct IngestContext {
+    std::string user;
+    std::string client_address;  // "192.0.2.1" / "2001:db8::1"
+    std::string client_name;     // EHLO argument
+    std::string tls;             // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS
+    bool esmtp = true;
+    smtp::Envelope envelope;
+};
+
+using SenderCheck = std::function<bool(const std::string& user, const std::string& address)>;
+
+struct IngestResult {
+    smtp::Reply reply;
+    std::string queue_id;  // set when committed
+    std::string reason;    // short log text for refusals
+    std::string signed_domain;
+    std::vector<std::string> selectors;
+};
+
+class Ingest {
+public:
+    Ingest(std::shared_ptr<const config::Config> config, std::shared_ptr<keys::KeyStore> keys,
+           SenderCheck may_send_as, std::unique_ptr<queue::IncomingMessage> spool_file,
+           IngestContext context);
+
+    // Message bytes in order, as the DATA reader or BDAT chunks deliver them.
+    void write(std::string_view bytes);
+    // The transaction failed before its end (reader error, size): drop everything.
+    void abort();
+
+    IngestResult finish(std::chrono::system_clock::time_point now);
+
+private:
+    void end_of_header();
+    void body(std::string_view bytes);
+    IngestResult refuse(int code, const char* enhanced, std::string text, std::string reason);
+
+    std::shared_ptr<const config::Config> config_;
+    std::shared_ptr<keys::KeyStore> keys_;
+    SenderCheck may_send_as_;
+    std::unique_ptr<queue::IncomingMessage> file_;
+    IngestContext ctx_;
+
+    std::string header_;                 // the header section, up to its blank line
+    bool in_body_ = false;
+    bool header_too_big_ = false;
+    std::error_code write_error_;
+    std::uint64_t size_ = 0;
+    std::optional<signer::BodyHasher> hasher_;  // set once the From domain is known
+    const config::DomainConfig* domain_ = nullptr;
+    std::string from_address_;
+    std::string from_problem_;           // why the header From is unusable
+};
+
+// The addr-spec of a From field's value when it holds exactly one mailbox; otherwise
+// nullopt and `problem` says what is wrong ("no address", "2 addresses", ...).
+std::optional<std::string> single_mailbox(std::string_view from_value, std::string& problem);
+
+// RFC 5322 §3.3 date-time in UTC: "Mon, 23 Nov 2026 12:00:00 +0000".
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+
+}  // namespace signpost::submission

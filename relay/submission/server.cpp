@@ -1,0 +1,588 @@
+// relay/submission/server.cpp — listeners and the session coroutine (see server.hpp).
+#include "relay/submission/server.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <random>
+
+#include "relay/smtp/data_reader.hpp"
+#include "relay/smtp/server.hpp"
+
+namespace signpost::submission {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const config::TlsConfig& tls) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(native, tls.min_version == config::TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    // TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are all AEAD already.
+    SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL");
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
+    static const unsigned char sid_ctx[] = "signpost-submission";
+    SSL_CTX_set_session_id_context(native, sid_ctx, sizeof sid_ctx - 1);
+    boost::system::error_code ec;
+    ctx->use_certificate_chain_file(tls.cert.string(), ec);
+    if (ec) throw std::runtime_error("TLS certificate " + tls.cert.string() + ": " + ec.message());
+    ctx->use_private_key_file(tls.key.string(), asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("TLS key " + tls.key.string() + ": " + ec.message());
+    if (SSL_CTX_check_private_key(native) != 1)
+        throw std::runtime_error("TLS key " + tls.key.string() + " does not match " + tls.cert.string());
+    return ctx;
+}
+
+namespace {
+
+// The connection: a TCP socket, later wrapped in TLS (implicit, or after STARTTLS).
+class Transport {
+public:
+    explicit Transport(tcp::socket socket) : socket_(std::move(socket)) {}
+
+    awaitable<std::size_t> read_some(asio::mutable_buffer buf) {
+        if (tls_) co_return co_await tls_->async_read_some(buf, asio::use_awaitable);
+        co_return co_await socket_.async_read_some(buf, asio::use_awaitable);
+    }
+    awaitable<void> write(std::string_view data) {
+        if (tls_) co_await asio::async_write(*tls_, asio::buffer(data), asio::use_awaitable);
+        else co_await asio::async_write(socket_, asio::buffer(data), asio::use_awaitable);
+    }
+    awaitable<void> handshake(std::shared_ptr<asio::ssl::context> ctx) {
+        ctx_ = std::move(ctx);
+        tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *ctx_);
+        co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+    }
+    awaitable<void> shutdown() {
+        boost::system::error_code ec;
+        if (tls_) co_await tls_->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
+    }
+    void cancel() {
+        boost::system::error_code ec;
+        socket_.cancel(ec);
+    }
+    void close() {
+        boost::system::error_code ec;
+        socket_.close(ec);
+    }
+    std::string tls_description() const {
+        if (!tls_) return {};
+        SSL* ssl = const_cast<asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle();
+        return std::string(SSL_get_version(ssl)) + " " + SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+    }
+    tcp::socket& socket() { return socket_; }
+
+private:
+    tcp::socket socket_;
+    std::shared_ptr<asio::ssl::context> ctx_;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+};
+
+std::string session_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "s-%010llx", static_cast<unsigned long long>(rng() & 0xFFFFFFFFFFull));
+    return buf;
+}
+
+class SessionPolicy final : public smtp::Policy {
+public:
+    explicit SessionPolicy(const SenderCheck& may_send_as) : may_send_as_(may_send_as) {}
+    std::optional<smtp::Reply> check_sender(const std::string& user, const std::string& address) override {
+        if (address.empty())
+            return smtp::make_reply(550, "5.7.1", "The null sender <> is not accepted for submission");
+        if (!may_send_as_(user, address))
+            return smtp::make_reply(550, "5.7.1", "User " + user + " may not send as <" + address + ">");
+        return std::nullopt;
+    }
+    std::optional<smtp::Reply> check_recipient(const std::string&, const std::string&) override {
+        return std::nullopt;
+    }
+
+private:
+    const SenderCheck& may_send_as_;
+};
+
+}  // namespace
+
+struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::Impl> {
+    Impl(asio::io_context& io_, Services s) : io(io_), svc(std::move(s)) {}
+
+    asio::io_context& io;
+    Services svc;
+    std::mutex mutex;
+    std::shared_ptr<asio::ssl::context> tls;  // guarded by mutex
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    std::map<std::string, std::size_t> per_ip;  // guarded by mutex
+    std::map<std::uint64_t, std::function<void()>> cancels;  // live sessions, guarded by mutex
+    std::uint64_t next_session = 0;
+    std::atomic<std::size_t> count{0};
+    bool stopping = false;
+
+    std::shared_ptr<asio::ssl::context> tls_context() {
+        std::lock_guard lock(mutex);
+        return tls;
+    }
+
+    awaitable<void> accept_loop(tcp::acceptor& acceptor, config::ListenerConfig listener);
+    awaitable<void> session(tcp::socket socket, config::ListenerConfig listener, std::string ip);
+};
+
+namespace {
+
+// Per-session state for the I/O loop.
+struct Conn {
+    Transport transport;
+    asio::steady_timer watchdog;
+    Clock::time_point deadline = Clock::time_point::max();
+    Clock::time_point end_of_life;
+    bool timed_out = false;
+    bool closed = false;
+    std::string in;       // bytes read and not yet consumed
+    std::string pending;  // replies held back (PIPELINING)
+    bool skipping_long_line = false;
+
+    Conn(tcp::socket s, Clock::time_point eol)
+        : transport(std::move(s)), watchdog(transport.socket().get_executor()), end_of_life(eol) {}
+
+    void arm(std::chrono::seconds timeout) {
+        deadline = std::min(Clock::now() + timeout, end_of_life);
+        watchdog.cancel();  // the watchdog re-reads the deadline
+    }
+};
+
+awaitable<void> watch(Conn& c) {
+    while (!c.closed) {
+        c.watchdog.expires_at(c.deadline);
+        boost::system::error_code ec;
+        co_await c.watchdog.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (c.closed) co_return;
+        if (Clock::now() >= c.deadline) {
+            c.timed_out = true;
+            c.transport.cancel();
+            co_return;
+        }
+    }
+}
+
+awaitable<void> flush(Conn& c) {
+    if (c.pending.empty()) co_return;
+    std::string out;
+    out.swap(c.pending);
+    co_await c.transport.write(out);
+}
+
+void queue_replies(Conn& c, const smtp::Step& step) {
+    for (const auto& r : step.replies) c.pending += r.wire();
+}
+
+enum class LineStatus { line, too_long, eof };
+
+// Reads one line (CRLF, or bare LF reported) of at most `max` octets. Replies held back
+// are flushed before the session waits for input (RFC 2920 §3.2).
+awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds timeout, std::string& line,
+                                bool& bare_lf) {
+    for (;;) {
+        auto nl = c.in.find('\n');
+        if (c.skipping_long_line) {
+            if (nl != std::string::npos) {
+                c.in.erase(0, nl + 1);
+                c.skipping_long_line = false;
+                co_return LineStatus::too_long;
+            }
+            c.in.clear();
+        } else if (nl != std::string::npos) {
+            bare_lf = nl == 0 || c.in[nl - 1] != '\r';
+            std::size_t len = bare_lf ? nl : nl - 1;
+            if (len > max) {
+                c.in.erase(0, nl + 1);
+                co_return LineStatus::too_long;
+            }
+            line.assign(c.in, 0, len);
+            c.in.erase(0, nl + 1);
+            co_return LineStatus::line;
+        } else if (c.in.size() > max + 1) {
+            c.in.clear();
+            c.skipping_long_line = true;  // discard up to the end of this line
+        }
+        co_await flush(c);
+        char buf[4096];
+        c.arm(timeout);
+        std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
+        c.in.append(buf, n);
+    }
+}
+
+}  // namespace
+
+awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::ListenerConfig listener, std::string ip) {
+    auto self = shared_from_this();
+    auto cfg = svc.config;
+    const auto& limits = cfg->limits;
+    std::string sid = session_id();
+    auto log = log::with_id(svc.logger, sid);
+    auto executor = co_await asio::this_coro::executor;
+
+    auto conn = std::make_shared<Conn>(std::move(socket), Clock::now() + limits.connection_timeout);
+    Conn& c = *conn;
+    std::uint64_t key;
+    {
+        // stop() may run on another thread: it posts the cancellation to this strand.
+        std::weak_ptr<Conn> weak = conn;
+        std::lock_guard lock(mutex);
+        key = next_session++;
+        cancels[key] = [weak, executor] {
+            asio::post(executor, [weak] {
+                if (auto live = weak.lock()) {
+                    live->closed = true;
+                    live->transport.cancel();
+                    live->watchdog.cancel();
+                }
+            });
+        };
+    }
+    struct Unregister {
+        Impl* impl;
+        std::uint64_t key;
+        std::string ip;
+        ~Unregister() {
+            std::lock_guard lock(impl->mutex);
+            impl->cancels.erase(key);
+            if (--impl->per_ip[ip] == 0) impl->per_ip.erase(ip);
+            --impl->count;
+        }
+    } unregister{this, key, ip};
+
+    asio::co_spawn(executor, [conn]() -> awaitable<void> { co_await watch(*conn); }, asio::detached);
+    log->info("connect from [{}] on {}", ip, listener.name);
+
+    smtp::ServerOptions opt;
+    opt.hostname = cfg->server.hostname;
+    opt.tls_active = listener.tls == config::TlsMode::implicit;
+    opt.starttls_offered = listener.tls == config::TlsMode::starttls;
+    opt.max_message_size = limits.message_size;
+    opt.max_recipients = limits.max_recipients;
+    opt.max_auth_failures = cfg->auth.max_failures;
+    SessionPolicy policy(svc.may_send_as);
+    smtp::ServerProtocol proto(opt, policy);
+
+    std::unique_ptr<Ingest> ingest;
+    auto start_ingest = [&]() {
+        std::unique_ptr<queue::IncomingMessage> file;
+        std::error_code ec = svc.spool->begin(file);
+        IngestContext ictx;
+        ictx.user = proto.user();
+        ictx.client_address = ip;
+        ictx.client_name = proto.client_name();
+        ictx.tls = c.transport.tls_description();
+        ictx.esmtp = proto.esmtp();
+        ictx.envelope = proto.envelope();
+        if (ec) {
+            log->error("spool: cannot create a message file: {}", ec.message());
+            return ec;
+        }
+        ingest = std::make_unique<Ingest>(cfg, svc.keys, svc.may_send_as, std::move(file), std::move(ictx));
+        return std::error_code{};
+    };
+    std::error_code spool_error;
+    auto finish_message = [&]() -> awaitable<smtp::MessageOutcome> {
+        smtp::MessageOutcome outcome;
+        if (spool_error || !ingest) {
+            bool full = spool_error == std::errc::no_space_on_device;
+            outcome.reply = smtp::make_reply(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                                             full ? "Insufficient system storage; try again later"
+                                                  : "Local error in processing; try again later");
+            co_return outcome;
+        }
+        // Signing and fsync block: do them on the worker pool, then come back.
+        co_await asio::post(svc.workers, asio::use_awaitable);
+        IngestResult r = ingest->finish(std::chrono::system_clock::now());
+        co_await asio::post(executor, asio::use_awaitable);
+        ingest.reset();
+        if (!r.queue_id.empty()) {
+            std::string sels;
+            for (const auto& s : r.selectors) sels += (sels.empty() ? "" : ",") + s;
+            log->info("queued {}: from=<{}> rcpts={} user={} signed d={} s={}", r.queue_id, proto.envelope().mail_from,
+                      proto.envelope().rcpt_to.size(), proto.user(), r.signed_domain, sels);
+        } else {
+            log->warn("message refused: {} ({} {})", r.reason, r.reply.code, r.reply.enhanced);
+        }
+        outcome.reply = r.reply;
+        co_return outcome;
+    };
+
+    try {
+        if (listener.tls == config::TlsMode::implicit) {
+            c.arm(limits.command_timeout);
+            co_await c.transport.handshake(tls_context());
+            log->info("TLS {}", c.transport.tls_description());
+        }
+        smtp::Step step;
+        if (svc.locked_out && svc.locked_out(ip)) {
+            step.replies.push_back(smtp::make_reply(421, "4.7.0", cfg->server.hostname +
+                                                                     " Too many failed logins from your address; try later"));
+            step.next = smtp::Next::close;
+            log->warn("refused [{}]: locked out after failed logins", ip);
+        } else {
+            step = proto.greeting();
+        }
+        for (;;) {
+            queue_replies(c, step);
+            switch (step.next) {
+                case smtp::Next::close: {
+                    c.arm(std::chrono::seconds(10));
+                    co_await flush(c);
+                    co_await c.transport.shutdown();
+                    c.closed = true;
+                    c.watchdog.cancel();
+                    log->info("disconnect");
+                    co_return;
+                }
+                case smtp::Next::start_tls: {
+                    co_await flush(c);
+                    c.in.clear();  // bytes pipelined behind STARTTLS are discarded (RFC 3207 §4.2)
+                    c.arm(limits.command_timeout);
+                    boost::system::error_code ec;
+                    try {
+                        co_await c.transport.handshake(tls_context());
+                    } catch (const boost::system::system_error& e) {
+                        ec = e.code();
+                    }
+                    if (ec) {
+                        log->info("TLS handshake failed: {}", ec.message());
+                        step = proto.on_tls_failed();
+                        step.replies.clear();  // nothing can be said over a failed TLS link
+                        c.transport.close();
+                        c.closed = true;
+                        c.watchdog.cancel();
+                        co_return;
+                    }
+                    log->info("STARTTLS: {}", c.transport.tls_description());
+                    step = proto.on_tls_started();
+                    break;
+                }
+                case smtp::Next::verify_password: {
+                    co_await flush(c);
+                    std::string user = proto.auth_user();
+                    std::string password = proto.auth_password();
+                    co_await asio::post(svc.workers, asio::use_awaitable);
+                    bool ok = svc.verify_password(user, password);
+                    co_await asio::post(executor, asio::use_awaitable);
+                    password.assign(password.size(), '\0');
+                    if (svc.record_auth) svc.record_auth(ip, ok);
+                    if (ok) {
+                        log->info("AUTH ok: user={} from [{}]", user, ip);
+                    } else {
+                        log->warn("AUTH failed: user={} from [{}]", user, ip);
+                        auto delay = svc.failure_delay ? svc.failure_delay(ip) : std::chrono::milliseconds(0);
+                        if (delay.count() > 0) {
+                            asio::steady_timer t(executor, delay);
+                            co_await t.async_wait(asio::use_awaitable);
+                        }
+                    }
+                    step = proto.on_auth_result(ok);
+                    break;
+                }
+                case smtp::Next::read_data: {
+                    co_await flush(c);
+                    spool_error = start_ingest();
+                    smtp::DataReader reader(limits.message_size);
+                    std::string out;
+                    c.arm(limits.data_timeout);
+                    for (;;) {
+                        auto r = reader.feed(c.in, out);
+                        c.in.erase(0, r.consumed);
+                        if (ingest && !out.empty() && reader.error() == smtp::DataError::none) ingest->write(out);
+                        out.clear();
+                        if (r.done) break;
+                        char buf[16384];
+                        c.arm(limits.data_timeout);
+                        std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
+                        c.in.append(buf, n);
+                    }
+                    if (reader.error() != smtp::DataError::none) {
+                        if (ingest) ingest->abort();
+                        ingest.reset();
+                        smtp::MessageOutcome o{smtp::reply_for(reader.error())};
+                        log->warn("message refused by the DATA reader: {} {}", o.reply.code, o.reply.enhanced);
+                        step = proto.on_message_end(o);
+                    } else {
+                        step = proto.on_message_end(co_await finish_message());
+                    }
+                    break;
+                }
+                case smtp::Next::read_bdat: {
+                    if (!ingest && !spool_error) spool_error = start_ingest();
+                    std::uint64_t left = proto.bdat_size();
+                    bool discard = proto.bdat_discard();
+                    c.arm(limits.data_timeout);
+                    while (left > 0) {
+                        if (c.in.empty()) {
+                            char buf[16384];
+                            c.arm(limits.data_timeout);
+                            std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
+                            c.in.append(buf, n);
+                        }
+                        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.in.size()));
+                        if (!discard && ingest) ingest->write(std::string_view(c.in).substr(0, take));
+                        c.in.erase(0, take);
+                        left -= take;
+                    }
+                    if (proto.bdat_last()) {
+                        if (proto.bdat_discard()) {
+                            if (ingest) ingest->abort();
+                            ingest.reset();
+                            step = proto.on_message_end(smtp::MessageOutcome{});
+                        } else {
+                            step = proto.on_message_end(co_await finish_message());
+                        }
+                    } else {
+                        step = proto.on_bdat_chunk();
+                    }
+                    break;
+                }
+                case smtp::Next::read_line: {
+                    if (step.flush) co_await flush(c);
+                    std::string line;
+                    bool bare_lf = false;
+                    auto status = co_await read_line(c, proto.max_line_length(), limits.command_timeout, line, bare_lf);
+                    step = status == LineStatus::too_long ? proto.on_line_too_long() : proto.on_line(line, bare_lf);
+                    break;
+                }
+            }
+        }
+    } catch (const boost::system::system_error& e) {
+        if (c.timed_out && !c.closed) {
+            log->info("timeout, closing");
+            // Best effort: say why, with a short deadline of its own.
+            try {
+                smtp::Step t = proto.on_timeout();
+                c.pending.clear();
+                queue_replies(c, t);
+                c.timed_out = false;
+                c.arm(std::chrono::seconds(5));
+                co_await flush(c);
+            } catch (const std::exception&) {
+            }
+        } else if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
+            log->info("connection error: {}", e.code().message());
+        } else {
+            log->info("client closed the connection");
+        }
+    } catch (const std::exception& e) {
+        // Not an I/O error: a bug. This session ends; the daemon and the others carry on.
+        log->error("session aborted: {}", e.what());
+    }
+    if (ingest) ingest->abort();
+    c.closed = true;
+    c.watchdog.cancel();
+    c.transport.close();
+}
+
+awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, config::ListenerConfig listener) {
+    auto self = shared_from_this();
+    for (;;) {
+        boost::system::error_code ec;
+        tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(io), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (ec == asio::error::operation_aborted || stopping) co_return;
+            svc.logger->warn("accept on {}: {}", listener.name, ec.message());
+            continue;
+        }
+        std::string ip = socket.remote_endpoint(ec).address().to_string();
+        if (ec) continue;
+        const auto& limits = svc.config->limits;
+        std::string refusal;
+        {
+            std::lock_guard lock(mutex);
+            if (count.load() >= limits.max_connections) refusal = "Too many connections; try again later";
+            else if (per_ip[ip] >= limits.max_connections_per_ip) refusal = "Too many connections from your address; try again later";
+            else {
+                ++per_ip[ip];
+                ++count;
+            }
+        }
+        if (!refusal.empty()) {
+            svc.logger->warn("refused [{}] on {}: {}", ip, listener.name, refusal);
+            // A short, fixed answer; nothing is read from the client.
+            auto reply = std::make_shared<std::string>(
+                smtp::make_reply(421, "4.7.0", svc.config->server.hostname + " " + refusal).wire());
+            auto sock = std::make_shared<tcp::socket>(std::move(socket));
+            asio::async_write(*sock, asio::buffer(*reply), [sock, reply](boost::system::error_code, std::size_t) {
+                boost::system::error_code ignored;
+                sock->close(ignored);
+            });
+            continue;
+        }
+        auto exec = socket.get_executor();
+        asio::co_spawn(exec, session(std::move(socket), listener, ip), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);  // a bug, not an expected error: crash loudly
+        });
+    }
+}
+
+SubmissionServer::SubmissionServer(asio::io_context& io, Services services)
+    : impl_(std::make_shared<Impl>(io, std::move(services))) {}
+
+SubmissionServer::~SubmissionServer() { stop(); }
+
+void SubmissionServer::start() {
+    impl_->tls = make_tls_context(impl_->svc.config->tls);
+    for (const auto& l : impl_->svc.config->listeners) {
+        boost::system::error_code ec;
+        auto address = asio::ip::make_address(l.address.host, ec);
+        if (ec) throw std::runtime_error("listener " + l.name + ": bad address " + l.address.host);
+        tcp::endpoint ep(address, l.address.port);
+        auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+        acceptor->open(ep.protocol(), ec);
+        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) acceptor->bind(ep, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) throw std::runtime_error("cannot listen on " + l.address.to_string() + " (" + l.name + "): " + ec.message());
+        asio::co_spawn(impl_->io, impl_->accept_loop(*acceptor, l), asio::detached);
+        impl_->acceptors.push_back(std::move(acceptor));
+        impl_->svc.logger->info("listening on {} ({}, {})", l.address.to_string(), l.name, config::to_string(l.tls));
+    }
+}
+
+void SubmissionServer::stop() {
+    if (!impl_) return;
+    impl_->stopping = true;
+    for (auto& a : impl_->acceptors) {
+        boost::system::error_code ec;
+        a->close(ec);
+    }
+    std::lock_guard lock(impl_->mutex);
+    for (auto& [key, cancel] : impl_->cancels) cancel();
+}
+
+bool SubmissionServer::reload_tls(std::string& error) {
+    try {
+        auto ctx = make_tls_context(impl_->svc.config->tls);
+        std::lock_guard lock(impl_->mutex);
+        impl_->tls = std::move(ctx);
+        return true;
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+}
+
+std::size_t SubmissionServer::sessions() const { return impl_->count.load(); }
+
+}  // namespace signpost::submission

@@ -1,0 +1,80 @@
+// relay/submission/server.hpp — the submission listeners and their sessions.
+//
+// One acceptor per `[[listener]]`: STARTTLS (RFC 3207, port 587) or implicit TLS
+// (RFC 8314, port 465). Each connection is one coroutine on its own strand that reads top
+// to bottom: greeting, command loop, STARTTLS upgrade (buffered plaintext dropped, fresh
+// EHLO required), the same loop again over TLS. The protocol itself is relay/smtp's
+// ServerProtocol; this file only performs what it asks.
+//
+// Bounds: command lines 512 octets (SASL lines 12288), per-command and DATA timeouts
+// ([limits]), an absolute connection lifetime, connections in total and per client IP,
+// AUTH failures per IP (growing delay, then a lockout window). Password checks, signing
+// and fsync run on a separate worker pool, never on an I/O thread.
+//
+// TLS: TLS 1.2 and 1.3 only (or 1.3 only with [tls] min_version = "1.3"), ECDHE with
+// AES-GCM or ChaCha20-Poly1305, session resumption (session cache and TLS 1.3 tickets).
+// reload_tls() swaps the certificate for new connections; existing sessions keep theirs.
+//
+// Untrusted input: everything a client sends. Threading: start/stop/reload_tls from the
+// thread that runs the daemon's wiring; sessions run on the io_context's threads.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "config/config.hpp"
+#include "keys/store.hpp"
+#include "relay/log/log.hpp"
+#include "relay/queue/spool.hpp"
+#include "relay/submission/ingest.hpp"
+
+namespace signpost::submission {
+
+// What sessions need from the rest of the daemon.
+struct Services {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<keys::KeyStore> keys;
+    std::shared_ptr<queue::Spool> spool;
+    // Blocking password check (argon2id, cached); run on `workers`.
+    std::function<bool(const std::string& user, const std::string& password)> verify_password;
+    SenderCheck may_send_as;
+    // AUTH failure tracking per client IP.
+    std::function<bool(const std::string& ip)> locked_out;
+    std::function<std::chrono::milliseconds(const std::string& ip)> failure_delay;
+    std::function<void(const std::string& ip, bool ok)> record_auth;
+    boost::asio::any_io_executor workers;
+    log::Logger logger;
+};
+
+// A TLS server context from [tls]; throws std::runtime_error naming the file on failure.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const config::TlsConfig& tls);
+
+class SubmissionServer {
+public:
+    SubmissionServer(boost::asio::io_context& io, Services services);
+    ~SubmissionServer();
+
+    // Binds every listener; throws std::runtime_error naming the address on failure.
+    void start();
+    // Stops accepting and cancels every session.
+    void stop();
+    // Loads [tls] again; on failure keeps the old context and returns false with `error`.
+    bool reload_tls(std::string& error);
+
+    std::size_t sessions() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace signpost::submission
