@@ -12,7 +12,7 @@ RUNTIME_PKGS=(
   ca-certificates libssl3 libbotan-2-19 libunbound8 libevent-2.1-7 libtomlplusplus3
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9
   libstdc++6 libgcc-s1 libc6 zlib1g libbz2-1.0 liblzma5 libsqlite3-0 libtspi1
-  libnettle8 libhogweed6 libgmp10
+  libnettle8 libhogweed6 libgmp10 libcivetweb1
 )
 
 if [ "${1:-}" = "--check" ]; then

@@ -11,6 +11,8 @@
 #include "config/config.hpp"
 #include "relay/app/cli_dkim.hpp"
 #include "relay/app/cli_keys.hpp"
+#include "relay/app/cli_users.hpp"
+#include "relay/app/cli_queue.hpp"
 #include "relay/app/init_dev.hpp"
 #include "relay/app/serve.hpp"
 #include "relay/app/version.hpp"
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
 
     signpost::app::add_dkim_commands(app, exit_code);
     signpost::app::add_keys_commands(app, exit_code);
+    signpost::app::add_users_commands(app, exit_code);
+    signpost::app::add_queue_commands(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });

@@ -12,8 +12,16 @@
 #include "keys/store.hpp"
 #include "relay/app/dns_lookup.hpp"
 #include "relay/app/key_rotation.hpp"
+#include "relay/auth/authenticator.hpp"
+#include "relay/auth/failures.hpp"
 #include "relay/log/log.hpp"
 #include "relay/metrics/metrics.hpp"
+#include "relay/queue/spool.hpp"
+#include "relay/submission/server.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <thread>
 
 namespace signpost::app {
 
@@ -54,24 +62,93 @@ int serve(const std::filesystem::path& config_path) {
     rotation.run_once();
     rotation.start();
 
+    // Users: loaded now, re-read when the file changes (checked every few seconds).
+    auto users = std::make_shared<auth::Authenticator>(cfg->auth.users_file, cfg->auth.cache_ttl);
+    if (std::string error; !users->reload(error)) {
+        logger->critical("not started: {}", error);
+        return 1;
+    }
+    auth::FailurePolicy failure_policy;
+    failure_policy.max_failures = cfg->auth.max_failures;
+    failure_policy.lockout = cfg->auth.lockout;
+    auto failures = std::make_shared<auth::FailureTracker>(failure_policy);
+
+    auto spool = std::make_shared<queue::Spool>(cfg->queue.dir);
+    if (std::string detail; spool->open(detail)) {
+        logger->critical("not started: spool {}", detail);
+        return 1;
+    }
+
     boost::asio::io_context io;
+    // Password hashing, signing and fsync run here, never on the I/O threads.
+    boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
+
+    submission::Services services;
+    services.config = cfg;
+    services.keys = store;
+    services.spool = spool;
+    services.verify_password = [users](const std::string& u, const std::string& p) {
+        return users->verify(u, p) == auth::AuthResult::ok;
+    };
+    services.may_send_as = [users](const std::string& u, const std::string& a) { return users->may_send_as(u, a); };
+    services.locked_out = [failures](const std::string& ip) { return failures->locked_out(ip); };
+    services.failure_delay = [failures](const std::string& ip) { return failures->delay(ip); };
+    services.record_auth = [failures](const std::string& ip, bool ok) {
+        if (ok) failures->record_success(ip);
+        else failures->record_failure(ip);
+    };
+    services.workers = workers.get_executor();
+    services.logger = log::with_id(logger, "smtpd");
+    submission::SubmissionServer server(io, services);
+    try {
+        server.start();
+    } catch (const std::exception& e) {
+        logger->critical("not started: {}", e.what());
+        rotation.stop();
+        return 1;
+    }
+
+    boost::asio::steady_timer users_timer(io);
+    std::function<void()> watch_users = [&] {
+        users_timer.expires_after(std::chrono::seconds(2));
+        users_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            std::string error;
+            auto outcome = users->reload_if_changed(error);
+            if (outcome == auth::ReloadOutcome::reloaded) logger->info("users file reloaded");
+            if (outcome == auth::ReloadOutcome::failed) logger->error("users file not reloaded: {} (the previous one stays in use)", error);
+            watch_users();
+        });
+    };
+    watch_users();
+
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     int exit_code = 0;
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signo) {
             if (ec) return;
             if (signo == SIGHUP) {
-                logger->info("received SIGHUP: re-reading DKIM keys");
+                logger->info("received SIGHUP: re-reading TLS certificate, users and DKIM keys");
                 rotation.trigger();
+                std::string error;
+                if (!server.reload_tls(error)) logger->error("TLS not reloaded: {} (the previous certificate stays in use)", error);
+                if (!users->reload(error)) logger->error("users file not reloaded: {} (the previous one stays in use)", error);
                 signals.async_wait(on_signal);
                 return;
             }
             logger->info("received {}, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+            server.stop();
+            users_timer.cancel();
             io.stop();
         };
     signals.async_wait(on_signal);
     logger->info("ready");
+    std::vector<std::thread> io_threads;
+    for (unsigned i = 1; i < std::max(1u, std::thread::hardware_concurrency()); ++i)
+        io_threads.emplace_back([&io] { io.run(); });
     io.run();
+    for (auto& t : io_threads) t.join();
+    workers.join();
     rotation.stop();
     logger->info("stopped");
     return exit_code;

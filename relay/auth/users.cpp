@@ -28,7 +28,9 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool valid_allow_entry(std::string_view entry) {
+}  // namespace
+
+bool valid_sender_grant(std::string_view entry) {
     if (entry.empty() || entry.size() > 254) return false;
     auto at = entry.find('@');
     std::string_view domain = at == std::string_view::npos ? entry : entry.substr(at + 1);
@@ -40,8 +42,6 @@ bool valid_allow_entry(std::string_view entry) {
     });
 }
 
-}  // namespace
-
 const User* UsersFile::find(std::string_view name) const {
     for (const auto& u : users)
         if (u.name == name) return &u;
@@ -51,15 +51,20 @@ const User* UsersFile::find(std::string_view name) const {
 std::string UsersFile::serialize() const {
     std::string out = "# Signpost users: name:argon2id-hash:allowed senders (domain or address)\n";
     for (const auto& u : users) {
-        out += u.name;
-        out += ':';
-        out += u.password_hash;
-        out += ':';
-        for (std::size_t i = 0; i < u.allow.size(); ++i) {
-            if (i) out += ',';
-            out += u.allow[i];
-        }
+        out += format_user_line(u);
         out += '\n';
+    }
+    return out;
+}
+
+std::string format_user_line(const User& user) {
+    std::string out = user.name;
+    out += ':';
+    out += user.password_hash;
+    out += ':';
+    for (std::size_t i = 0; i < user.allow.size(); ++i) {
+        if (i) out += ',';
+        out += user.allow[i];
     }
     return out;
 }
@@ -109,7 +114,7 @@ ParsedUsers parse_users(std::string_view text) {
             auto entry = trim(allow.substr(0, comma));
             allow = comma == std::string_view::npos ? std::string_view{} : allow.substr(comma + 1);
             if (entry.empty()) continue;
-            if (!valid_allow_entry(entry)) {
+            if (!valid_sender_grant(entry)) {
                 out.errors.push_back({lineno, "user " + user.name + ": invalid sender \"" +
                                                   std::string(entry) + "\" (a domain or an address)"});
                 ok = false;

@@ -42,6 +42,9 @@ struct UsersFile {
     std::string serialize() const;
 };
 
+// One user's line in the format above, without the newline.
+std::string format_user_line(const User& user);
+
 struct ParsedUsers {
     UsersFile file;
     std::vector<UsersFileError> errors;
@@ -53,6 +56,10 @@ ParsedUsers parse_users(std::string_view text);
 bool may_send_as(const User& user, std::string_view address);
 
 bool valid_user_name(std::string_view name);
+
+// Whether `entry` may stand in an allow list: a domain ("example.com") or an address
+// ("alice@example.org") with a plain domain part (letters, digits, '-', '.').
+bool valid_sender_grant(std::string_view entry);
 
 // argon2id with m = 19 MiB, t = 2, p = 1 and a random 16-byte salt.
 std::string hash_password(std::string_view password);

@@ -300,6 +300,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         return std::error_code{};
     };
     std::error_code spool_error;
+    bool say_timeout = false;
     auto finish_message = [&]() -> awaitable<smtp::MessageOutcome> {
         smtp::MessageOutcome outcome;
         if (spool_error || !ingest) {
@@ -469,16 +470,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     } catch (const boost::system::system_error& e) {
         if (c.timed_out && !c.closed) {
             log->info("timeout, closing");
-            // Best effort: say why, with a short deadline of its own.
-            try {
-                smtp::Step t = proto.on_timeout();
-                c.pending.clear();
-                queue_replies(c, t);
-                c.timed_out = false;
-                c.arm(std::chrono::seconds(5));
-                co_await flush(c);
-            } catch (const std::exception&) {
-            }
+            say_timeout = true;
         } else if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
             log->info("connection error: {}", e.code().message());
         } else {
@@ -487,6 +479,18 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     } catch (const std::exception& e) {
         // Not an I/O error: a bug. This session ends; the daemon and the others carry on.
         log->error("session aborted: {}", e.what());
+    }
+    if (say_timeout) {
+        // Best effort: say why, with a short deadline of its own.
+        smtp::Step t = proto.on_timeout();
+        c.pending.clear();
+        queue_replies(c, t);
+        c.timed_out = false;
+        c.arm(std::chrono::seconds(5));
+        try {
+            co_await flush(c);
+        } catch (const std::exception&) {
+        }
     }
     if (ingest) ingest->abort();
     c.closed = true;

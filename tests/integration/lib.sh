@@ -46,3 +46,38 @@ wait_exit() {
   done
   fail "process $pid still running after ${limit}s"
 }
+
+# free_port: a port free on 127.0.0.1 for both UDP and TCP right now.
+free_port() {
+  /usr/bin/python3 -c '
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break
+'
+}
+
+# init_dev DIR: `signpost init --dev DIR`, then moves its listeners and metrics endpoint to
+# free ports so scenarios can run in parallel. Sets SUBMISSION_PORT (STARTTLS),
+# SUBMISSIONS_PORT (implicit TLS), METRICS_PORT and DEV_PASSWORD.
+init_dev() {
+  local dir=$1
+  "$SIGNPOST" init --dev "$dir" > /dev/null || fail "signpost init --dev $dir failed"
+  SUBMISSION_PORT=$(free_port)
+  SUBMISSIONS_PORT=$(free_port)
+  METRICS_PORT=$(free_port)
+  sed -i -e "s|127.0.0.1:2587|127.0.0.1:$SUBMISSION_PORT|" -e "s|127.0.0.1:2465|127.0.0.1:$SUBMISSIONS_PORT|" \
+         -e "s|127.0.0.1:9587|127.0.0.1:$METRICS_PORT|" "$dir/signpost.toml"
+  DEV_PASSWORD=$(cat "$dir/dev-password")
+}

@@ -15,27 +15,6 @@ UNBOUND_DIR=$WORK/unbound
 UNBOUND_ZONE=$UNBOUND_DIR/zone.conf
 UNBOUND_PORT="" UNBOUND_PID="" UNBOUND_DOMAIN=""
 
-# free_port: a port free on 127.0.0.1 for both UDP and TCP right now.
-free_port() {
-  /usr/bin/python3 -c '
-import socket
-for _ in range(50):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        t.close()
-        u.close()
-    print(port)
-    break
-'
-}
-
 # txt_strings TEXT: TEXT as zone-file <character-string>s of at most 255 octets each.
 txt_strings() {
   local text=$1 out=""

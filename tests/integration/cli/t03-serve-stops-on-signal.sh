@@ -4,15 +4,15 @@
 source "$(dirname "$0")/../lib.sh"
 
 dev=$WORK/dev
-"$SIGNPOST" init --dev "$dev" > /dev/null
+init_dev "$dev"
 
 for sig in INT TERM; do
   log=$WORK/serve-$sig.log
   "$SIGNPOST" serve --config "$dev/signpost.toml" > "$log" 2>&1 &
   pid=$!; track_pid $pid
   wait_for_log "$log" 'ready'
-  grep -q 'listener submission: 127.0.0.1:2587 (starttls)' "$log" || fail "STARTTLS listener not logged"
-  grep -q 'listener submissions: 127.0.0.1:2465 (implicit)' "$log" || fail "implicit TLS listener not logged"
+  grep -q "listener submission: 127.0.0.1:$SUBMISSION_PORT (starttls)" "$log" || fail "STARTTLS listener not logged"
+  grep -q "listener submissions: 127.0.0.1:$SUBMISSIONS_PORT (implicit)" "$log" || fail "implicit TLS listener not logged"
   kill -"$sig" "$pid"
   wait_exit "$pid" 10
   [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE after SIG$sig"

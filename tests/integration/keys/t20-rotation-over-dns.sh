@@ -24,12 +24,10 @@ pass "unbound answers on 127.0.0.1@$UNBOUND_PORT"
 # A development setup whose keys directory starts empty, checked every second, with DNS
 # forwarded to the test server.
 dev=$WORK/dev
-"$SIGNPOST" init --dev "$dev" > /dev/null
+init_dev "$dev"
 cfg=$dev/signpost.toml
-sed -i -e 's|^dir = "keys"$|dir = "keys-rotating"\ncheck_interval = "1s"|' \
-       -e 's|^listen = "127.0.0.1:9587"|listen = "127.0.0.1:0"|' "$cfg"
-mport=$(free_port)
-sed -i "s|^listen = \"127.0.0.1:0\"|listen = \"127.0.0.1:$mport\"|" "$cfg"
+sed -i -e 's|^dir = "keys"$|dir = "keys-rotating"\ncheck_interval = "1s"|' "$cfg"
+mport=$METRICS_PORT
 printf '\n[dns]\nforwarders = ["127.0.0.1@%s"]\n' "$UNBOUND_PORT" >> "$cfg"
 "$SIGNPOST" check-config --config "$cfg" > /dev/null || fail "test config does not load"
 

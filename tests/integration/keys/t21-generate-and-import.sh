@@ -17,7 +17,7 @@ command -v opendkim-genkey > /dev/null || fail "opendkim-genkey not found (packa
 
 unbound_start "$DOMAIN"
 dev=$WORK/dev
-"$SIGNPOST" init --dev "$dev" > /dev/null
+init_dev "$dev"
 cfg=$dev/signpost.toml
 sed -i 's|^dir = "keys"$|dir = "keys-generated"|' "$cfg"
 sed -i 's|^algorithms = \["ed25519", "rsa2048"\]|algorithms = ["rsa2048"]|' "$cfg"
