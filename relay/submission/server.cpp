@@ -197,6 +197,9 @@ enum class LineStatus { line, too_long, eof };
 // are flushed before the session waits for input (RFC 2920 §3.2).
 awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds timeout, std::string& line,
                                 bool& bare_lf) {
+    // One deadline for the whole line: a client trickling a byte at a time does not
+    // extend it (slowloris).
+    c.arm(timeout);
     for (;;) {
         auto nl = c.in.find('\n');
         if (c.skipping_long_line) {
@@ -222,7 +225,6 @@ awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds t
         }
         co_await flush(c);
         char buf[4096];
-        c.arm(timeout);
         std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
         c.in.append(buf, n);
     }

@@ -1,0 +1,246 @@
+// Unit tests for relay/submission/ingest: From parsing, fix-ups, the refusal rules, and
+// that what is committed verifies — however the bytes were chunked on the way in.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <unistd.h>
+
+#include "keys/store.hpp"
+#include "relay/submission/ingest.hpp"
+#include "signer/verify.hpp"
+
+using namespace signpost;
+using namespace signpost::submission;
+namespace fs = std::filesystem;
+
+namespace {
+
+TEST(SingleMailbox, Forms) {
+    struct Case {
+        std::string value;
+        std::string want;  // "" = refused
+        std::string problem;
+    };
+    std::vector<Case> cases = {
+        {" alice@example.test", "alice@example.test", ""},
+        {" Alice <alice@example.test>", "alice@example.test", ""},
+        {" \"Smith, Alice\" <alice@example.test>", "alice@example.test", ""},
+        {" alice@example.test (Alice, at work)", "alice@example.test", ""},
+        {" =?UTF-8?B?w6lsaXNl?= <elise@example.test>", "elise@example.test", ""},
+        {"\r\n <folded@example.test>", "folded@example.test", ""},
+        {" \"odd@quoted\"@example.test", "\"odd@quoted\"@example.test", ""},
+        {" a@example.test, b@example.test", "", "2 addresses"},
+        {" Team: a@example.test, b@example.test;", "", "2 addresses"},
+        {" undisclosed-recipients:;", "", "empty group"},
+        {" ", "", "no address"},
+        {" Alice", "", "cannot be read"},
+        {" <alice@example.test", "", "cannot be read"},
+        {" alice@", "", "cannot be read"},
+    };
+    for (const auto& c : cases) {
+        std::string problem;
+        auto got = single_mailbox(c.value, problem);
+        if (c.want.empty()) {
+            EXPECT_FALSE(got) << c.value;
+            EXPECT_NE(problem.find(c.problem), std::string::npos) << c.value << " -> " << problem;
+        } else {
+            ASSERT_TRUE(got) << c.value << " -> " << problem;
+            EXPECT_EQ(*got, c.want);
+        }
+    }
+}
+
+TEST(Rfc5322Date, Format) {
+    auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1795437654));
+    EXPECT_EQ(rfc5322_date(t), "Mon, 23 Nov 2026 12:40:54 +0000");
+}
+
+class IngestTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() /
+               ("sp-ingest-" + std::to_string(::getpid()) + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        make_config(true);
+        keys_ = std::make_shared<keys::KeyStore>(dir_ / "keys");
+        spool_ = std::make_shared<queue::Spool>(dir_ / "spool");
+        std::string detail;
+        ASSERT_FALSE(spool_->open(detail)) << detail;
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    void make_config(bool received_client) {
+        std::string text = "[server]\nhostname = \"relay.example.test\"\nreceived_client = " +
+                           std::string(received_client ? "true" : "false") +
+                           "\n[[listener]]\naddress = \"127.0.0.1:2587\"\n[tls]\ncert = \"c\"\nkey = \"k\"\n"
+                           "[auth]\nusers_file = \"u\"\n[[domain]]\nname = \"example.test\"\nalgorithms = [\"ed25519\"]\n"
+                           "[[domain]]\nname = \"parent.test\"\nalgorithms = [\"ed25519\"]\nsign_subdomains = true\n";
+        config::LoadOptions opts;
+        opts.check_files = false;
+        auto loaded = config::load_string(text, "test.toml", {}, opts);
+        ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+        config_ = loaded.config;
+    }
+
+    // An active Ed25519 key for `domain`, as `keys activate --now` leaves it.
+    void activate(const std::string& domain) {
+        const config::DomainConfig* d = config_->find_domain(domain);
+        std::vector<keys::Event> events;
+        keys::StoreIssue issue;
+        auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+        ASSERT_TRUE(keys_->update(domain, [&](const keys::DomainView& v, keys::StoreIssue&) {
+            return keys::add_pending_key(v.state, keys::RotationPolicy::from(*d), config::DkimAlgorithm::ed25519, now, {});
+        }, events, issue)) << issue.to_string();
+        ASSERT_TRUE(keys_->update(domain, [&](const keys::DomainView& v, keys::StoreIssue&) {
+            return keys::activate_now(v.state, v.state.pending(config::DkimAlgorithm::ed25519)->selector, now);
+        }, events, issue));
+        ASSERT_TRUE(keys_->reload(config_->domains).empty());
+    }
+
+    std::unique_ptr<Ingest> make_ingest(std::string user = "dev") {
+        std::unique_ptr<queue::IncomingMessage> file;
+        EXPECT_FALSE(spool_->begin(file));
+        IngestContext ctx;
+        ctx.user = std::move(user);
+        ctx.client_address = "192.0.2.7";
+        ctx.client_name = "nas.lan";
+        ctx.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256";
+        ctx.envelope.mail_from = "alice@example.test";
+        ctx.envelope.rcpt_to = {"bob@example.org"};
+        SenderCheck allow = [](const std::string& u, const std::string& a) {
+            return u == "dev" && (a.ends_with("example.test") || a.ends_with("parent.test"));
+        };
+        return std::make_unique<Ingest>(config_, keys_, allow, std::move(file), std::move(ctx));
+    }
+
+    IngestResult run(const std::string& message, std::size_t chunk = 0, std::string user = "dev") {
+        auto ingest = make_ingest(std::move(user));
+        if (chunk == 0) {
+            ingest->write(message);
+        } else {
+            for (std::size_t i = 0; i < message.size(); i += chunk) ingest->write(std::string_view(message).substr(i, chunk));
+        }
+        return ingest->finish(std::chrono::system_clock::time_point(std::chrono::seconds(1795437654)));
+    }
+
+    std::string delivered(const std::string& id) {
+        auto env = spool_->read_envelope(id);
+        std::ifstream in(spool_->message_path(id), std::ios::binary);
+        return env->prepend + std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+
+    std::vector<signer::SignatureResult> verify(const std::string& message) {
+        auto lookup = [this](std::string_view selector, std::string_view domain) {
+            keys::DomainView view;
+            keys::StoreIssue issue;
+            keys_->read(domain, view, issue);
+            const keys::KeyEntry* k = view.state.find(selector);
+            if (!k) return signer::LookupResult::not_found();
+            return signer::LookupResult::found(keys_->load_key(domain, *k, issue)->dns_record());
+        };
+        auto r = signer::verify(message, lookup, std::chrono::system_clock::time_point(std::chrono::seconds(1795437654)));
+        return r ? *r : std::vector<signer::SignatureResult>{};
+    }
+
+    fs::path dir_;
+    std::shared_ptr<const config::Config> config_;
+    std::shared_ptr<keys::KeyStore> keys_;
+    std::shared_ptr<queue::Spool> spool_;
+};
+
+const std::string kMessage =
+    "From: Alice <alice@example.test>\r\nTo: bob@example.org\r\nSubject: hello\r\n\r\n"
+    "Line one\r\n  spaced   line  \r\n\r\n\r\n";
+
+TEST_F(IngestTest, CommitsWithFixupsAndAVerifyingSignatureForAnyChunking) {
+    activate("example.test");
+    std::string first_bh;
+    for (std::size_t chunk : {0, 1, 2, 3, 7, 64}) {
+        SCOPED_TRACE("chunk " + std::to_string(chunk));
+        IngestResult r = run(kMessage, chunk);
+        ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
+        EXPECT_EQ(r.reply.enhanced, "2.0.0");
+        EXPECT_EQ(r.reply.lines.at(0), "Ok: queued as " + r.queue_id);
+        EXPECT_EQ(r.signed_domain, "example.test");
+        std::string text = delivered(r.queue_id);
+        EXPECT_EQ(text.rfind("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.test;", 0), 0u) << text;
+        EXPECT_NE(text.find("Received: from nas.lan ([192.0.2.7])\r\n\tby relay.example.test (Signpost) with ESMTPSA id " +
+                            r.queue_id + "\r\n\t(TLSv1.3 TLS_AES_128_GCM_SHA256);\r\n\tMon, 23 Nov 2026 12:40:54 +0000\r\n"),
+                  std::string::npos) << text;
+        EXPECT_NE(text.find("Date: Mon, 23 Nov 2026 12:40:54 +0000\r\n"), std::string::npos);
+        EXPECT_NE(text.find("Message-ID: <" + r.queue_id + "@relay.example.test>\r\n"), std::string::npos);
+        EXPECT_NE(text.find(kMessage), std::string::npos);  // the message itself is untouched
+        auto results = verify(text);
+        ASSERT_EQ(results.size(), 1u);
+        EXPECT_TRUE(results[0].passed()) << signer::to_string(results[0].reason) << " " << results[0].detail;
+        std::string bh = text.substr(text.find("bh="), 47);
+        if (first_bh.empty()) first_bh = bh;
+        EXPECT_EQ(bh, first_bh);
+    }
+}
+
+TEST_F(IngestTest, ExistingDateAndMessageIdAreKeptAndPrivacyHidesTheClient) {
+    make_config(false);
+    activate("example.test");
+    std::string msg = "Date: Sun, 1 Nov 2026 10:00:00 +0100\r\nMessage-ID: <x@nas>\r\n" + kMessage;
+    IngestResult r = run(msg);
+    ASSERT_EQ(r.reply.code, 250);
+    std::string text = delivered(r.queue_id);
+    EXPECT_EQ(text.find("Date: Mon"), std::string::npos);
+    EXPECT_EQ(text.find("Message-ID: <" + r.queue_id), std::string::npos);
+    EXPECT_NE(text.find("Received: by relay.example.test (Signpost) with ESMTPSA id " + r.queue_id + ";"), std::string::npos);
+    EXPECT_EQ(text.find("192.0.2.7"), std::string::npos);
+    EXPECT_EQ(text.find("nas.lan"), std::string::npos);
+    EXPECT_TRUE(verify(text).at(0).passed());
+}
+
+TEST_F(IngestTest, SubdomainSignsWithTheParentsKey) {
+    activate("parent.test");
+    IngestResult r = run("From: x@news.parent.test\r\nSubject: s\r\n\r\nbody\r\n");
+    ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
+    EXPECT_EQ(r.signed_domain, "parent.test");
+    EXPECT_TRUE(verify(delivered(r.queue_id)).at(0).passed());
+}
+
+TEST_F(IngestTest, RefusalsHaveExactCodesAndQueueNothing) {
+    activate("example.test");
+    struct Case {
+        std::string message;
+        std::string user;
+        int code;
+        std::string enhanced;
+        std::string text;
+    };
+    std::vector<Case> cases = {
+        {"From: mallory@other.test\r\n\r\nx\r\n", "dev", 550, "5.7.1", "may not send as From: <mallory@other.test>"},
+        {"From: alice@example.test\r\n\r\nx\r\n", "eve", 550, "5.7.1", "User eve may not send"},
+        {"From: a@example.test\r\nFrom: b@example.test\r\n\r\nx\r\n", "dev", 550, "5.6.0", "2 From fields"},
+        {"From: a@example.test, b@example.test\r\n\r\nx\r\n", "dev", 550, "5.6.0", "2 addresses"},
+        {"Subject: no from\r\n\r\nx\r\n", "dev", 550, "5.6.0", "no From field"},
+        {"From: a@parent.test\r\n\r\nx\r\n", "dev", 451, "4.7.0", "No DKIM key for parent.test is active yet"},
+        {"From: x@unlisted.example.test\r\n\r\nx\r\n", "dev", 550, "5.7.1", "does not sign for unlisted.example.test"},
+        {"From: a@example.test\r\nX: " + std::string(kMaxHeaderBytes, 'x') + "\r\n\r\nbody\r\n", "dev", 552, "5.3.4",
+         "header section is larger"},
+        {"From a@example.test\r\n\r\nx\r\n", "dev", 550, "5.6.0", "malformed"},
+    };
+    for (const auto& c : cases) {
+        IngestResult r = run(c.message, 5, c.user);
+        EXPECT_EQ(r.reply.code, c.code) << c.message.substr(0, 60) << " -> " << r.reply.wire();
+        EXPECT_EQ(r.reply.enhanced, c.enhanced) << r.reply.wire();
+        EXPECT_NE(r.reply.lines.at(0).find(c.text), std::string::npos) << r.reply.wire();
+        EXPECT_TRUE(r.queue_id.empty());
+    }
+    EXPECT_TRUE(spool_->list().empty());
+    EXPECT_TRUE(fs::is_empty(dir_ / "spool" / "tmp"));
+}
+
+TEST_F(IngestTest, HeaderOnlyMessageIsSignedWithAnEmptyBody) {
+    activate("example.test");
+    IngestResult r = run("From: alice@example.test\r\nSubject: no body\r\n");
+    ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
+    EXPECT_TRUE(verify(delivered(r.queue_id)).at(0).passed());
+}
+
+}  // namespace
