@@ -212,14 +212,14 @@ awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds t
         } else if (nl != std::string::npos) {
             bare_lf = nl == 0 || c.in[nl - 1] != '\r';
             std::size_t len = bare_lf ? nl : nl - 1;
-            if (len > max) {
+            if (len + 2 > max) {  // the limits count the CRLF (RFC 5321 §4.5.3.1.4)
                 c.in.erase(0, nl + 1);
                 co_return LineStatus::too_long;
             }
             line.assign(c.in, 0, len);
             c.in.erase(0, nl + 1);
             co_return LineStatus::line;
-        } else if (c.in.size() > max + 1) {
+        } else if (c.in.size() > max) {
             c.in.clear();
             c.skipping_long_line = true;  // discard up to the end of this line
         }
