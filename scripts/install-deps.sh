@@ -24,6 +24,7 @@ TEST_PKGS=(
   libmail-dkim-perl libcrypt-openssl-rsa-perl
   opendkim opendkim-tools
   swaks
+  postfix libsasl2-modules   # the NAS peer; its SASL client needs the PLAIN/LOGIN plugins
   unbound dnsutils curl
 )
 

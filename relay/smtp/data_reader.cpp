@@ -154,4 +154,32 @@ DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
     return r;
 }
 
+void BodyChecker::feed(std::string_view chunk) {
+    for (char c : chunk) {
+        if (error_ != DataError::none) return;
+        if (pending_cr_) {
+            pending_cr_ = false;
+            if (c != '\n') {
+                error_ = DataError::bare_cr;
+                return;
+            }
+            line_length_ = 0;
+            continue;
+        }
+        switch (c) {
+            case '\r': pending_cr_ = true; break;
+            case '\n': error_ = DataError::bare_lf; break;
+            case '\0': error_ = DataError::nul; break;
+            default:
+                if (++line_length_ > max_data_line) error_ = DataError::line_too_long;
+        }
+    }
+}
+
+DataError BodyChecker::finish() {
+    if (error_ == DataError::none && pending_cr_) error_ = DataError::bare_cr;
+    return error_;
+}
+
 }  // namespace signpost::smtp
+

@@ -79,4 +79,21 @@ private:
     DataError error_ = DataError::none;
 };
 
+// The same content rules for BDAT chunks (RFC 3030), which carry the message with no
+// dot-stuffing and no terminator: a bare LF or CR, a NUL, or a line over 998 octets makes
+// the message bad, exactly as in DATA. Chunks may split a CRLF anywhere. Size limits are
+// the protocol's (ServerProtocol tracks the BDAT total).
+class BodyChecker {
+public:
+    void feed(std::string_view chunk);
+    // The verdict once the last chunk is in: a CR still waiting for its LF is a bare CR.
+    DataError finish();
+    DataError error() const { return error_; }
+
+private:
+    bool pending_cr_ = false;
+    std::uint32_t line_length_ = 0;
+    DataError error_ = DataError::none;
+};
+
 }  // namespace signpost::smtp

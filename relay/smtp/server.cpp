@@ -145,6 +145,7 @@ void ServerProtocol::expect(Wait wait, const char* call) const {
 }
 
 void ServerProtocol::reset_transaction() {
+    ++transaction_;
     envelope_ = Envelope{};
     bdat_size_ = 0;
     bdat_last_ = false;

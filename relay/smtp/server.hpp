@@ -183,6 +183,9 @@ public:
     Step on_timeout();
 
     const Envelope& envelope() const { return envelope_; }
+    // Changes whenever the transaction is reset (RSET, EHLO, end of message, a refused
+    // BDAT): the I/O layer drops a partly received BDAT message when it changes.
+    std::uint64_t transaction() const { return transaction_; }
     const std::string& user() const { return user_; }  // "" until authenticated
     bool authenticated() const { return !user_.empty(); }
     bool tls_active() const { return options_.tls_active; }
@@ -235,6 +238,7 @@ private:
     std::uint64_t bdat_size_ = 0;
     bool bdat_last_ = false;
     std::uint64_t bdat_total_ = 0;
+    std::uint64_t transaction_ = 0;
     bool bdat_failed_ = false;  // the BDAT total went over max_message_size: discard every
                                 // chunk, answer 552, until LAST (or RSET/EHLO)
 };

@@ -303,6 +303,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     };
     std::error_code spool_error;
     bool say_timeout = false;
+    smtp::BodyChecker bdat_check;  // DATA's content rules for BDAT chunks
+    std::uint64_t bdat_transaction = ~std::uint64_t{0};
     auto finish_message = [&]() -> awaitable<smtp::MessageOutcome> {
         smtp::MessageOutcome outcome;
         if (spool_error || !ingest) {
@@ -430,7 +432,15 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     break;
                 }
                 case smtp::Next::read_bdat: {
-                    if (!ingest && !spool_error) spool_error = start_ingest();
+                    if (proto.transaction() != bdat_transaction) {
+                        // A new transaction: whatever an earlier, abandoned one left goes.
+                        if (ingest) ingest->abort();
+                        ingest.reset();
+                        bdat_check = smtp::BodyChecker{};
+                        spool_error = {};
+                        bdat_transaction = proto.transaction();
+                    }
+                    if (!ingest && !spool_error && !proto.bdat_discard()) spool_error = start_ingest();
                     std::uint64_t left = proto.bdat_size();
                     bool discard = proto.bdat_discard();
                     c.arm(limits.data_timeout);
@@ -442,15 +452,27 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                             c.in.append(buf, n);
                         }
                         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.in.size()));
-                        if (!discard && ingest) ingest->write(std::string_view(c.in).substr(0, take));
+                        if (!discard) {
+                            bdat_check.feed(std::string_view(c.in).substr(0, take));
+                            if (ingest && bdat_check.error() == smtp::DataError::none)
+                                ingest->write(std::string_view(c.in).substr(0, take));
+                        }
                         c.in.erase(0, take);
                         left -= take;
                     }
                     if (proto.bdat_last()) {
+                        smtp::DataError content = bdat_check.finish();
+                        bdat_check = smtp::BodyChecker{};
                         if (proto.bdat_discard()) {
                             if (ingest) ingest->abort();
                             ingest.reset();
                             step = proto.on_message_end(smtp::MessageOutcome{});
+                        } else if (content != smtp::DataError::none) {
+                            if (ingest) ingest->abort();
+                            ingest.reset();
+                            smtp::MessageOutcome o{smtp::reply_for(content)};
+                            log->warn("message refused by the BDAT checks: {} {}", o.reply.code, o.reply.enhanced);
+                            step = proto.on_message_end(o);
                         } else {
                             step = proto.on_message_end(co_await finish_message());
                         }

@@ -294,3 +294,35 @@ TEST(DataReader, LargeMessageInRandomChunks) {
 }
 
 }  // namespace
+
+// BDAT chunks get the same content rules as DATA, whatever the chunk boundaries.
+TEST(BodyChecker, SameRulesAsDataForAnyChunking) {
+    using signpost::smtp::BodyChecker;
+    using signpost::smtp::DataError;
+    struct Case {
+        std::string body;
+        DataError want;
+    };
+    std::vector<Case> cases = {
+        {"From: a@b\r\nSubject: x\r\n\r\nbody\r\n", DataError::none},
+        {"", DataError::none},
+        {"line1\nline2\r\n", DataError::bare_lf},
+        {"line1\rline2\r\n", DataError::bare_cr},
+        {"line1\r\n.\n", DataError::bare_lf},
+        {"line1\r\n\r.\r\n", DataError::bare_cr},
+        {"a\0b\r\n", DataError::nul},
+        {"ends with CR\r", DataError::bare_cr},
+        {std::string(998, 'x') + "\r\n", DataError::none},
+        {std::string(999, 'x') + "\r\n", DataError::line_too_long},
+    };
+    cases[6].body = std::string("a\0b\r\n", 5);
+    for (const auto& c : cases) {
+        for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{3}}) {
+            BodyChecker checker;
+            if (chunk == 0) checker.feed(c.body);
+            else
+                for (std::size_t i = 0; i < c.body.size(); i += chunk) checker.feed(std::string_view(c.body).substr(i, chunk));
+            EXPECT_EQ(checker.finish(), c.want) << "chunk " << chunk << ": " << c.body.substr(0, 40);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# t53: SMTP smuggling (CVE-2023-51764/51765/51766 class; DESIGN.md: "DATA ends only on
+# CRLF.CRLF"). For each fake end of data — "\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\n" —
+# followed by a smuggled transaction (MAIL FROM, RCPT TO, DATA, a second message):
+#   - sent without the real end: the server stays silent (it did not see an end);
+#   - then the real CRLF.CRLF: exactly one reply, 550 5.5.2, and nothing else (the
+#     smuggled MAIL/RCPT/DATA were message text, never commands); NOOP -> 250 in step;
+#   - the same with everything, real end included, in one write: again exactly one reply;
+# and a clean message whose end CRLF.CRLF is split across writes at every position is
+# accepted (250 2.0.0), so the silence above means something. Only the clean messages
+# are queued, each with its one recipient; a normal submission works afterwards.
+source "$(dirname "$0")/../lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+dev=$WORK/dev
+init_dev "$dev"
+cfg=$dev/signpost.toml
+export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
+  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE
+queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+
+log=$WORK/serve.log
+"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
+pid=$!; track_pid $pid
+wait_for_log "$log" 'ready'
+
+"$PY" - <<'EOF' || fail "SMTP smuggling"
+from smtpclient import *
+
+HEADER = b"From: <dev@example.test>\r\nTo: <rcpt@dest.test>\r\nSubject: t53\r\n\r\nfirst message\r\nmore text"
+SMUGGLED = (b"MAIL FROM:<dev@example.test>\r\nRCPT TO:<smuggled@dest.test>\r\nDATA\r\n"
+            b"From: <dev@example.test>\r\nTo: <smuggled@dest.test>\r\nSubject: smuggled\r\n\r\nsmuggled\r\n")
+FAKE_ENDS = [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n"]
+
+def open_data(c):
+    c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
+    c.cmd("RCPT TO:<rcpt@dest.test>", 250, "2.1.5")
+    c.cmd("DATA", 354)
+
+with Client.from_env().login() as c:
+    for fake in FAKE_ENDS:
+        # In two writes: nothing may come back before the real end.
+        open_data(c)
+        c.send(HEADER + fake + SMUGGLED)
+        c.expect_silence(1.0, "the server after the fake end %s" % show(fake))
+        c.send(b".\r\n")
+        r = c.expect(550, "5.5.2", what="the real end after the fake end %s" % show(fake))
+        c.expect_silence(0.5, "the server after the refusal (smuggled commands run?)")
+        c.cmd("NOOP", 250, "2.0.0")
+        print("ok: fake end %s + smuggled MAIL/RCPT/DATA: silent until CRLF.CRLF, then only %s"
+              % (show(fake), r.first_line()))
+        # In one write, as an attacker pipelines it.
+        open_data(c)
+        c.send(HEADER + fake + SMUGGLED + b".\r\nNOOP\r\n")
+        r = c.expect(550, "5.5.2", what="one-write smuggling with %s" % show(fake))
+        c.expect(250, "2.0.0", what="the NOOP after the real end")
+        c.expect_silence(0.5, "the server after NOOP")
+        print("ok: fake end %s in one write -> %s, then 250 for NOOP, nothing else" % (show(fake), r.first_line()))
+
+    # Control: a clean message whose final CRLF.CRLF is split at every position.
+    clean = HEADER + b"\r\n.\r\n"
+    end = len(HEADER)
+    for cut in range(end, end + 5):
+        open_data(c)
+        c.send(clean[:cut])
+        c.expect_silence(0.3, "the server before the end of a clean message")
+        c.send(clean[cut:])
+        r = c.expect(250, "2.0.0", what="a clean message split at offset %d of its end" % (cut - end))
+    print("ok: a clean message with its CRLF.CRLF split at each of 5 places -> 250 2.0.0 (5 messages)")
+    c.quit()
+EOF
+
+grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
+"$SIGNPOST" queue list --config "$cfg" --json > "$WORK/queue.json"
+"$PY" - "$WORK/queue.json" <<'EOF' || fail "the queue holds more than the clean messages: $(cat "$WORK/queue.json")"
+import json, sys
+q = json.load(open(sys.argv[1]))
+assert len(q) == 5, "%d messages queued" % len(q)
+assert all(m["rcpt"] == ["rcpt@dest.test"] for m in q), "a queued message has other recipients"
+EOF
+[ -z "$(ls -A "$dev/spool/tmp")" ] || fail "files left in spool/tmp: $(ls "$dev/spool/tmp")"
+for f in "$dev"/spool/queue/*.msg; do
+  grep -q smuggled "$f" && fail "a queued message holds the smuggled text: $f"
+done
+pass "only the 5 clean messages were queued; no smuggled recipient or text; spool/tmp empty"
+
+"$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
+  > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
+[ "$(queue_count)" = 6 ] || fail "the normal submission was not queued"
+pass "a normal submission still works: $(cat "$WORK/final.out")"
+kill -TERM "$pid"; wait_exit "$pid" 10
+[ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"
