@@ -9,7 +9,7 @@ _pids=()
 _cleanup() {
   local pid
   for pid in "${_pids[@]:-}"; do
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    if [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
   done
   if [ "${SIGNPOST_KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }

@@ -98,8 +98,14 @@ def plain_response(user, password, authzid=""):
 
 
 def message(sender="dev@example.test", to="rcpt@dest.test", subject="test", body="Hello.\r\n", extra_headers=""):
-    """A small well-formed message (CRLF line ends), without the terminating dot."""
+    """A small well-formed message (CRLF line ends, ending in CRLF), without the dot line."""
     return ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n%s\r\n%s" % (sender, to, subject, extra_headers, body)).encode()
+
+
+def end_of_data(body):
+    """What ends a DATA body: ".\r\n" after a final CRLF (which belongs to the message),
+    else "\r\n.\r\n"."""
+    return b".\r\n" if body.endswith(b"\r\n") or body == b"" else b"\r\n.\r\n"
 
 
 class Client:
@@ -383,7 +389,7 @@ class Client:
             self.cmd("RCPT TO:<%s>" % r, 250, "2.1.5")
         self.cmd("DATA", 354)
         body = data if data is not None else message(sender, rcpts[0])
-        self.send(body + b"\r\n.\r\n")
+        self.send(body + end_of_data(body))
         return self.reply()
 
     def quit(self):

@@ -40,7 +40,7 @@ with Client.from_env(timeout=30).login() as c:
         print("ok: MAIL + %d RCPT pipelined in one write -> 250 2.1.0, %d x %s, %d x %s"
               % (N, MAX, got[0].first_line(), N - MAX, got[-1].first_line()))
         c.cmd("DATA", 354)
-        c.send(message(to="r0@dest%d.test" % round_) + b"\r\n.\r\n")
+        c.send(message(to="r0@dest%d.test" % round_) + b".\r\n")
         r = c.expect(250, "2.0.0", what="the end of DATA for the accepted recipients")
         print("ok: DATA for the accepted recipients -> %s" % r.first_line())
     c.quit()
