@@ -97,6 +97,7 @@ int serve(const std::filesystem::path& config_path) {
         if (ok) failures->record_success(ip);
         else failures->record_failure(ip);
     };
+    services.failure_answered = [failures](const std::string& ip) { failures->touch(ip); };
     services.workers = workers.get_executor();
     services.logger = log::with_id(logger, "smtpd");
     submission::SubmissionServer server(io, services);

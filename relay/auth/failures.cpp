@@ -84,6 +84,16 @@ void FailureTracker::record_success(std::string_view ip) {
     erase(it);
 }
 
+void FailureTracker::touch(std::string_view ip) {
+    std::string key = failure_key(ip);
+    const auto now = clock_();
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    it->second.last_failure = now;
+    order_.splice(order_.end(), order_, it->second.position);
+}
+
 std::chrono::milliseconds FailureTracker::delay(std::string_view ip) const {
     std::string key = failure_key(ip);
     const auto now = clock_();

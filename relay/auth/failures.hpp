@@ -66,6 +66,9 @@ public:
 
     // How long to wait before answering the failure just recorded for `ip`.
     std::chrono::milliseconds delay(std::string_view ip) const;
+    // The failure's reply has just been sent (after its delay): the lockout window counts
+    // from now, so a lockout shorter than the delays still takes effect.
+    void touch(std::string_view ip);
 
     // Whether connections from `ip` are refused now.
     bool locked_out(std::string_view ip) const;

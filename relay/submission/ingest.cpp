@@ -25,22 +25,50 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// The addr-spec inside one mailbox: "Name <a@b>" -> "a@b"; "a@b (Name)" -> "a@b".
+bool atext(unsigned char c) {
+    return std::isalnum(c) || c >= 0x80 || std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// RFC 5322 §3.4.1 addr-spec: (dot-atom / quoted-string) "@" (dot-atom / domain-literal).
+// Strict on purpose: a From that two parsers could read differently is refused.
+bool valid_addr_spec(std::string_view a) {
+    auto at = a.rfind('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 == a.size()) return false;
+    std::string_view local = a.substr(0, at), domain = a.substr(at + 1);
+    if (local.front() == '"') {
+        if (local.size() < 2 || local.back() != '"') return false;
+        for (std::size_t i = 1; i + 1 < local.size(); ++i) {
+            if (local[i] == '\\') ++i;
+            else if (local[i] == '"') return false;
+        }
+    } else {
+        if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+        for (unsigned char c : local)
+            if (!atext(c) && c != '.') return false;
+    }
+    if (domain.front() == '[') return domain.back() == ']' && domain.find_first_of("[]\\", 1) == domain.size() - 1;
+    if (domain.front() == '.' || domain.back() == '.' || domain.find("..") != std::string_view::npos) return false;
+    for (unsigned char c : domain)
+        if (!(std::isalnum(c) || c == '-' || c == '.' || c >= 0x80)) return false;
+    return true;
+}
+
+// The addr-spec of one mailbox: "Name <a@b>" -> "a@b"; "a@b (Name)" -> "a@b". nullopt
+// unless the mailbox is exactly one display-name (optional) and one address: text after
+// the ">" or an unquoted special in the display name makes it unreadable.
 std::optional<std::string> mailbox_address(std::string_view mailbox) {
-    std::string plain;  // the mailbox without comments, quoted parts kept
+    std::string outside;  // the text outside <...>, comments removed
     std::string angle;
-    bool in_quote = false, in_angle = false, saw_angle = false;
+    enum { before, inside, after } where = before;
+    bool in_quote = false, saw_angle = false;
     int comment = 0;
     for (std::size_t i = 0; i < mailbox.size(); ++i) {
         char c = mailbox[i];
+        std::string& out = where == inside ? angle : outside;
         if (in_quote) {
-            if (c == '\\' && i + 1 < mailbox.size()) {
-                (in_angle ? angle : plain) += mailbox.substr(i, 2);
-                ++i;
-                continue;
-            }
-            if (c == '"') in_quote = false;
-            (in_angle ? angle : plain) += c;
+            out += c;
+            if (c == '\\' && i + 1 < mailbox.size()) out += mailbox[++i];
+            else if (c == '"') in_quote = false;
             continue;
         }
         if (comment > 0) {
@@ -49,29 +77,51 @@ std::optional<std::string> mailbox_address(std::string_view mailbox) {
             else if (c == ')') --comment;
             continue;
         }
-        if (c == '(') {
+        if (c == '(' && where != inside) {
             ++comment;
-        } else if (c == '"') {
+            continue;
+        }
+        if (where == after) {
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return std::nullopt;  // text after ">"
+            continue;
+        }
+        if (c == '"') {
             in_quote = true;
-            (in_angle ? angle : plain) += c;
+            out += c;
         } else if (c == '<') {
-            if (saw_angle) return std::nullopt;
-            in_angle = saw_angle = true;
+            if (where != before) return std::nullopt;
+            where = inside;
+            saw_angle = true;
         } else if (c == '>') {
-            if (!in_angle) return std::nullopt;
-            in_angle = false;
+            if (where != inside) return std::nullopt;
+            where = after;
         } else {
-            (in_angle ? angle : plain) += c;
+            out += c;
         }
     }
-    if (in_quote || in_angle || comment > 0) return std::nullopt;
-    std::string addr(trim(saw_angle ? std::string_view(angle) : std::string_view(plain)));
-    // Whitespace inside an addr-spec only appears as folding: drop it.
-    addr.erase(std::remove_if(addr.begin(), addr.end(), [](char c) { return c == ' ' || c == '\t'; }), addr.end());
-    auto at = addr.rfind('@');
-    if (at == std::string::npos || at == 0 || at + 1 == addr.size()) return std::nullopt;
-    std::string_view domain = std::string_view(addr).substr(at + 1);
-    if (domain.find_first_of("\"\\@<>()[],;:") != std::string_view::npos && domain.front() != '[') return std::nullopt;
+    if (in_quote || comment > 0 || where == inside) return std::nullopt;
+    std::string addr;
+    if (saw_angle) {
+        // The display name: words and quoted strings, no unquoted specials.
+        bool quoted = false;
+        for (std::size_t i = 0; i < outside.size(); ++i) {
+            char c = outside[i];
+            if (quoted) {
+                if (c == '\\') ++i;
+                else if (c == '"') quoted = false;
+            } else if (c == '"') {
+                quoted = true;
+            } else if (std::string_view("@,;:[]\\<>").find(c) != std::string_view::npos) {
+                return std::nullopt;
+            }
+        }
+        addr = std::string(trim(angle));
+    } else {
+        addr = std::string(trim(outside));
+    }
+    // Folding inside an address is allowed only at its ends (trimmed above).
+    if (addr.find_first_of(" \t\r\n") != std::string::npos) return std::nullopt;
+    if (!valid_addr_spec(addr)) return std::nullopt;
     return addr;
 }
 

@@ -65,10 +65,13 @@ public:
         ctx_ = std::move(ctx);
         tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *ctx_);
         co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+        tls_ready_ = true;
     }
+    // False while a TLS handshake is unfinished: nothing can be said to the client then.
+    bool can_write() const { return !tls_ || tls_ready_; }
     awaitable<void> shutdown() {
         boost::system::error_code ec;
-        if (tls_) co_await tls_->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+        if (tls_ && tls_ready_) co_await tls_->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
         socket_.shutdown(tcp::socket::shutdown_both, ec);
         socket_.close(ec);
     }
@@ -91,6 +94,7 @@ private:
     tcp::socket socket_;
     std::shared_ptr<asio::ssl::context> ctx_;
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    bool tls_ready_ = false;
 };
 
 std::string session_id() {
@@ -175,7 +179,9 @@ awaitable<void> watch(Conn& c) {
         if (Clock::now() >= c.deadline) {
             c.timed_out = true;
             c.transport.cancel();
-            co_return;
+            // Keep watching: the session may still try a last write (the 421), which gets
+            // a deadline of its own through arm(); until then there is nothing to time.
+            c.deadline = Clock::time_point::max();
         }
     }
 }
@@ -383,6 +389,16 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                 }
                 case smtp::Next::verify_password: {
                     co_await flush(c);
+                    if (svc.locked_out && svc.locked_out(ip)) {
+                        // A connection opened before the lockout gets no more guesses either.
+                        (void)proto.on_auth_result(false);
+                        step = smtp::Step{};
+                        step.replies.push_back(smtp::make_reply(
+                            421, "4.7.0", cfg->server.hostname + " Too many failed logins from your address; try later"));
+                        step.next = smtp::Next::close;
+                        log->warn("AUTH refused: [{}] is locked out after failed logins", ip);
+                        break;
+                    }
                     std::string user = proto.auth_user();
                     std::string password = proto.auth_password();
                     co_await asio::post(svc.workers, asio::use_awaitable);
@@ -399,6 +415,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                             asio::steady_timer t(executor, delay);
                             co_await t.async_wait(asio::use_awaitable);
                         }
+                        if (svc.failure_answered) svc.failure_answered(ip);
                     }
                     step = proto.on_auth_result(ok);
                     break;
@@ -504,7 +521,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         // Not an I/O error: a bug. This session ends; the daemon and the others carry on.
         log->error("session aborted: {}", e.what());
     }
-    if (say_timeout) {
+    if (say_timeout && c.transport.can_write()) {
         // Best effort: say why, with a short deadline of its own.
         smtp::Step t = proto.on_timeout();
         c.pending.clear();

@@ -51,6 +51,7 @@ struct Services {
     std::function<bool(const std::string& ip)> locked_out;
     std::function<std::chrono::milliseconds(const std::string& ip)> failure_delay;
     std::function<void(const std::string& ip, bool ok)> record_auth;
+    std::function<void(const std::string& ip)> failure_answered;  // after the delay
     boost::asio::any_io_executor workers;
     log::Logger logger;
 };

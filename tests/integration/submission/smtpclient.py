@@ -11,7 +11,7 @@ All socket I/O goes through one non-blocking pump (_pump) that writes and reads 
 same time, so a client can push a batch far larger than the socket buffers while the
 server's replies come back, without threads sharing an SSL object.
 
-Library use (scenarios run it from a heredoc with sys.path set to this directory):
+Library use (scenarios run it from a heredoc, with PYTHONPATH set to this directory):
     c = Client.from_env()          # SP_PORT, SP_CAFILE, ... set by the scenario
     c.connect(); c.expect(220)
     c.login()                      # EHLO, STARTTLS, EHLO, AUTH PLAIN as SP_USER
@@ -25,7 +25,6 @@ Only /usr/bin/python3's standard library is used.
 """
 import argparse
 import base64
-import errno
 import os
 import re
 import select
@@ -259,6 +258,36 @@ class Client:
                 break
             select.select([], [self.sock], [], 0.1)
         return sent
+
+    def trickle(self, data, interval, limit):
+        """Sends `data` one byte every `interval` seconds (slowloris) until the server
+        says something or closes, or `limit` seconds pass. Returns the seconds spent;
+        what arrived is in self.buf / self.eof."""
+        start = time.monotonic()
+        for i in range(len(data)):
+            if time.monotonic() - start >= limit:
+                break
+            try:
+                self.send(data[i:i + 1])
+            except Closed:
+                break
+            if self.poll(interval):
+                break
+        return time.monotonic() - start
+
+    def wait_hangup(self, timeout):
+        """Waits, reading nothing, until the server ends the connection (FIN or RST seen
+        by poll(): unread replies stay unread). Returns the seconds waited, or None if
+        the connection is still up after `timeout`."""
+        p = select.poll()
+        p.register(self.sock.fileno(), select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+        start = time.monotonic()
+        while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                return None
+            if p.poll(int(min(left, 0.2) * 1000)):
+                return time.monotonic() - start
 
     # --- replies -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ cfg=$dev/signpost.toml
 sed -i '/^\[auth\]/a max_failures = 5\nlockout = "15s"' "$cfg"
 grep -q '^lockout = "15s"' "$cfg" || fail "could not set [auth] lockout"
 export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE
+  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
 queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
 
 log=$WORK/serve.log

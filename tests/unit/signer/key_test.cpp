@@ -6,7 +6,11 @@
 #include <botan/pem.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -206,6 +210,64 @@ TEST(KeyGenerate, Ed25519AndRsaSizes) {
     auto rsa = generate_rsa_key(rng);  // 2048 by default (one real generation, ~0.1-1 s)
     ASSERT_TRUE(rsa);
     EXPECT_EQ(rsa->bits(), 2048u);
+}
+
+// dkim_sign() reuses Botan signers through a pool shared by a key's copies. Reuse must not
+// change a single signature byte (both algorithms are deterministic), must be safe from
+// many threads at once, and the pooled signers must not outlive the key they refer to.
+TEST(KeySign, PooledSignersGiveIdenticalSignaturesAcrossCopiesAndThreads) {
+    const std::string input = "from:a@example.com\r\nsubject:pool\r\ndkim-signature:v=1; b=";
+    for (const char* name : {"rsa-2048.pem", "ed25519.pem"}) {
+        auto loaded = load_private_key_pem(key_pem(name));
+        ASSERT_TRUE(loaded) << name;
+        const auto first = dkim_sign(*loaded, input);
+        ASSERT_TRUE(first) << name;
+        auto pub = load_public_key(*parse_key_record(loaded->dns_record()));
+        ASSERT_TRUE(pub) << name;
+        EXPECT_TRUE(dkim_verify(*pub, input, *first)) << name;
+
+        std::atomic<int> bad{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([copy = *loaded, &input, &first, &bad] {
+                for (int i = 0; i < 15; ++i) {
+                    const auto sig = dkim_sign(copy, input);
+                    if (!sig || *sig != *first) ++bad;
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        EXPECT_EQ(bad.load(), 0) << name;
+        // Back on one thread, after the pool has grown.
+        const auto again = dkim_sign(*loaded, input);
+        ASSERT_TRUE(again) << name;
+        EXPECT_EQ(*again, *first) << name;
+        EXPECT_NE(dkim_sign(*loaded, input + "x").value(), *first) << name;
+    }
+}
+
+TEST(KeySign, PooledSignersLiveAsLongAsTheLastCopy) {
+    for (const char* name : {"rsa-2048.pem", "ed25519.pem"}) {
+        std::optional<PrivateKey> survivor;
+        std::vector<std::uint8_t> before;
+        {
+            auto original = load_private_key_pem(key_pem(name));
+            ASSERT_TRUE(original) << name;
+            before = dkim_sign(*original, "input").value();  // leaves a signer in the pool
+            survivor = *original;
+        }  // the original is gone; its pool is not
+        const auto after = dkim_sign(*survivor, "input");
+        ASSERT_TRUE(after) << name;
+        EXPECT_EQ(*after, before) << name;
+        // A fresh key with a signer in its pool, overwritten: its only reference to that
+        // key and pool goes, and both are freed (in either order, safely: sanitizers watch).
+        const char* other_name = name == std::string("ed25519.pem") ? "rsa-2048.pem" : name;
+        PrivateKey other = load_private_key_pem(key_pem(other_name)).value();
+        ASSERT_TRUE(dkim_sign(other, "input")) << other_name;
+        other = *survivor;
+        survivor.reset();
+        EXPECT_EQ(dkim_sign(other, "input").value(), before) << name;
+    }
 }
 
 TEST(Errors, EveryValueHasAMessage) {

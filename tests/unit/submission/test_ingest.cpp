@@ -36,6 +36,17 @@ TEST(SingleMailbox, Forms) {
         {" ", "", "no address"},
         {" Alice", "", "cannot be read"},
         {" <alice@example.test", "", "cannot be read"},
+        // Forms that parsers read differently ("Composition Kills", USENIX Security 2020):
+        {" x@other.test <dev@example.test>", "", "cannot be read"},
+        {" <dev@example.test>x@other.test", "", "cannot be read"},
+        {" <dev@example.test> x@other.test", "", "cannot be read"},
+        {" <dev@example.test>\r\n\tx@other.test", "", "cannot be read"},
+        {" x@other.test dev@example.test", "", "cannot be read"},
+        {" dev@example.test@other.test", "", "cannot be read"},
+        {" <dev@example.test> (comment after is fine)", "dev@example.test", ""},
+        {" \"x@other.test\" <dev@example.test>", "dev@example.test", ""},
+        {" dev@[192.0.2.1]", "dev@[192.0.2.1]", ""},
+        {" A. B. Name <a.b@example.test>", "a.b@example.test", ""},
         {" alice@", "", "cannot be read"},
     };
     for (const auto& c : cases) {
