@@ -2,6 +2,7 @@
 #include "relay/app/serve.hpp"
 
 #include <csignal>
+#include <malloc.h>
 #include <functional>
 #include <iostream>
 
@@ -110,11 +111,20 @@ int serve(const std::filesystem::path& config_path) {
     }
 
     boost::asio::steady_timer users_timer(io);
+    bool had_sessions = false;
     std::function<void()> watch_users = [&] {
         users_timer.expires_after(std::chrono::seconds(2));
         users_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec) return;
             std::string error;
+            // After a burst of connections the allocator keeps the peak; give it back
+            // once they are gone (an idle TLS session holds ~100 KB while it lives).
+            if (server.sessions() > 0) {
+                had_sessions = true;
+            } else if (had_sessions) {
+                had_sessions = false;
+                ::malloc_trim(0);
+            }
             auto outcome = users->reload_if_changed(error);
             if (outcome == auth::ReloadOutcome::reloaded) logger->info("users file reloaded");
             if (outcome == auth::ReloadOutcome::failed) logger->error("users file not reloaded: {} (the previous one stays in use)", error);

@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -230,7 +231,8 @@ awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds t
             c.skipping_long_line = true;  // discard up to the end of this line
         }
         co_await flush(c);
-        char buf[4096];
+        // Small: idle sessions wait here, and this buffer lives in their coroutine frame.
+        char buf[1024];
         std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
         c.in.append(buf, n);
     }
@@ -310,6 +312,13 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     std::error_code spool_error;
     bool say_timeout = false;
     smtp::BodyChecker bdat_check;  // DATA's content rules for BDAT chunks
+    // A large read buffer only while a message body is being read (not in the coroutine
+    // frame, which every idle session keeps).
+    std::vector<char> body_buf;
+    auto body_buffer = [&]() -> std::vector<char>& {
+        if (body_buf.empty()) body_buf.resize(16384);
+        return body_buf;
+    };
     std::uint64_t bdat_transaction = ~std::uint64_t{0};
     auto finish_message = [&]() -> awaitable<smtp::MessageOutcome> {
         smtp::MessageOutcome outcome;
@@ -321,7 +330,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             co_return outcome;
         }
         // Signing and fsync block: do them on the worker pool, then come back.
-        co_await asio::post(svc.workers, asio::use_awaitable);
+        co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
         IngestResult r = ingest->finish(std::chrono::system_clock::now());
         co_await asio::post(executor, asio::use_awaitable);
         ingest.reset();
@@ -401,7 +410,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     }
                     std::string user = proto.auth_user();
                     std::string password = proto.auth_password();
-                    co_await asio::post(svc.workers, asio::use_awaitable);
+                    co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
                     bool ok = svc.verify_password(user, password);
                     co_await asio::post(executor, asio::use_awaitable);
                     password.assign(password.size(), '\0');
@@ -432,10 +441,9 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         if (ingest && !out.empty() && reader.error() == smtp::DataError::none) ingest->write(out);
                         out.clear();
                         if (r.done) break;
-                        char buf[16384];
                         c.arm(limits.data_timeout);
-                        std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
-                        c.in.append(buf, n);
+                        std::size_t n = co_await c.transport.read_some(asio::buffer(body_buffer()));
+                        c.in.append(body_buffer().data(), n);
                     }
                     if (reader.error() != smtp::DataError::none) {
                         if (ingest) ingest->abort();
@@ -446,6 +454,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     } else {
                         step = proto.on_message_end(co_await finish_message());
                     }
+                    std::vector<char>().swap(body_buf);
                     break;
                 }
                 case smtp::Next::read_bdat: {
@@ -463,10 +472,9 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     c.arm(limits.data_timeout);
                     while (left > 0) {
                         if (c.in.empty()) {
-                            char buf[16384];
                             c.arm(limits.data_timeout);
-                            std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
-                            c.in.append(buf, n);
+                            std::size_t n = co_await c.transport.read_some(asio::buffer(body_buffer()));
+                            c.in.append(body_buffer().data(), n);
                         }
                         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.in.size()));
                         if (!discard) {
@@ -551,6 +559,9 @@ awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, con
         }
         std::string ip = socket.remote_endpoint(ec).address().to_string();
         if (ec) continue;
+        // Replies are small and the client waits for each: do not let Nagle hold one back
+        // behind the TLS session tickets (a 40 ms stall per connection otherwise).
+        socket.set_option(tcp::no_delay(true), ec);
         const auto& limits = svc.config->limits;
         std::string refusal;
         {

@@ -93,6 +93,7 @@ struct Run {
 
     // Top-level coroutines still running; the last one cancels the hard stop and signals.
     std::atomic<std::size_t> active{0};
+    std::atomic<bool> internal_error{false};  // a coroutine ended by an exception (a loadgen bug)
     std::function<void()> on_all_done;
 
     Run(const Options& o, asio::io_context& i, asio::ssl::context& t) : opt(o), io(i), tls(t) {}
@@ -138,6 +139,7 @@ struct Run {
                 } catch (const std::exception& error) {
                     stats.connection_failed(std::string("internal error: ") + error.what());
                 }
+                internal_error = true;
             }
             if (--active == 0 && on_all_done)
                 on_all_done();
@@ -352,7 +354,7 @@ bool report(Run& run, bool hard_stopped) {
                 opt.idle ? run.idle_established.load() : s.ok, secs, rate, p.p50, p.p95, p.p99, errors, p.max,
                 s.connections, s.connection_failures, mode, opt.concurrency);
     std::fflush(stdout);
-    return errors == 0 && !hard_stopped && (opt.idle || s.ok > 0 || opt.messages == 0);
+    return errors == 0 && !hard_stopped && !run.internal_error.load() && (opt.idle || s.ok > 0 || opt.messages == 0);
 }
 
 // --- self-check --------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 // Threading: parsed once in main(), then read-only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
