@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# t45: SIGHUP reloads the TLS certificate without dropping sessions.
+# t45: TLS on the submission listeners.
+#   - TLS 1.3 and TLS 1.2 both work, and a client can resume its session with either
+#     (session cache for 1.2, tickets for 1.3), so a NAS reconnecting per message skips
+#     the full handshake;
+# and SIGHUP reloads the TLS certificate without dropping sessions:
 #   - a session opened before the reload keeps working (NOOP over its TLS link) after it;
 #   - a new connection gets the new certificate;
 #   - a broken certificate on SIGHUP is refused with a logged error, and the previous
@@ -19,6 +23,16 @@ fingerprint() {  # the SHA-256 fingerprint of the certificate the implicit TLS p
   openssl s_client -connect "127.0.0.1:$SUBMISSIONS_PORT" -servername localhost < /dev/null 2> /dev/null \
     | openssl x509 -noout -fingerprint -sha256
 }
+for version in 1_3 1_2; do
+  echo QUIT | timeout 10 openssl s_client "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
+    -sess_out "$WORK/sess-$version.pem" > /dev/null 2>&1
+  [ -s "$WORK/sess-$version.pem" ] || fail "no TLS ${version/_/.} session"
+  reused=$(echo QUIT | timeout 10 openssl s_client "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
+    -sess_in "$WORK/sess-$version.pem" 2> /dev/null | grep -E '^(Reused|New),' || true)
+  [[ $reused == "Reused, TLSv${version/_/.}"* ]] || fail "TLS ${version/_/.} session not resumed: $reused"
+  pass "TLS ${version/_/.}: $reused"
+done
+
 old_fp=$(fingerprint)
 [ -n "$old_fp" ] || fail "no certificate from 127.0.0.1:$SUBMISSIONS_PORT"
 
