@@ -24,10 +24,10 @@ fingerprint() {  # the SHA-256 fingerprint of the certificate the implicit TLS p
     | openssl x509 -noout -fingerprint -sha256
 }
 for version in 1_3 1_2; do
-  echo QUIT | timeout 10 openssl s_client "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
+  printf 'QUIT\r\n' | timeout 10 openssl s_client -ign_eof "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
     -sess_out "$WORK/sess-$version.pem" > /dev/null 2>&1
   [ -s "$WORK/sess-$version.pem" ] || fail "no TLS ${version/_/.} session"
-  reused=$(echo QUIT | timeout 10 openssl s_client "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
+  reused=$(printf 'QUIT\r\n' | timeout 10 openssl s_client -ign_eof "-tls$version" -connect "127.0.0.1:$SUBMISSIONS_PORT" \
     -sess_in "$WORK/sess-$version.pem" 2> /dev/null | grep -E '^(Reused|New),' || true)
   [[ $reused == "Reused, TLSv${version/_/.}"* ]] || fail "TLS ${version/_/.} session not resumed: $reused"
   pass "TLS ${version/_/.}: $reused"
