@@ -7,19 +7,10 @@
 #     listener offers AUTH and no STARTTLS;
 #   - the password sent in clear is not in the log; a normal submission works afterwards.
 source "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-dev=$WORK/dev
-init_dev "$dev"
-cfg=$dev/signpost.toml
-export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
-queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+source "$(dirname "$0")/abuse.sh"
+abuse_setup
 
-log=$WORK/serve.log
-"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
-pid=$!; track_pid $pid
-wait_for_log "$log" 'ready'
+abuse_serve
 
 "$PY" - <<'EOF' || fail "AUTH before TLS"
 from smtpclient import *

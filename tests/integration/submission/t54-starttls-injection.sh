@@ -12,19 +12,10 @@
 #     over TLS without a new EHLO -> 503 5.5.1;
 #   - a normal submission works afterwards; nothing else is queued.
 source "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-dev=$WORK/dev
-init_dev "$dev"
-cfg=$dev/signpost.toml
-export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
-queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+source "$(dirname "$0")/abuse.sh"
+abuse_setup
 
-log=$WORK/serve.log
-"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
-pid=$!; track_pid $pid
-wait_for_log "$log" 'ready'
+abuse_serve
 
 "$PY" - <<'EOF' || fail "STARTTLS injection"
 from smtpclient import *

@@ -13,21 +13,11 @@
 # the 8 s delay before its 535 comes after that, so a lockout shorter than ~8 s is over
 # before the client could notice it.
 source "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-dev=$WORK/dev
-init_dev "$dev"
-cfg=$dev/signpost.toml
+source "$(dirname "$0")/abuse.sh"
+abuse_setup
 sed -i '/^\[auth\]/a max_failures = 5\nlockout = "15s"' "$cfg"
 grep -q '^lockout = "15s"' "$cfg" || fail "could not set [auth] lockout"
-export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
-queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
-
-log=$WORK/serve.log
-"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
-pid=$!; track_pid $pid
-wait_for_log "$log" 'ready'
+abuse_serve
 
 "$PY" - <<'EOF' || fail "failed AUTH attempts"
 import time

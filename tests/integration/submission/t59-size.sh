@@ -8,20 +8,10 @@
 #   - BDAT 20000 LAST -> 552 5.3.4; BDAT 6000 + BDAT 6000 LAST -> 250 2.0.0, then 552 5.3.4;
 #   - only the 10000-octet message is queued; spool/tmp is empty; a normal submission works.
 source "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-dev=$WORK/dev
-init_dev "$dev"
-cfg=$dev/signpost.toml
+source "$(dirname "$0")/abuse.sh"
+abuse_setup
 printf '\n[limits]\nmessage_size = "10KB"\n' >> "$cfg"
-export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
-queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
-
-log=$WORK/serve.log
-"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
-pid=$!; track_pid $pid
-wait_for_log "$log" 'ready'
+abuse_serve
 
 "$PY" - <<'EOF' || fail "message size"
 from smtpclient import *

@@ -18,20 +18,10 @@
 #      is stuck, a normal submission on another connection works.
 # Then the server still serves: a normal submission works, and serve stops on SIGTERM.
 source "$(dirname "$0")/../lib.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-dev=$WORK/dev
-init_dev "$dev"
-cfg=$dev/signpost.toml
+source "$(dirname "$0")/abuse.sh"
+abuse_setup
 printf '\n[limits]\ncommand_timeout = "2s"\ndata_timeout = "2s"\nconnection_timeout = "6s"\n' >> "$cfg"
-export SP_PORT=$SUBMISSION_PORT SP_TLS_PORT=$SUBMISSIONS_PORT SP_CAFILE=$dev/tls/cert.pem SP_USER=dev \
-  SP_PASSWORD=$DEV_PASSWORD PYTHONPATH=$HERE PYTHONDONTWRITEBYTECODE=1
-queue_count() { "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
-
-log=$WORK/serve.log
-"$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
-pid=$!; track_pid $pid
-wait_for_log "$log" 'ready'
+abuse_serve
 
 "$PY" - <<'EOF' || fail "slow and stuck clients"
 import threading, time
