@@ -1,6 +1,8 @@
 // signer/header.cpp — message splitting and header-section parsing (see header.hpp).
 #include "signer/header.hpp"
 
+#include <algorithm>
+
 namespace signpost::signer {
 namespace {
 
@@ -40,6 +42,10 @@ MessageParts split_message(std::string_view message) noexcept {
 
 Result<std::vector<HeaderField>> parse_header_block(std::string_view header) {
     std::vector<HeaderField> fields;
+    // One field per line at most; reserved up to a typical header's worth so that a
+    // hostile header of many continuation lines cannot make this reservation large.
+    fields.reserve(std::min<std::size_t>(
+        static_cast<std::size_t>(std::count(header.begin(), header.end(), '\n')), 64));
     std::size_t field_start = 0;  // where the field being collected starts
     std::size_t name_end = 0;     // end of its name (WSP before the colon excluded)
     std::size_t value_start = 0;  // first octet after its colon
@@ -60,6 +66,10 @@ Result<std::vector<HeaderField>> parse_header_block(std::string_view header) {
         std::size_t eol = pos;
         while (eol < header.size()) {
             const char c = header[eol];
+            if (static_cast<unsigned char>(c) > '\r') {  // the common case: not NUL, LF, CR
+                ++eol;
+                continue;
+            }
             if (c == '\0') return Errc::header_nul;
             if (c == '\n') return Errc::header_bare_line_ending;
             if (c == '\r') {

@@ -11,9 +11,12 @@
 #include <botan/pkcs8.h>
 #include <botan/pubkey.h>
 #include <botan/rsa.h>
+#include <botan/sha2_32.h>
 #include <botan/system_rng.h>
 #include <botan/x509_key.h>
 
+#include <array>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -78,6 +81,50 @@ Algorithm algorithm_for(KeyType t) noexcept {
 
 // --- private keys ------------------------------------------------------------------------
 
+// Idle Botan signers of one key (see key.hpp "Signer reuse"). A signer is used by one thread
+// at a time: take() hands it out exclusively, give_back() returns it. The pool holds its own
+// reference to the key, because each signer refers to the key it was built from: whatever
+// order a PrivateKey's members are released in, no signer outlives its key.
+class PrivateKey::SignerPool {
+public:
+    SignerPool(std::shared_ptr<const Botan::Private_Key> key, KeyType type)
+        : key_(std::move(key)), mode_(type == KeyType::rsa ? rsa_emsa : ed25519_mode) {}
+
+    // An idle signer, or a new one if none is free. Throws what Botan throws.
+    std::unique_ptr<Botan::PK_Signer> take() {
+        {
+            std::lock_guard lock(mu_);
+            if (!idle_.empty()) {
+                auto signer = std::move(idle_.back());
+                idle_.pop_back();
+                return signer;
+            }
+        }
+        // Built outside the lock: for RSA this is the expensive part (the blinder).
+        // Botan::system_rng() is a static that outlives every key, so the reference the
+        // signer keeps to it stays valid.
+        return std::make_unique<Botan::PK_Signer>(*key_, Botan::system_rng(), std::string(mode_));
+    }
+
+    // Returns a signer after a successful signature. Past the cap, or if memory is short,
+    // the signer is simply destroyed.
+    void give_back(std::unique_ptr<Botan::PK_Signer> signer) noexcept {
+        std::lock_guard lock(mu_);
+        if (idle_.size() >= max_pooled_signers) return;
+        try {
+            idle_.push_back(std::move(signer));
+        } catch (const std::bad_alloc&) {
+            // push_back left `signer` untouched; it is destroyed on return.
+        }
+    }
+
+private:
+    std::shared_ptr<const Botan::Private_Key> key_;  // declared first: destroyed last
+    std::string_view mode_;                          // EMSA / Ed25519 mode, a literal
+    std::mutex mu_;
+    std::vector<std::unique_ptr<Botan::PK_Signer>> idle_;
+};
+
 Result<PrivateKey> PrivateKey::from_botan(std::unique_ptr<Botan::Private_Key> key) {
     if (!key) return Errc::pem_corrupt;
     auto type = key_type_of(*key);
@@ -107,8 +154,9 @@ Result<PrivateKey> PrivateKey::from_botan(std::unique_ptr<Botan::Private_Key> ke
     } catch (const std::exception&) {
         return Errc::pem_corrupt;
     }
-    return PrivateKey(std::shared_ptr<const Botan::Private_Key>(std::move(key)), *type, bits,
-                      std::move(p));
+    std::shared_ptr<const Botan::Private_Key> shared(std::move(key));
+    auto pool = std::make_shared<SignerPool>(shared, *type);
+    return PrivateKey(std::move(shared), std::move(pool), *type, bits, std::move(p));
 }
 
 std::string PrivateKey::dns_record() const {
@@ -285,16 +333,22 @@ Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_v
     try {
         auto& rng = Botan::system_rng();
         const auto* data = reinterpret_cast<const std::uint8_t*>(input.data());
+        // If anything below throws, `signer` is destroyed with the stack: a signer left in
+        // an unknown state by a failed operation is never put back in the pool.
+        std::unique_ptr<Botan::PK_Signer> signer = key.pool_->take();
+        std::vector<std::uint8_t> signature;
         if (key.type() == KeyType::rsa) {
-            Botan::PK_Signer signer(key.botan_key(), rng, std::string(rsa_emsa));
-            return signer.sign_message(data, input.size(), rng);
+            signature = signer->sign_message(data, input.size(), rng);
+        } else {
+            // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the data, with PureEdDSA.
+            Botan::SHA_256 sha;
+            sha.update(data, input.size());
+            std::array<std::uint8_t, 32> digest;
+            sha.final(digest.data());
+            signature = signer->sign_message(digest.data(), digest.size(), rng);
         }
-        // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the data, with PureEdDSA.
-        auto sha = Botan::HashFunction::create_or_throw("SHA-256");
-        sha->update(data, input.size());
-        const auto digest = sha->final();
-        Botan::PK_Signer signer(key.botan_key(), rng, std::string(ed25519_mode));
-        return signer.sign_message(digest, rng);
+        key.pool_->give_back(std::move(signer));
+        return signature;
     } catch (const std::bad_alloc&) {
         throw;
     } catch (const std::exception&) {

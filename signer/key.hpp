@@ -32,8 +32,16 @@
 // No exception leaves these functions except std::bad_alloc: Botan errors become Errc values.
 //
 // Threading: a PrivateKey/PublicKey is immutable and may be used by many threads at once.
+// Signer reuse: building a Botan signer for an RSA key builds its blinder (a modular
+// inversion), which costs about three times the signature itself. So a PrivateKey owns a
+// small pool of Botan signers, shared by all its copies and guarded by a mutex: dkim_sign()
+// takes one (or builds one if none is free), signs, and returns it; a signer whose
+// operation threw is dropped, never reused. The pool holds at most as many signers as
+// threads have signed with the key at once (capped at max_pooled_signers); blinding stays
+// on (Botan refreshes the blinder itself as it is used).
 // Lifetime: key memory comes from Botan's secure-memory pool, a static object. Do not keep
 // keys in objects with static storage duration (they could be freed after the pool at exit).
+// For the same reason the signer pool lives in the key, never in a static or thread_local.
 #pragma once
 
 #include <cstddef>
@@ -69,6 +77,9 @@ inline constexpr std::size_t min_rsa_sign_bits = 2048;
 inline constexpr std::size_t max_rsa_sign_bits = 4096;
 inline constexpr std::size_t min_rsa_verify_bits = 1024;
 inline constexpr std::size_t max_rsa_verify_bits = 8192;
+// Idle Botan signers a PrivateKey keeps for reuse (more concurrent signers are built and
+// then dropped).
+inline constexpr std::size_t max_pooled_signers = 64;
 
 class PrivateKey {
 public:
@@ -88,11 +99,17 @@ public:
     const Botan::Private_Key& botan_key() const noexcept { return *key_; }
 
 private:
-    PrivateKey(std::shared_ptr<const Botan::Private_Key> key, KeyType type, std::size_t bits,
-               std::string p)
-        : key_(std::move(key)), type_(type), bits_(bits), p_(std::move(p)) {}
+    class SignerPool;  // reusable Botan signers for this key (key.cpp)
+    friend Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key,
+                                                       std::string_view input);
+
+    PrivateKey(std::shared_ptr<const Botan::Private_Key> key, std::shared_ptr<SignerPool> pool,
+               KeyType type, std::size_t bits, std::string p)
+        : key_(std::move(key)), pool_(std::move(pool)), type_(type), bits_(bits),
+          p_(std::move(p)) {}
 
     std::shared_ptr<const Botan::Private_Key> key_;
+    std::shared_ptr<SignerPool> pool_;  // shared by copies; keeps its own reference to key_
     KeyType type_;
     std::size_t bits_;
     std::string p_;  // computed once at load, so the accessors cannot fail

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstdint>
+#include <initializer_list>
 
 #include "signer/tag_list.hpp"
 
@@ -52,6 +55,11 @@ std::string ascii_lower(std::string_view s) {
     return out;
 }
 
+// header_name_equals() behind an inlined length check: most pairs differ in length.
+bool same_name(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && header_name_equals(a, b);
+}
+
 bool is_oversigned(std::string_view name) {
     return std::find(oversigned.begin(), oversigned.end(), name) != oversigned.end();
 }
@@ -60,34 +68,41 @@ bool is_oversigned(std::string_view name) {
 // octet toward the 78-octet line length.
 class Folder {
 public:
-    explicit Folder(std::string_view first) : out_(first), line_(first.size()) {}
+    // `capacity`: a guess at the final size, reserved once.
+    Folder(std::string_view first, std::size_t capacity) : line_(first.size()) {
+        out_.reserve(capacity);
+        out_.append(first);
+    }
 
     void newline() {
         out_ += "\r\n\t";
         line_ = 1;
     }
 
-    // An unbreakable piece: " piece" on this line if it fits, else on a new line.
-    void token(std::string_view piece) {
-        if (line_ + 1 + piece.size() > max_line && line_ > 1) {
+    // An unbreakable piece, the concatenation of `parts`: " piece" on this line if it fits,
+    // else on a new line.
+    void token(std::initializer_list<std::string_view> parts) {
+        std::size_t size = 0;
+        for (std::string_view part : parts) size += part.size();
+        if (line_ + 1 + size > max_line && line_ > 1) {
             newline();
         } else {
             out_ += ' ';
             ++line_;
         }
-        append(piece);
+        for (std::string_view part : parts) append(part);
     }
 
     // h=: "h=a:b:c;" with line breaks allowed after each colon (§3.5 sig-h-tag).
-    void name_list(std::string_view tag, const std::vector<std::string>& names) {
+    void name_list(std::string_view tag, std::span<const std::string_view> names) {
         for (std::size_t i = 0; i < names.size(); ++i) {
-            std::string piece = (i == 0 ? std::string(tag) : std::string()) + names[i] +
-                                (i + 1 == names.size() ? ";" : ":");
+            const std::string_view end = i + 1 == names.size() ? ";" : ":";
             if (i == 0) {
-                token(piece);
+                token({tag, names[i], end});
             } else {
-                if (line_ + piece.size() > max_line) newline();
-                append(piece);
+                if (line_ + names[i].size() + end.size() > max_line) newline();
+                append(names[i]);
+                append(end);
             }
         }
     }
@@ -112,12 +127,14 @@ public:
         append(end);
     }
 
-    // Value octets that may be broken anywhere (base64, §3.5 allows FWS between them).
+    // Value octets that may be broken anywhere (base64, §3.5 allows FWS between them): as
+    // many as fit on this line, then a new line, and so on.
     void fill(std::string_view value) {
-        for (char c : value) {
+        while (!value.empty()) {
             if (line_ >= max_line) newline();
-            out_ += c;
-            ++line_;
+            const std::size_t take = std::min(max_line - line_, value.size());
+            append(value.substr(0, take));
+            value.remove_prefix(take);
         }
     }
 
@@ -128,10 +145,114 @@ public:
 
     const std::string& text() const noexcept { return out_; }
 
+    // The finished field, with its final CRLF.
+    std::string finish() && {
+        out_ += "\r\n";
+        return std::move(out_);
+    }
+
 private:
     std::string out_;
     std::size_t line_;
 };
+
+// Decimal text of a non-negative count, in `buf`.
+std::string_view decimal(std::int64_t v, std::array<char, 24>& buf) noexcept {
+    const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+    return std::string_view(buf.data(), static_cast<std::size_t>(r.ptr - buf.data()));
+}
+
+// select_headers() as views: into the static tables, or into `lowered` (lowercase copies of
+// a configured SignParams::headers list, filled here; it must outlive the result).
+Result<std::vector<std::string_view>> select_header_views(std::span<const HeaderField> fields,
+                                                          const SignParams& params,
+                                                          std::vector<std::string>& lowered) {
+    std::span<const std::string_view> selection = default_headers;
+    std::vector<std::string_view> custom;
+    if (!params.headers.empty()) {
+        lowered.clear();
+        lowered.reserve(params.headers.size());  // never reallocated: views point into it
+        custom.reserve(params.headers.size());
+        for (const auto& n : params.headers) {
+            if (!is_valid_header_name(n)) return Errc::bad_header_selection;
+            const bool seen = std::any_of(custom.begin(), custom.end(), [&](std::string_view c) {
+                return header_name_equals(c, n);
+            });
+            if (seen) continue;
+            lowered.push_back(ascii_lower(n));
+            custom.emplace_back(lowered.back());
+        }
+        selection = custom;
+    }
+    if (std::find(selection.begin(), selection.end(), "from") == selection.end()) {
+        return Errc::bad_header_selection;
+    }
+    // Each field matches at most one (distinct) name; oversigning adds one per name at most.
+    std::vector<std::string_view> h;
+    h.reserve(fields.size() + oversigned.size());
+    for (std::string_view name : selection) {
+        std::size_t n = 0;
+        for (const auto& f : fields) n += same_name(f.name, name) ? 1 : 0;
+        if (params.oversign && is_oversigned(name)) ++n;
+        h.insert(h.end(), n, name);
+    }
+    return h;
+}
+
+// An upper bound on the canonical size of all of `fields` (either canonicalization: relaxed
+// output is never longer than the raw field).
+std::size_t raw_size(std::span<const HeaderField> fields) noexcept {
+    std::size_t n = 0;
+    for (const auto& f : fields) n += f.raw.size();
+    return n;
+}
+
+// The first part of the §3.7 signing input: the fields named by `h`, each name taking the
+// next instance from the bottom, canonicalized. A name with no instance left adds nothing.
+void append_signed_fields(std::span<const HeaderField> fields,
+                          std::span<const std::string_view> h, Canonicalization canon,
+                          std::string& out) {
+    // For each distinct name (compared case-insensitively), the index below which its next
+    // (upward) instance is searched.
+    struct Cursor {
+        std::string_view name;
+        std::size_t below;
+    };
+    std::vector<Cursor> cursors;
+    cursors.reserve(h.size());
+    for (std::string_view name : h) {
+        auto it = std::find_if(cursors.begin(), cursors.end(),
+                               [&](const Cursor& c) { return same_name(c.name, name); });
+        if (it == cursors.end()) {
+            cursors.push_back({name, fields.size()});
+            it = std::prev(cursors.end());
+        }
+        std::size_t i = it->below;
+        while (i > 0 && !same_name(fields[i - 1].name, name)) --i;
+        if (i == 0) {
+            it->below = 0;  // no instance left: contributes nothing (§5.4.2)
+            continue;
+        }
+        canonicalize_header(fields[i - 1], canon, out);
+        it->below = i - 1;
+    }
+}
+
+// The last part of the signing input: the signature field `field` (no final CRLF) whose
+// b= value is already empty, canonicalized, without the trailing CRLF (§3.7).
+void append_signature_field(std::string_view field, Canonicalization canon, std::string& out) {
+    if (canon == Canonicalization::simple) {
+        out.append(field);
+        return;
+    }
+    const std::size_t colon = field.find(':');
+    HeaderField f;
+    f.name = field.substr(0, colon);
+    f.value = field.substr(colon + 1);
+    f.raw = field;
+    canonicalize_header(f, canon, out);
+    out.resize(out.size() - 2);  // drop the CRLF canonicalize_header appended
+}
 
 // The raw field with the b= tag's value removed (§3.7); unchanged if no b= tag is found.
 std::string without_b_value(const HeaderField& field) {
@@ -179,71 +300,23 @@ bool is_valid_selector(std::string_view s, bool allow_underscore) noexcept {
 
 Result<std::vector<std::string>> select_headers(std::span<const HeaderField> fields,
                                                 const SignParams& params) {
-    std::vector<std::string> selection;
-    if (params.headers.empty()) {
-        for (auto n : default_headers) selection.emplace_back(n);
-    } else {
-        for (const auto& n : params.headers) {
-            if (!is_valid_header_name(n)) return Errc::bad_header_selection;
-            std::string lower = ascii_lower(n);
-            if (std::find(selection.begin(), selection.end(), lower) == selection.end()) {
-                selection.push_back(std::move(lower));
-            }
-        }
-    }
-    if (std::find(selection.begin(), selection.end(), "from") == selection.end()) {
-        return Errc::bad_header_selection;
-    }
-    std::vector<std::string> h;
-    for (const auto& name : selection) {
-        std::size_t n = 0;
-        for (const auto& f : fields) n += header_name_equals(f.name, name) ? 1 : 0;
-        if (params.oversign && is_oversigned(name)) ++n;
-        for (std::size_t i = 0; i < n; ++i) h.push_back(name);
-    }
-    return h;
+    std::vector<std::string> lowered;
+    auto h = select_header_views(fields, params, lowered);
+    if (!h) return h.error();
+    return std::vector<std::string>(h->begin(), h->end());
 }
 
 std::string signing_input(std::span<const HeaderField> fields, std::span<const std::string_view> h,
                           const HeaderField& signature, Canonicalization canon) {
     std::string out;
-    // For each distinct name, the index below which the next (upward) instance is searched.
-    std::vector<std::pair<std::string, std::size_t>> cursors;
-    for (std::string_view name : h) {
-        const std::string lower = ascii_lower(name);
-        auto it = std::find_if(cursors.begin(), cursors.end(),
-                               [&](const auto& c) { return c.first == lower; });
-        if (it == cursors.end()) {
-            cursors.emplace_back(lower, fields.size());
-            it = std::prev(cursors.end());
-        }
-        std::size_t i = it->second;
-        while (i > 0 && !header_name_equals(fields[i - 1].name, lower)) --i;
-        if (i == 0) {
-            it->second = 0;  // no instance left: contributes nothing (§5.4.2)
-            continue;
-        }
-        canonicalize_header(fields[i - 1], canon, out);
-        it->second = i - 1;
-    }
+    out.reserve(raw_size(fields) + signature.raw.size());
+    append_signed_fields(fields, h, canon, out);
 
     // The signature field itself, b= emptied, no trailing CRLF (§3.7).
     const std::string raw = without_b_value(signature);
-    if (canon == Canonicalization::simple) {
-        std::string_view v(raw);
-        if (v.ends_with("\r\n")) v.remove_suffix(2);
-        out.append(v);
-    } else {
-        const std::size_t colon = raw.find(':');
-        HeaderField f;
-        f.name = signature.name;
-        f.raw = raw;
-        std::string_view value = std::string_view(raw).substr(colon + 1);
-        if (value.ends_with("\r\n")) value.remove_suffix(2);
-        f.value = value;
-        canonicalize_header(f, canon, out);
-        out.resize(out.size() - 2);  // drop the CRLF canonicalize_header appended
-    }
+    std::string_view v(raw);
+    if (v.ends_with("\r\n")) v.remove_suffix(2);
+    append_signature_field(v, canon, out);
     return out;
 }
 
@@ -275,39 +348,56 @@ Result<std::vector<std::string>> sign(std::string_view header_block,
                                  [&](const BodyHash& b) { return b.canon == params.body_canon; });
     if (bh == body_hashes.end()) return Errc::body_hash_missing;
 
-    auto h = select_headers(*fields, params);
+    std::vector<std::string> lowered;  // backs `h` when SignParams::headers is set
+    const auto h = select_header_views(*fields, params, lowered);
     if (!h) return h.error();
-    const std::vector<std::string_view> h_views(h->begin(), h->end());
+
+    // The signed fields are the same for every key: canonicalize them once.
+    std::string input;
+    input.reserve(raw_size(*fields) + 1024);
+    append_signed_fields(*fields, *h, params.header_canon, input);
+    const std::size_t fields_input_size = input.size();
+
+    const std::string bh_value = bh->base64();
+    std::array<char, 24> t_buf;
+    std::array<char, 24> x_buf;
+    const std::string_view t_text = decimal(t.count(), t_buf);
+    const std::string_view x_text =
+        params.expire_after ? decimal(t.count() + params.expire_after->count(), x_buf) : "";
+    std::size_t h_size = 0;
+    for (std::string_view name : *h) h_size += name.size() + 1;
 
     std::vector<std::string> out;
+    out.reserve(keys.size());
     for (const auto& k : keys) {
-        Folder f("DKIM-Signature:");
-        f.token("v=1;");
-        f.token("a=" + std::string(to_string(k.key.algorithm())) + ";");
-        f.token("c=" + std::string(to_string(params.header_canon)) + "/" +
-                std::string(to_string(params.body_canon)) + ";");
-        f.token("d=" + params.d + ";");
-        f.token("s=" + k.s + ";");
-        f.token("t=" + std::to_string(t.count()) + ";");
-        if (params.expire_after) {
-            f.token("x=" + std::to_string(t.count() + params.expire_after->count()) + ";");
-        }
+        // Reserve for the tags, the base64 signature (4 characters per 3 octets; RSA: the
+        // modulus size, Ed25519: 64 octets) and a "\r\n\t" per line.
+        const std::size_t sig_octets = k.key.type() == KeyType::rsa ? k.key.bits() / 8 : 64;
+        const std::size_t unfolded =
+            160 + params.d.size() + k.s.size() + h_size + 4 * (sig_octets + 2) / 3;
+        Folder f("DKIM-Signature:", unfolded + unfolded / 24);
+        f.token({"v=1;"});
+        f.token({"a=", to_string(k.key.algorithm()), ";"});
+        f.token({"c=", to_string(params.header_canon), "/", to_string(params.body_canon), ";"});
+        f.token({"d=", params.d, ";"});
+        f.token({"s=", k.s, ";"});
+        f.token({"t=", t_text, ";"});
+        if (params.expire_after) f.token({"x=", x_text, ";"});
         f.name_list("h=", *h);
-        f.breakable("bh=", bh->base64(), ";");
+        f.breakable("bh=", bh_value, ";");
         f.newline();
         f.append("b=");
 
-        // Sign the field exactly as it will be emitted, minus the b= value.
-        const std::string unsigned_field = f.text() + "\r\n";
-        auto parsed = parse_header_block(unsigned_field);
-        if (!parsed || parsed->size() != 1) return Errc::crypto_failure;  // cannot happen
-        const std::string input =
-            signing_input(*fields, h_views, parsed->front(), params.header_canon);
+        // Sign the field exactly as it will be emitted, minus the b= value (§3.7). b= is its
+        // last tag and still empty, so the field as built so far is that text: no need to
+        // parse it back and search for b=.
+        input.resize(fields_input_size);
+        append_signature_field(f.text(), params.header_canon, input);
         auto sig = dkim_sign(k.key, input);
         if (!sig) return sig.error();
 
         f.fill(Botan::base64_encode(sig->data(), sig->size()));
-        out.push_back(f.text() + "\r\n");
+        out.push_back(std::move(f).finish());
     }
     return out;
 }

@@ -15,6 +15,7 @@
 # Peers: unbound, dig (dnsutils), /usr/bin/python3 with python3-dkim and python3-dnspython
 # (scripts/install-deps.sh). A missing peer fails the test.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../unbound.sh"  # txt_strings
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 data_dir=${SIGNPOST_TEST_DATA_DIR:-$here/../../data}
@@ -35,37 +36,6 @@ install -m 600 "$corpus/keys/ed25519.pem" "$WORK/ed25519.pem"
 rsa_record=$(tr -d '\r\n' < "$corpus/records/rsa2048._domainkey.$DOMAIN.txt")
 ed_record=$(tr -d '\r\n' < "$corpus/records/ed25519._domainkey.$DOMAIN.txt")
 [ "${#rsa_record}" -gt 255 ] || fail "the RSA record is expected to need several strings"
-
-# txt_strings TEXT: TEXT as zone-file <character-string>s of at most 255 octets each.
-txt_strings() {
-  local text=$1 out=""
-  while [ -n "$text" ]; do
-    out+="${out:+ }\"${text:0:255}\""
-    text=${text:255}
-  done
-  printf '%s' "$out"
-}
-
-# free_port: a port free on 127.0.0.1 for both UDP and TCP right now (unbound binds both).
-free_port() {
-  $PY - << 'EOF'
-import socket
-for _ in range(50):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        t.close()
-        u.close()
-    print(port)
-    break
-EOF
-}
 
 mkdir -p "$WORK/unbound"
 conf=$WORK/unbound/unbound.conf

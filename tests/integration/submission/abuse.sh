@@ -3,6 +3,8 @@
 #   abuse_setup   a dev setup in $WORK/dev; sets dev, cfg, PY and the client's SP_* vars
 #   abuse_serve   start Signpost on it (tracked); sets log and pid
 #   queue_count   how many messages the spool holds
+#   abuse_finish  the spool holds nothing yet; a normal submission still works and is the
+#                 only message queued; SIGTERM stops the daemon with exit 0
 abuse_setup() {
   HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   PY=/usr/bin/python3
@@ -23,4 +25,14 @@ abuse_serve() {
 
 queue_count() {
   "$SIGNPOST" queue list --config "$cfg" --json | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)))'
+}
+
+abuse_finish() {
+  "$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
+    > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
+  [ "$(queue_count)" = 1 ] || fail "the normal submission was not queued"
+  pass "a normal submission still works: $(cat "$WORK/final.out")"
+  kill -TERM "$pid"
+  wait_exit "$pid" 10
+  [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"
 }

@@ -73,9 +73,4 @@ grep -q 'session aborted' "$log" && fail "a session was aborted by an exception:
 pass "no password and no aborted session in the log"
 
 [ "$(queue_count)" = 0 ] || fail "something was queued: $("$SIGNPOST" queue list --config "$cfg")"
-"$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
-  > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
-[ "$(queue_count)" = 1 ] || fail "the normal submission was not queued"
-pass "a normal submission still works: $(cat "$WORK/final.out")"
-kill -TERM "$pid"; wait_exit "$pid" 10
-[ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"
+abuse_finish
