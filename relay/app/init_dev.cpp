@@ -156,7 +156,8 @@ int init_dev(const fs::path& dir, std::ostream& out, std::ostream& err) {
         << "  config:    " << (dir / "signpost.toml").string() << "\n"
         << "  user:      dev (password in " << (dir / "dev-password").string() << ")\n"
         << "  submit:    127.0.0.1:2587 (STARTTLS), 127.0.0.1:2465 (implicit TLS)\n"
-        << "  delivered: " << (dir / "outbox").string() << "/*.eml\n"
+        << "  accepted:  " << (dir / "spool").string() << " (signpost queue list --config ...)\n"
+        << "  delivery:  capture into " << (dir / "outbox").string() << " (nothing leaves this machine)\n"
         << "Start it with: signpost serve --config " << (dir / "signpost.toml").string() << "\n";
     return 0;
 }
