@@ -5,14 +5,131 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <span>
 #include <unistd.h>
 
 namespace signpost::queue {
 namespace fs = std::filesystem;
+
+namespace detail {
+
+// One message handed to the committer: its written files in tmp/, open until synced.
+struct PendingCommit {
+    std::string id;
+    int msg_fd = -1;
+    int env_fd = -1;
+    std::error_code result;
+    bool done = false;  // guarded by Committer::mu_
+};
+
+class Committer {
+public:
+    Committer(fs::path dir, bool group) : dir_(std::move(dir)), group_(group) {}
+
+    // Returns once `p` is durable in queue/ (success) or not committed at all (error).
+    // Closes p's file descriptors either way.
+    std::error_code commit(PendingCommit& p) {
+        // Each session syncs its own files, concurrently with the others: the filesystem
+        // journal merges concurrent fsyncs into shared commits. Only then is the pair queued.
+        if (::fsync(p.msg_fd) != 0) p.result = last_error();
+        if (!p.result && ::fsync(p.env_fd) != 0) p.result = last_error();
+        ::close(p.msg_fd);
+        ::close(p.env_fd);
+        p.msg_fd = p.env_fd = -1;
+        if (p.result) return p.result;
+        if (!group_) {
+            PendingCommit* one = &p;
+            run_batch(std::span<PendingCommit* const>(&one, 1));
+            return p.result;
+        }
+        std::unique_lock lk(mu_);
+        queue_.push_back(&p);
+        while (!p.done) {
+            if (leader_active_) {
+                cv_.wait(lk);
+                continue;
+            }
+            // Leader: take everything queued (ours included) and commit it as one batch.
+            leader_active_ = true;
+            std::vector<PendingCommit*> batch;
+            batch.swap(queue_);
+            lk.unlock();
+            run_batch(batch);
+            lk.lock();
+            for (auto* q : batch) q->done = true;
+            leader_active_ = false;
+            cv_.notify_all();
+        }
+        return p.result;
+    }
+
+    std::uint64_t batches() const { return batches_.load(); }
+    std::uint64_t dir_syncs() const { return dir_syncs_.load(); }
+
+private:
+    fs::path tmp_path(const std::string& id, const char* ext) const { return dir_ / "tmp" / (id + ext); }
+    fs::path queue_path(const std::string& id, const char* ext) const { return dir_ / "queue" / (id + ext); }
+
+    void run_batch(std::span<PendingCommit* const> batch) {
+        batches_.fetch_add(1);
+        // Every .msg, then every .env: the envelope's arrival in queue/ is the commit.
+        for (auto* p : batch) {
+            if (p->result) continue;
+            if (::rename(tmp_path(p->id, ".msg").c_str(), queue_path(p->id, ".msg").c_str()) != 0)
+                p->result = last_error();
+        }
+        bool any = false;
+        for (auto* p : batch) {
+            if (p->result) continue;
+            if (::rename(tmp_path(p->id, ".env").c_str(), queue_path(p->id, ".env").c_str()) != 0) {
+                p->result = last_error();
+                ::unlink(queue_path(p->id, ".msg").c_str());
+            } else {
+                any = true;
+            }
+        }
+        if (!any) return;
+        dir_syncs_.fetch_add(1);
+        if (auto ec = fsync_queue()) {
+            // Not known durable: undo every pair of the batch so none is acknowledged.
+            for (auto* p : batch) {
+                if (p->result) continue;
+                ::unlink(queue_path(p->id, ".env").c_str());
+                ::unlink(queue_path(p->id, ".msg").c_str());
+                p->result = ec;
+            }
+        }
+    }
+
+    std::error_code fsync_queue() {
+        int fd = ::open((dir_ / "queue").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return {errno, std::generic_category()};
+        std::error_code ec;
+        if (::fsync(fd) != 0) ec = {errno, std::generic_category()};
+        ::close(fd);
+        return ec;
+    }
+
+    static std::error_code last_error() { return {errno, std::generic_category()}; }
+
+    const fs::path dir_;
+    const bool group_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<PendingCommit*> queue_;  // waiting for the next batch
+    bool leader_active_ = false;
+    std::atomic<std::uint64_t> batches_{0};
+    std::atomic<std::uint64_t> dir_syncs_{0};
+};
+
+}  // namespace detail
+
 namespace {
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
@@ -29,15 +146,6 @@ std::error_code write_all(int fd, std::string_view data) {
     return {};
 }
 
-std::error_code fsync_dir(const fs::path& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return last_error();
-    std::error_code ec;
-    if (::fsync(fd) != 0) ec = last_error();
-    ::close(fd);
-    return ec;
-}
-
 void record(std::string& out, std::string_view name, std::string_view value) {
     out += name;
     out += ' ';
@@ -49,7 +157,8 @@ void record(std::string& out, std::string_view name, std::string_view value) {
 
 class FileMessage final : public IncomingMessage {
 public:
-    FileMessage(fs::path dir, std::string id, int fd) : dir_(std::move(dir)), id_(std::move(id)), fd_(fd) {
+    FileMessage(fs::path dir, std::string id, int fd, std::shared_ptr<detail::Committer> committer)
+        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), committer_(std::move(committer)) {
         buffer_.reserve(kBuffer);
     }
     ~FileMessage() override {
@@ -67,27 +176,22 @@ public:
     }
 
     std::error_code commit(Envelope& envelope) override {
+        if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
         envelope.id = id_;
         if (auto ec = flush()) return ec;
-        if (::fsync(fd_) != 0) return last_error();
-        ::close(fd_);
-        fd_ = -1;
         fs::path env_tmp = dir_ / "tmp" / (id_ + ".env");
         int efd = ::open(env_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (efd < 0) return last_error();
-        std::error_code ec = write_all(efd, encode_envelope(envelope));
-        if (!ec && ::fsync(efd) != 0) ec = last_error();
-        ::close(efd);
-        if (ec) return ec;
-        // The .msg first, then the .env: the envelope's arrival in queue/ is the commit.
-        if (::rename((dir_ / "tmp" / (id_ + ".msg")).c_str(), (dir_ / "queue" / (id_ + ".msg")).c_str()) != 0)
-            return last_error();
-        if (::rename(env_tmp.c_str(), (dir_ / "queue" / (id_ + ".env")).c_str()) != 0) {
-            auto err = last_error();
-            ::unlink((dir_ / "queue" / (id_ + ".msg")).c_str());
-            return err;
+        if (auto ec = write_all(efd, encode_envelope(envelope))) {
+            ::close(efd);
+            return ec;  // abort() (here or in the destructor) removes both temporaries
         }
-        if (auto dec = fsync_dir(dir_ / "queue")) return dec;
+        detail::PendingCommit p;
+        p.id = id_;
+        p.msg_fd = fd_;
+        p.env_fd = efd;
+        fd_ = -1;  // the committer syncs and closes both
+        if (auto ec = committer_->commit(p)) return ec;
         committed_ = true;
         return {};
     }
@@ -114,6 +218,7 @@ private:
     std::string id_;
     int fd_;
     std::string buffer_;
+    std::shared_ptr<detail::Committer> committer_;
     bool committed_ = false;
 };
 
@@ -177,7 +282,11 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
     return e;
 }
 
-Spool::Spool(fs::path dir) : dir_(std::move(dir)) {}
+Spool::Spool(fs::path dir, SpoolOptions options)
+    : dir_(std::move(dir)), committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)) {}
+
+std::uint64_t Spool::batches() const { return committer_->batches(); }
+std::uint64_t Spool::dir_syncs() const { return committer_->dir_syncs(); }
 
 std::error_code Spool::open(std::string& detail) {
     for (const char* sub : {"tmp", "queue"}) {
@@ -210,7 +319,7 @@ std::error_code Spool::begin(std::unique_ptr<IncomingMessage>& out) {
     fs::path tmp = dir_ / "tmp" / (id + ".msg");
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return last_error();
-    out = std::make_unique<FileMessage>(dir_, std::move(id), fd);
+    out = std::make_unique<FileMessage>(dir_, std::move(id), fd, committer_);
     return {};
 }
 

@@ -7,8 +7,18 @@
 //     tmp/<id>.msg, tmp/<id>.env   being written (removed at start-up: never committed)
 //     queue/<id>.msg               the message as received (after DATA/BDAT, unstuffed)
 //     queue/<id>.env               its envelope; its presence is the commit
-// commit(): fsync msg, write+fsync env, rename msg, rename env, fsync queue/. A crash at
-// any point leaves either no .env (not committed, not acknowledged) or a complete pair.
+// commit(): flush and fsync the .msg, write and fsync the .env in tmp/ (each session does
+// this itself, so concurrent sessions' fsyncs run at once and share filesystem journal
+// commits), then hand the pair to the Spool's committer. The committer works in batches:
+// rename every .msg then every .env of the batch into queue/, fsync queue/ once, and only
+// then let each commit() of the batch return (group commit). Batches form by leader/follower:
+// a waiting commit() that finds no batch running runs one for everyone queued; commits
+// arriving meanwhile queue up for the next one. A failing fsync/rename fails (and undoes)
+// that message only; a failing fsync of queue/ fails and undoes the whole batch: commit()
+// returns an error with nothing committed. SpoolOptions{.group_commit = false} gives every
+// commit() its own fsync of queue/ (one batch per message), for comparison. A crash at any
+// point leaves either no .env (not committed, not acknowledged) or a complete pair; a .msg
+// without its .env in queue/ is removed at start-up.
 //
 // Envelope file: "signpost-envelope 1\n", then records "<name> <length>\n<bytes>\n", then
 // "end\n". Length-prefixed records carry header text with CRLFs exactly; a file without
@@ -19,7 +29,8 @@
 //
 // Untrusted input: message bytes (stored, never interpreted here).
 // Threading: Spool is thread-safe; an IncomingMessage belongs to one session. commit()
-// blocks on fsync: call it off the I/O threads.
+// blocks on fsync (its own batch, or the one in progress plus its own): call it off the
+// I/O threads, from several threads at once for batches to form.
 #pragma once
 
 #include <chrono>
@@ -61,9 +72,17 @@ public:
     virtual const std::string& id() const = 0;
 };
 
+struct SpoolOptions {
+    bool group_commit = true;  // false: one fsync of queue/ per message (for comparison)
+};
+
+namespace detail {
+class Committer;
+}
+
 class Spool {
 public:
-    explicit Spool(std::filesystem::path dir);
+    explicit Spool(std::filesystem::path dir, SpoolOptions options = {});
 
     // Creates the directories and removes uncommitted temporaries. Returns an error naming
     // the directory when it cannot be used.
@@ -80,8 +99,13 @@ public:
 
     static std::string new_id();
 
+    // For tests and benchmarks: batches committed and fsyncs of queue/ done so far.
+    std::uint64_t batches() const;
+    std::uint64_t dir_syncs() const;
+
 private:
     std::filesystem::path dir_;
+    std::shared_ptr<detail::Committer> committer_;
 };
 
 }  // namespace signpost::queue
