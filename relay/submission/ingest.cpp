@@ -7,6 +7,7 @@
 #include <ctime>
 #include <random>
 
+#include "relay/queue/dsn.hpp"
 #include "signer/header.hpp"
 #include "signer/sign.hpp"
 
@@ -192,19 +193,6 @@ std::optional<std::string> single_mailbox(std::string_view value, std::string& p
     return addresses.front();
 }
 
-std::string rfc5322_date(std::chrono::system_clock::time_point t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-                  months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return buf;
-}
-
 Ingest::Ingest(std::shared_ptr<const config::Config> config, std::shared_ptr<keys::KeyStore> keys,
                SenderCheck may_send_as, std::unique_ptr<queue::IncomingMessage> spool_file,
                IngestContext context)
@@ -335,7 +323,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     std::string fixups;
     const std::string& id = file_->id();
     const std::string& host = config_->server.hostname;
-    std::string date = rfc5322_date(now);
+    std::string date = queue::rfc5322_date(now);
     std::string with = std::string(ctx_.esmtp ? "ESMTP" : "SMTP") + (ctx_.tls.empty() ? "" : "S") + "A";
     if (config_->server.received_client)
         fixups += "Received: from " + (ctx_.client_name.empty() ? std::string("unknown") : ctx_.client_name) + " ([" +

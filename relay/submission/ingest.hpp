@@ -98,7 +98,4 @@ private:
 // nullopt and `problem` says what is wrong ("no address", "2 addresses", ...).
 std::optional<std::string> single_mailbox(std::string_view from_value, std::string& problem);
 
-// RFC 5322 §3.3 date-time in UTC: "Mon, 23 Nov 2026 12:00:00 +0000".
-std::string rfc5322_date(std::chrono::system_clock::time_point t);
-
 }  // namespace signpost::submission
