@@ -41,18 +41,6 @@ std::vector<std::string_view> split_colon(std::string_view s) {
     return out;
 }
 
-// Base64 with FWS removed; nullopt if not base64.
-std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view s) {
-    const std::string compact = remove_fws(s);
-    try {
-        const auto v = Botan::base64_decode(compact.data(), compact.size(), false);
-        return std::vector<std::uint8_t>(v.begin(), v.end());
-    } catch (const std::bad_alloc&) {
-        throw;
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
-}
 
 Result<KeyType> key_type_of(const Botan::Public_Key& key) {
     const std::string name = key.algo_name();

@@ -1,6 +1,8 @@
 // signer/tag_list.cpp — RFC 6376 §3.2 tag-list parser.
 #include "signer/tag_list.hpp"
 
+#include <botan/base64.h>
+
 #include <string>
 
 #include "signer/header.hpp"
@@ -108,6 +110,18 @@ std::optional<std::vector<std::string_view>> split_h_tag(std::string_view value)
         pos = colon + 1;
     }
     return names;
+}
+
+std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view s) {
+    const std::string compact = remove_fws(s);
+    try {
+        const auto v = Botan::base64_decode(compact.data(), compact.size(), false);
+        return std::vector<std::uint8_t>(v.begin(), v.end());
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
 }
 
 }  // namespace signpost::signer

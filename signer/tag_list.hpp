@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,9 @@ std::optional<std::string_view> find_tag(const std::vector<Tag>& tags, std::stri
 
 // Removes every SP, HTAB, CR and LF (FWS inside base64 values such as b=, bh=, p=).
 std::string remove_fws(std::string_view s);
+
+// A base64 tag value (b=, bh=, p=) with its FWS removed, decoded; nullopt if not base64.
+std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view s);
 
 // Trims SP, HTAB, CR, LF from both ends.
 std::string_view trim_fws(std::string_view s) noexcept;

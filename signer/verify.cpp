@@ -17,17 +17,6 @@
 namespace signpost::signer {
 namespace {
 
-std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view s) {
-    const std::string compact = remove_fws(s);
-    try {
-        const auto v = Botan::base64_decode(compact.data(), compact.size(), false);
-        return std::vector<std::uint8_t>(v.begin(), v.end());
-    } catch (const std::bad_alloc&) {
-        throw;
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
-}
 
 // 1*DIGIT as an unsigned 64-bit number; nullopt on anything else or overflow.
 std::optional<std::uint64_t> parse_number(std::string_view s) {
