@@ -131,20 +131,20 @@ TEST(FailureTracker, MemoryIsCappedForgettingTheLeastRecentlyFailed) {
     FailurePolicy p = policy(2, 900s);
     p.max_tracked = 3;
     FailureTracker t(p, clock.fn());
-    t.record_failure("10.0.0.1");
-    t.record_failure("10.0.0.1");  // locked out
+    t.record_failure("127.0.0.1");
+    t.record_failure("127.0.0.1");  // locked out
     clock.now += 1s;
-    t.record_failure("10.0.0.2");
+    t.record_failure("127.0.0.2");
     clock.now += 1s;
-    t.record_failure("10.0.0.3");
+    t.record_failure("127.0.0.3");
     clock.now += 1s;
-    t.record_failure("10.0.0.1");  // 10.0.0.1 is now the most recent
-    t.record_failure("10.0.0.4");  // table full: 10.0.0.2 goes
+    t.record_failure("127.0.0.1");  // 127.0.0.1 is now the most recent
+    t.record_failure("127.0.0.4");  // table full: 127.0.0.2 goes
     EXPECT_EQ(t.tracked(), 3u);
-    EXPECT_EQ(t.failures("10.0.0.2"), 0u);
-    EXPECT_EQ(t.failures("10.0.0.3"), 1u);
-    EXPECT_EQ(t.failures("10.0.0.4"), 1u);
-    EXPECT_TRUE(t.locked_out("10.0.0.1"));
+    EXPECT_EQ(t.failures("127.0.0.2"), 0u);
+    EXPECT_EQ(t.failures("127.0.0.3"), 1u);
+    EXPECT_EQ(t.failures("127.0.0.4"), 1u);
+    EXPECT_TRUE(t.locked_out("127.0.0.1"));
     for (int i = 5; i < 1000; ++i) t.record_failure("10.0.3." + std::to_string(i % 250) + std::to_string(i));
     EXPECT_EQ(t.tracked(), 3u);
 }
