@@ -145,17 +145,17 @@ TEST(FailureTracker, MemoryIsCappedForgettingTheLeastRecentlyFailed) {
     EXPECT_EQ(t.failures("127.0.0.3"), 1u);
     EXPECT_EQ(t.failures("127.0.0.4"), 1u);
     EXPECT_TRUE(t.locked_out("127.0.0.1"));
-    for (int i = 5; i < 1000; ++i) t.record_failure("10.0.3." + std::to_string(i % 250) + std::to_string(i));
+    for (int i = 5; i < 1000; ++i) t.record_failure("127.0.3." + std::to_string(i % 250) + std::to_string(i));
     EXPECT_EQ(t.tracked(), 3u);
 }
 
 TEST(FailureTracker, ExpiredEntriesAreSwept) {
     FakeClock clock;
     FailureTracker t(policy(5, 60s), clock.fn());
-    for (int i = 0; i < 100; ++i) t.record_failure("10.0.1." + std::to_string(i));
+    for (int i = 0; i < 100; ++i) t.record_failure("127.0.1." + std::to_string(i));
     EXPECT_EQ(t.tracked(), 100u);
     clock.now += 61s;
-    t.record_failure("10.0.2.1");
+    t.record_failure("127.0.2.1");
     EXPECT_EQ(t.tracked(), 1u);
 }
 
