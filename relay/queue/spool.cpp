@@ -8,22 +8,138 @@
 #include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <span>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace signpost::queue {
 namespace fs = std::filesystem;
 
+namespace {
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+std::error_code write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return last_error();
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+std::error_code read_at(int fd, std::string& out, std::size_t length, std::uint64_t offset) {
+    out.resize(length);
+    std::size_t got = 0;
+    while (got < length) {
+        ssize_t n = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return last_error();
+        }
+        if (n == 0) return std::make_error_code(std::errc::io_error);  // shorter than promised
+        got += static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+std::error_code fsync_dir(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return last_error();
+    std::error_code ec;
+    if (::fsync(fd) != 0) ec = last_error();
+    ::close(fd);
+    return ec;
+}
+
+std::uint64_t fnv1a64(std::string_view s) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+// "signpost-trailer " + 3 x (16 hex + separator)
+constexpr std::string_view kTrailerTag = "signpost-trailer ";
+constexpr std::size_t kTrailerSize = kTrailerTag.size() + 3 * 17;
+
+void append_hex16(std::string& out, std::uint64_t v) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i) out += hex[(v >> (4 * i)) & 0xf];
+}
+
+std::string make_trailer(std::uint64_t offset, std::string_view envelope) {
+    std::string t(kTrailerTag);
+    append_hex16(t, offset);
+    t += ' ';
+    append_hex16(t, envelope.size());
+    t += ' ';
+    append_hex16(t, fnv1a64(envelope));
+    t += '\n';
+    return t;
+}
+
+struct Trailer {
+    std::uint64_t offset = 0, length = 0, checksum = 0;
+};
+
+std::optional<Trailer> parse_trailer(std::string_view t) {
+    if (t.size() != kTrailerSize || t.substr(0, kTrailerTag.size()) != kTrailerTag || t.back() != '\n')
+        return std::nullopt;
+    Trailer out;
+    std::uint64_t* fields[] = {&out.offset, &out.length, &out.checksum};
+    std::size_t pos = kTrailerTag.size();
+    for (int i = 0; i < 3; ++i, pos += 17) {
+        auto [p, ec] = std::from_chars(t.data() + pos, t.data() + pos + 16, *fields[i], 16);
+        if (ec != std::errc{} || p != t.data() + pos + 16) return std::nullopt;
+        char sep = t[pos + 16];
+        if (sep != (i < 2 ? ' ' : '\n')) return std::nullopt;
+    }
+    return out;
+}
+
+void record(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ' ';
+    out += std::to_string(value.size());
+    out += '\n';
+    out += value;
+    out += '\n';
+}
+
+long long micros(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::system_clock::time_point from_micros(long long us) {
+    return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
+}
+
+const char* state_name(RcptState s) {
+    switch (s) {
+        case RcptState::pending: return "pending";
+        case RcptState::delivered: return "delivered";
+        case RcptState::failed: return "failed";
+    }
+    return "pending";
+}
+
+}  // namespace
+
 namespace detail {
 
-// One message handed to the committer: its written files in tmp/, open until synced.
+// One message handed to the committer: its file in tmp/, complete, open until synced.
 struct PendingCommit {
     std::string id;
-    int msg_fd = -1;
-    int env_fd = -1;
+    int fd = -1;
     std::error_code result;
     bool done = false;  // guarded by Committer::mu_
 };
@@ -33,15 +149,13 @@ public:
     Committer(fs::path dir, bool group) : dir_(std::move(dir)), group_(group) {}
 
     // Returns once `p` is durable in queue/ (success) or not committed at all (error).
-    // Closes p's file descriptors either way.
+    // Closes p's file descriptor either way.
     std::error_code commit(PendingCommit& p) {
-        // Each session syncs its own files, concurrently with the others: the filesystem
-        // journal merges concurrent fsyncs into shared commits. Only then is the pair queued.
-        if (::fsync(p.msg_fd) != 0) p.result = last_error();
-        if (!p.result && ::fsync(p.env_fd) != 0) p.result = last_error();
-        ::close(p.msg_fd);
-        ::close(p.env_fd);
-        p.msg_fd = p.env_fd = -1;
+        // Each session syncs its own file, concurrently with the others: the filesystem
+        // journal merges concurrent fsyncs into shared commits. Only then is it queued.
+        if (::fsync(p.fd) != 0) p.result = last_error();
+        ::close(p.fd);
+        p.fd = -1;
         if (p.result) return p.result;
         if (!group_) {
             PendingCommit* one = &p;
@@ -73,50 +187,27 @@ public:
     std::uint64_t dir_syncs() const { return dir_syncs_.load(); }
 
 private:
-    fs::path tmp_path(const std::string& id, const char* ext) const { return dir_ / "tmp" / (id + ext); }
-    fs::path queue_path(const std::string& id, const char* ext) const { return dir_ / "queue" / (id + ext); }
-
     void run_batch(std::span<PendingCommit* const> batch) {
         batches_.fetch_add(1);
-        // Every .msg, then every .env: the envelope's arrival in queue/ is the commit.
-        for (auto* p : batch) {
-            if (p->result) continue;
-            if (::rename(tmp_path(p->id, ".msg").c_str(), queue_path(p->id, ".msg").c_str()) != 0)
-                p->result = last_error();
-        }
         bool any = false;
         for (auto* p : batch) {
             if (p->result) continue;
-            if (::rename(tmp_path(p->id, ".env").c_str(), queue_path(p->id, ".env").c_str()) != 0) {
+            if (::rename((dir_ / "tmp" / p->id).c_str(), (dir_ / "queue" / p->id).c_str()) != 0)
                 p->result = last_error();
-                ::unlink(queue_path(p->id, ".msg").c_str());
-            } else {
+            else
                 any = true;
-            }
         }
         if (!any) return;
         dir_syncs_.fetch_add(1);
-        if (auto ec = fsync_queue()) {
-            // Not known durable: undo every pair of the batch so none is acknowledged.
+        if (auto ec = fsync_dir(dir_ / "queue")) {
+            // Not known durable: undo every file of the batch so none is acknowledged.
             for (auto* p : batch) {
                 if (p->result) continue;
-                ::unlink(queue_path(p->id, ".env").c_str());
-                ::unlink(queue_path(p->id, ".msg").c_str());
+                ::unlink((dir_ / "queue" / p->id).c_str());
                 p->result = ec;
             }
         }
     }
-
-    std::error_code fsync_queue() {
-        int fd = ::open((dir_ / "queue").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) return {errno, std::generic_category()};
-        std::error_code ec;
-        if (::fsync(fd) != 0) ec = {errno, std::generic_category()};
-        ::close(fd);
-        return ec;
-    }
-
-    static std::error_code last_error() { return {errno, std::generic_category()}; }
 
     const fs::path dir_;
     const bool group_;
@@ -132,45 +223,22 @@ private:
 
 namespace {
 
-std::error_code last_error() { return {errno, std::generic_category()}; }
-
-std::error_code write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return last_error();
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return {};
-}
-
-void record(std::string& out, std::string_view name, std::string_view value) {
-    out += name;
-    out += ' ';
-    out += std::to_string(value.size());
-    out += '\n';
-    out += value;
-    out += '\n';
-}
-
 class FileMessage final : public IncomingMessage {
 public:
     FileMessage(fs::path dir, std::string id, int fd, std::shared_ptr<detail::Committer> committer)
-        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), committer_(std::move(committer)) {
-        buffer_.reserve(kBuffer);
-    }
+        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), committer_(std::move(committer)) {}
     ~FileMessage() override {
         if (!committed_) abort();
     }
 
     std::error_code write(std::string_view bytes) override {
         if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+        written_ += bytes.size();
         if (buffer_.size() + bytes.size() > kBuffer) {
             if (auto ec = flush()) return ec;
             if (bytes.size() >= kBuffer) return write_all(fd_, bytes);
         }
+        if (buffer_.capacity() == 0) buffer_.reserve(kBuffer);
         buffer_.append(bytes);
         return {};
     }
@@ -178,19 +246,15 @@ public:
     std::error_code commit(Envelope& envelope) override {
         if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
         envelope.id = id_;
-        if (auto ec = flush()) return ec;
-        fs::path env_tmp = dir_ / "tmp" / (id_ + ".env");
-        int efd = ::open(env_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (efd < 0) return last_error();
-        if (auto ec = write_all(efd, encode_envelope(envelope))) {
-            ::close(efd);
-            return ec;  // abort() (here or in the destructor) removes both temporaries
-        }
+        envelope.size = written_;
+        std::string env = encode_envelope(envelope);
+        buffer_ += env;
+        buffer_ += make_trailer(written_, env);
+        if (auto ec = flush()) return ec;  // abort() (here or in the destructor) removes it
         detail::PendingCommit p;
         p.id = id_;
-        p.msg_fd = fd_;
-        p.env_fd = efd;
-        fd_ = -1;  // the committer syncs and closes both
+        p.fd = fd_;
+        fd_ = -1;  // the committer syncs and closes it
         if (auto ec = committer_->commit(p)) return ec;
         committed_ = true;
         return {};
@@ -199,8 +263,7 @@ public:
     void abort() override {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
-        ::unlink((dir_ / "tmp" / (id_ + ".msg")).c_str());
-        ::unlink((dir_ / "tmp" / (id_ + ".env")).c_str());
+        ::unlink((dir_ / "tmp" / id_).c_str());
     }
 
     const std::string& id() const override { return id_; }
@@ -218,24 +281,100 @@ private:
     std::string id_;
     int fd_;
     std::string buffer_;
+    std::uint64_t written_ = 0;
     std::shared_ptr<detail::Committer> committer_;
     bool committed_ = false;
 };
 
+// Reads the envelope embedded in a committed message file.
+std::optional<Envelope> read_embedded(const fs::path& path, std::string* why) {
+    auto fail = [why](std::string text) -> std::optional<Envelope> {
+        if (why) *why = std::move(text);
+        return std::nullopt;
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < kTrailerSize) {
+        ::close(fd);
+        return fail("no trailer (file too short)");
+    }
+    const auto file_size = static_cast<std::uint64_t>(st.st_size);
+    std::string trailer_text;
+    if (read_at(fd, trailer_text, kTrailerSize, file_size - kTrailerSize)) {
+        ::close(fd);
+        return fail("cannot read the trailer");
+    }
+    auto t = parse_trailer(trailer_text);
+    if (!t || t->offset + t->length + kTrailerSize != file_size || t->length > (16u << 20)) {
+        ::close(fd);
+        return fail("damaged trailer");
+    }
+    std::string text;
+    auto ec = read_at(fd, text, t->length, t->offset);
+    ::close(fd);
+    if (ec) return fail("cannot read the envelope");
+    if (fnv1a64(text) != t->checksum) return fail("envelope checksum mismatch");
+    auto e = decode_envelope(text);
+    if (!e) return fail("damaged envelope records");
+    if (e->size != t->offset) return fail("envelope size does not match the file");
+    return e;
+}
+
+std::optional<std::string> slurp(const fs::path& path, std::size_t limit) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    char buf[16384];
+    while (out.size() < limit) {
+        ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - out.size()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
 }  // namespace
+
+void Envelope::set_recipients(const std::vector<std::string>& addresses) {
+    recipients.clear();
+    for (const auto& a : addresses) {
+        Recipient r;
+        r.address = a;
+        recipients.push_back(std::move(r));
+    }
+}
+
+bool Envelope::all_final() const {
+    return std::none_of(recipients.begin(), recipients.end(),
+                        [](const Recipient& r) { return r.state == RcptState::pending; });
+}
 
 std::string encode_envelope(const Envelope& e) {
     std::string out = "signpost-envelope 1\n";
     record(out, "id", e.id);
     record(out, "from", e.mail_from);
-    for (const auto& r : e.rcpt_to) record(out, "rcpt", r);
+    for (const auto& r : e.recipients) {
+        record(out, "rcpt", r.address);
+        if (r.state != RcptState::pending || r.attempts || r.reported || micros(r.next_attempt))
+            record(out, "rstate",
+                   std::string(state_name(r.state)) + ' ' + std::to_string(r.attempts) + ' ' +
+                       std::to_string(micros(r.last_attempt)) + ' ' + std::to_string(micros(r.next_attempt)) +
+                       (r.reported ? " reported" : ""));
+        if (r.reply_code || !r.enhanced.empty() || !r.reply_text.empty())
+            record(out, "rreply",
+                   std::to_string(r.reply_code) + ' ' + (r.enhanced.empty() ? "-" : r.enhanced) + ' ' + r.reply_text);
+        if (!r.remote_host.empty()) record(out, "rhost", r.remote_host);
+    }
     record(out, "user", e.user);
     record(out, "client", e.client);
     record(out, "prepend", e.prepend);
-    record(out, "arrival",
-           std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(e.arrival.time_since_epoch()).count()));
+    record(out, "arrival", std::to_string(micros(e.arrival)));
     record(out, "size", std::to_string(e.size));
-    record(out, "flags", std::string(e.smtputf8 ? "u" : "") + (e.body_8bit ? "8" : ""));
+    record(out, "flags", std::string(e.smtputf8 ? "u" : "") + (e.body_8bit ? "8" : "") + (e.held ? "h" : "") +
+                             (e.warned ? "w" : ""));
     out += "end\n";
     return out;
 }
@@ -247,7 +386,13 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
     Envelope e;
     auto number = [](std::string_view s, auto& v) {
         auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        return ec == std::errc{} && p == s.data() + s.size();
+        return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
+    };
+    auto next_word = [](std::string_view& s) {
+        auto sp = s.find(' ');
+        std::string_view w = s.substr(0, sp);
+        s = sp == std::string_view::npos ? std::string_view{} : s.substr(sp + 1);
+        return w;
     };
     bool have_id = false, have_from = false;
     while (true) {
@@ -263,33 +408,66 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
         text.remove_prefix(nl + 1 + len + 1);
         if (name == "id") e.id = value, have_id = true;
         else if (name == "from") e.mail_from = value, have_from = true;
-        else if (name == "rcpt") e.rcpt_to.emplace_back(value);
-        else if (name == "user") e.user = value;
+        else if (name == "rcpt") {
+            e.recipients.emplace_back();
+            e.recipients.back().address = value;
+        }
+        else if (name == "rstate" || name == "rreply" || name == "rhost") {
+            if (e.recipients.empty()) return std::nullopt;  // state for no recipient
+            Recipient& r = e.recipients.back();
+            std::string_view v = value;
+            if (name == "rstate") {
+                std::string_view st = next_word(v);
+                if (st == "pending") r.state = RcptState::pending;
+                else if (st == "delivered") r.state = RcptState::delivered;
+                else if (st == "failed") r.state = RcptState::failed;
+                else return std::nullopt;
+                long long last = 0, next = 0;
+                if (!number(next_word(v), r.attempts) || !number(next_word(v), last) || !number(next_word(v), next))
+                    return std::nullopt;
+                r.last_attempt = from_micros(last);
+                r.next_attempt = from_micros(next);
+                std::string_view rest = next_word(v);
+                if (!rest.empty() && rest != "reported") return std::nullopt;
+                r.reported = rest == "reported";
+            } else if (name == "rreply") {
+                if (!number(next_word(v), r.reply_code)) return std::nullopt;
+                std::string_view enh = next_word(v);
+                r.enhanced = enh == "-" ? "" : std::string(enh);
+                r.reply_text = v;
+            } else {
+                r.remote_host = value;
+            }
+        } else if (name == "user") e.user = value;
         else if (name == "client") e.client = value;
         else if (name == "prepend") e.prepend = value;
         else if (name == "arrival") {
             long long us = 0;
             if (!number(value, us)) return std::nullopt;
-            e.arrival = std::chrono::system_clock::time_point(std::chrono::microseconds(us));
+            e.arrival = from_micros(us);
         } else if (name == "size") {
             if (!number(value, e.size)) return std::nullopt;
         } else if (name == "flags") {
             e.smtputf8 = value.find('u') != std::string_view::npos;
             e.body_8bit = value.find('8') != std::string_view::npos;
+            e.held = value.find('h') != std::string_view::npos;
+            e.warned = value.find('w') != std::string_view::npos;
         }  // unknown records are skipped: later versions may add some
     }
-    if (!have_id || !have_from || e.rcpt_to.empty()) return std::nullopt;
+    if (!have_id || !have_from || e.recipients.empty() || !Spool::valid_id(e.id)) return std::nullopt;
     return e;
 }
 
 Spool::Spool(fs::path dir, SpoolOptions options)
-    : dir_(std::move(dir)), committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)) {}
+    : dir_(std::move(dir)),
+      options_(options),
+      committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)) {}
 
 std::uint64_t Spool::batches() const { return committer_->batches(); }
 std::uint64_t Spool::dir_syncs() const { return committer_->dir_syncs(); }
 
 std::error_code Spool::open(std::string& detail) {
-    for (const char* sub : {"tmp", "queue"}) {
+    for (const char* sub : {"tmp", "queue", "corrupt"}) {
         std::error_code ec;
         fs::create_directories(dir_ / sub, ec);
         if (ec) {
@@ -299,47 +477,169 @@ std::error_code Spool::open(std::string& detail) {
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "tmp", ec)) fs::remove(entry.path(), ec);
-    // A .msg in queue/ without its .env was never committed (crash between the renames).
-    for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec)) {
-        const auto& p = entry.path();
-        if (p.extension() == ".msg" && !fs::exists(fs::path(p).replace_extension(".env"))) fs::remove(p, ec);
+    // Probe that we can write here (a full disk is not a reason to refuse to start: what is
+    // queued can still be delivered; begin() refuses new mail meanwhile).
+    std::string probe_name = "probe-" + new_id();
+    int fd = ::open((dir_ / "tmp" / probe_name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        auto err = last_error();
+        detail = (dir_ / "tmp").string() + ": " + err.message();
+        return err;
     }
-    // Probe that we can write here.
-    std::unique_ptr<IncomingMessage> probe;
-    if (auto bec = begin(probe)) {
-        detail = (dir_ / "tmp").string() + ": " + bec.message();
-        return bec;
-    }
-    probe->abort();
+    ::close(fd);
+    ::unlink((dir_ / "tmp" / probe_name).c_str());
     return {};
 }
 
+Recovered Spool::recover() {
+    Recovered out;
+    std::vector<std::string> ids = list();
+    for (const auto& id : ids) {
+        std::string why;
+        auto e = load(id, &why);
+        if (e) {
+            out.messages.push_back(std::move(*e));
+            continue;
+        }
+        move_to_corrupt(id);
+        out.corrupt.emplace_back(id, why);
+    }
+    // A .state whose message is gone (removed between the two unlinks) is left-over.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec)) {
+        const auto& p = entry.path();
+        if (p.extension() == ".state" && !fs::exists(fs::path(p).replace_extension(""))) {
+            fs::remove(p, ec);
+            ++out.orphans_removed;
+        }
+    }
+    return out;
+}
+
 std::error_code Spool::begin(std::unique_ptr<IncomingMessage>& out) {
+    if (options_.min_free_space > 0) {
+        auto free = free_space();
+        if (free && *free < options_.min_free_space) return std::make_error_code(std::errc::no_space_on_device);
+    }
     std::string id = new_id();
-    fs::path tmp = dir_ / "tmp" / (id + ".msg");
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = ::open((dir_ / "tmp" / id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return last_error();
     out = std::make_unique<FileMessage>(dir_, std::move(id), fd, committer_);
     return {};
 }
 
+std::error_code Spool::commit_message(Envelope& envelope, std::string_view bytes) {
+    std::unique_ptr<IncomingMessage> m;
+    if (auto ec = begin(m)) return ec;
+    if (auto ec = m->write(bytes)) return ec;
+    return m->commit(envelope);
+}
+
 std::vector<std::string> Spool::list() const {
     std::vector<std::string> ids;
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec))
-        if (entry.path().extension() == ".env") ids.push_back(entry.path().stem().string());
+    for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec)) {
+        std::string name = entry.path().filename().string();
+        if (valid_id(name)) ids.push_back(std::move(name));
+    }
     std::sort(ids.begin(), ids.end());
     return ids;
 }
 
-std::optional<Envelope> Spool::read_envelope(const std::string& id) const {
-    std::ifstream in(dir_ / "queue" / (id + ".env"), std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return decode_envelope(text);
+std::optional<Envelope> Spool::load(const std::string& id, std::string* why) const {
+    if (!valid_id(id)) {
+        if (why) *why = "not a queue id";
+        return std::nullopt;
+    }
+    auto embedded = read_embedded(message_path(id), why);
+    if (!embedded) return std::nullopt;
+    if (auto text = slurp(dir_ / "queue" / (id + ".state"), 16u << 20)) {
+        auto current = decode_envelope(*text);
+        // A damaged or foreign state is ignored: the message is tried again from its
+        // committed envelope (at worst a recipient gets a second copy; nothing is lost).
+        if (current && current->id == id && current->size == embedded->size &&
+            current->recipients.size() == embedded->recipients.size())
+            return current;
+    }
+    return embedded;
 }
 
-fs::path Spool::message_path(const std::string& id) const { return dir_ / "queue" / (id + ".msg"); }
+std::error_code Spool::save_state(const Envelope& e) {
+    if (!valid_id(e.id)) return std::make_error_code(std::errc::invalid_argument);
+    fs::path tmp = dir_ / "tmp" / (e.id + ".state");
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return last_error();
+    std::error_code ec = write_all(fd, encode_envelope(e));
+    if (!ec && ::fsync(fd) != 0) ec = last_error();
+    ::close(fd);
+    if (!ec && ::rename(tmp.c_str(), (dir_ / "queue" / (e.id + ".state")).c_str()) != 0) ec = last_error();
+    if (ec) {
+        ::unlink(tmp.c_str());
+        return ec;
+    }
+    return fsync_dir(dir_ / "queue");
+}
+
+std::error_code Spool::remove(const std::string& id) {
+    if (!valid_id(id)) return std::make_error_code(std::errc::invalid_argument);
+    std::error_code ec;
+    if (::unlink(message_path(id).c_str()) != 0 && errno != ENOENT) ec = last_error();
+    ::unlink((dir_ / "queue" / (id + ".state")).c_str());
+    return ec;
+}
+
+std::error_code Spool::move_to_corrupt(const std::string& id) {
+    if (!valid_id(id)) return std::make_error_code(std::errc::invalid_argument);
+    std::error_code ec;
+    fs::create_directories(dir_ / "corrupt", ec);
+    if (::rename(message_path(id).c_str(), (dir_ / "corrupt" / id).c_str()) != 0 && errno != ENOENT)
+        ec = last_error();
+    fs::path state = dir_ / "queue" / (id + ".state");
+    if (fs::exists(state)) ::rename(state.c_str(), (dir_ / "corrupt" / (id + ".state")).c_str());
+    fsync_dir(dir_ / "corrupt");
+    return ec;
+}
+
+fs::path Spool::message_path(const std::string& id) const { return dir_ / "queue" / id; }
+
+std::optional<std::string> Spool::read_message(const std::string& id) const {
+    auto e = load(id);
+    if (!e) return std::nullopt;
+    int fd = ::open(message_path(id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    auto ec = read_at(fd, out, e->size, 0);
+    ::close(fd);
+    if (ec) return std::nullopt;
+    return out;
+}
+
+std::optional<std::string> Spool::read_headers(const std::string& id, std::size_t limit) const {
+    auto e = load(id);
+    if (!e) return std::nullopt;
+    auto text = slurp(message_path(id), std::min<std::uint64_t>(limit, e->size));
+    if (!text) return std::nullopt;
+    for (std::string_view sep : {"\r\n\r\n", "\n\n"}) {
+        auto pos = text->find(sep);
+        if (pos != std::string::npos) {
+            text->resize(pos + sep.size());
+            return text;
+        }
+    }
+    return text;  // no body separator within the limit: all of it is header text
+}
+
+std::optional<std::uint64_t> Spool::free_space() const {
+    struct statvfs st {};
+    if (::statvfs(dir_.c_str(), &st) != 0) return std::nullopt;
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+bool Spool::valid_id(std::string_view id) {
+    return id.size() == 20 && std::all_of(id.begin(), id.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+           });
+}
 
 std::string Spool::new_id() {
     static std::atomic<std::uint32_t> counter{[] {

@@ -1,36 +1,49 @@
 // relay/queue/spool.hpp — the durable spool that accepted messages are committed to.
 //
 // Submission hands each message to the spool and answers "250 queued" only after commit()
-// returned: the message bytes, its envelope and the directory entries are on disk (fsync).
+// returned: the message file (bytes and envelope) and its directory entry are on disk.
 //
 // Layout under `[queue] dir`:
-//     tmp/<id>.msg, tmp/<id>.env   being written (removed at start-up: never committed)
-//     queue/<id>.msg               the message as received (after DATA/BDAT, unstuffed)
-//     queue/<id>.env               its envelope; its presence is the commit
-// commit(): flush and fsync the .msg, write and fsync the .env in tmp/ (each session does
-// this itself, so concurrent sessions' fsyncs run at once and share filesystem journal
-// commits), then hand the pair to the Spool's committer. The committer works in batches:
-// rename every .msg then every .env of the batch into queue/, fsync queue/ once, and only
-// then let each commit() of the batch return (group commit). Batches form by leader/follower:
-// a waiting commit() that finds no batch running runs one for everyone queued; commits
-// arriving meanwhile queue up for the next one. A failing fsync/rename fails (and undoes)
-// that message only; a failing fsync of queue/ fails and undoes the whole batch: commit()
-// returns an error with nothing committed. SpoolOptions{.group_commit = false} gives every
-// commit() its own fsync of queue/ (one batch per message), for comparison. A crash at any
-// point leaves either no .env (not committed, not acknowledged) or a complete pair; a .msg
-// without its .env in queue/ is removed at start-up.
+//     tmp/<id>              being written (removed at start-up: never committed)
+//     queue/<id>            a committed message: the message bytes, then its envelope as
+//                           written at commit, then a fixed-size trailer locating the
+//                           envelope. Its presence in queue/ is the commit.
+//     queue/<id>.state      the envelope as it is now (per-recipient state, attempts, last
+//                           replies, held), once it changed after commit; replaced
+//                           atomically (tmp/ -> fsync -> rename -> fsync queue/)
+//     corrupt/              damaged messages moved aside at recovery (never deleted by us)
 //
-// Envelope file: "signpost-envelope 1\n", then records "<name> <length>\n<bytes>\n", then
-// "end\n". Length-prefixed records carry header text with CRLFs exactly; a file without
-// its end record is torn and is never delivered.
+// One file per message keeps the commit at one file flush: the session writes the body to
+// tmp/<id> while it arrives, appends the envelope and trailer at commit and fsyncs its own
+// file (concurrent sessions' fsyncs run at once and share filesystem journal commits), then
+// hands it to the Spool's committer. The committer works in batches: rename every file of
+// the batch into queue/, fsync queue/ once, and only then let each commit() of the batch
+// return (group commit). Batches form by leader/follower: a waiting commit() that finds no
+// batch running runs one for everyone queued; commits arriving meanwhile queue for the next.
+// A failing write/fsync/rename fails (and undoes) that message only; a failing fsync of
+// queue/ fails and undoes the whole batch: commit() returns an error with nothing
+// committed. SpoolOptions{.group_commit = false} gives every commit() its own fsync of
+// queue/ (one batch per message), for comparison.
+//
+// Envelope text: "signpost-envelope 1\n", then records "<name> <length>\n<bytes>\n", then
+// "end\n" (length-prefixed records carry header text with CRLFs exactly). Recipient records
+// ("rcpt") are followed by that recipient's state records ("rstate", "rreply", "rhost").
+// Unknown records are skipped, so later versions may add some. The trailer is one line of
+// fixed length: "signpost-trailer <offset> <length> <fnv1a64>\n" (16 hex digits each) for
+// the envelope text; a trailer or envelope that does not check out is damage, and recovery
+// moves the file to corrupt/.
 //
 // Queue ids: 20 characters [0-9A-Z], sortable by arrival time (microseconds, then a
 // process-wide counter), safe as file names.
 //
-// Untrusted input: message bytes (stored, never interpreted here).
-// Threading: Spool is thread-safe; an IncomingMessage belongs to one session. commit()
-// blocks on fsync (its own batch, or the one in progress plus its own): call it off the
-// I/O threads, from several threads at once for batches to form.
+// Disk space: begin() refuses (ENOSPC) while the filesystem has less than
+// SpoolOptions::min_free_space bytes available, so new mail is turned away (452 4.3.1)
+// before the disk is full and what is queued can still be updated and delivered.
+//
+// Untrusted input: message bytes (stored, never interpreted here), and at recovery the
+// files themselves (a damaged file is refused by length checks and the checksum).
+// Threading: Spool is thread-safe for different ids; an IncomingMessage belongs to one
+// session. commit(), save_state(), remove() block on the disk: call them off I/O threads.
 #pragma once
 
 #include <chrono>
@@ -45,18 +58,45 @@
 
 namespace signpost::queue {
 
+enum class RcptState {
+    pending,    // to be tried (again) at next_attempt
+    delivered,  // accepted by the next hop
+    failed,     // permanently failed or expired: reported in a failure DSN
+};
+
+struct Recipient {
+    std::string address;
+    RcptState state = RcptState::pending;
+    std::uint32_t attempts = 0;
+    std::chrono::system_clock::time_point last_attempt{};
+    std::chrono::system_clock::time_point next_attempt{};  // epoch = as soon as possible
+    int reply_code = 0;        // last remote reply (0 = none)
+    std::string enhanced;      // its RFC 3463 status, or ours
+    std::string reply_text;    // one line, remote text or our description
+    std::string remote_host;   // who answered, "" when nobody did
+    bool reported = false;     // a failure DSN covering it was queued (or none is due)
+
+    bool operator==(const Recipient&) const = default;
+};
+
 struct Envelope {
     std::string id;
-    std::string mail_from;               // "" = null reverse-path
-    std::vector<std::string> rcpt_to;
-    std::string user;                    // authenticated submitter
+    std::string mail_from;               // "" = null reverse-path (a DSN we generated)
+    std::vector<Recipient> recipients;
+    std::string user;                    // authenticated submitter ("" for our DSNs)
     std::string client;                  // client address, for logs
     std::string prepend;                 // header text written before the message at
                                          // delivery: DKIM-Signature(s), Received, fix-ups
     std::chrono::system_clock::time_point arrival{};
-    std::uint64_t size = 0;              // message octets in the .msg file
+    std::uint64_t size = 0;              // message octets at the start of the file
     bool smtputf8 = false;
     bool body_8bit = false;
+    bool held = false;                   // `queue hold`: not delivered until released
+    bool warned = false;                 // a delay DSN was sent
+
+    // Convenience for callers that only have addresses.
+    void set_recipients(const std::vector<std::string>& addresses);
+    bool all_final() const;              // no recipient pending
 };
 
 std::string encode_envelope(const Envelope& e);
@@ -73,7 +113,15 @@ public:
 };
 
 struct SpoolOptions {
-    bool group_commit = true;  // false: one fsync of queue/ per message (for comparison)
+    bool group_commit = true;          // false: one fsync of queue/ per message (comparison)
+    std::uint64_t min_free_space = 0;  // begin() refuses below this many free bytes
+};
+
+// What recovery found in queue/.
+struct Recovered {
+    std::vector<Envelope> messages;                           // oldest first
+    std::vector<std::pair<std::string, std::string>> corrupt;  // id, why (moved to corrupt/)
+    std::size_t orphans_removed = 0;                          // .state without a message
 };
 
 namespace detail {
@@ -88,16 +136,39 @@ public:
     // the directory when it cannot be used.
     std::error_code open(std::string& detail);
 
+    // Reads every committed message; damaged ones are moved to corrupt/ and reported.
+    Recovered recover();
+
     // A new message being received. Fails (ENOSPC, EACCES, ...) without leaving files.
     std::error_code begin(std::unique_ptr<IncomingMessage>& out);
 
+    // Commits a complete message in one call (DSNs); sets envelope.id.
+    std::error_code commit_message(Envelope& envelope, std::string_view bytes);
+
     // Committed messages, oldest first.
     std::vector<std::string> list() const;
-    std::optional<Envelope> read_envelope(const std::string& id) const;
+    // The current envelope: the .state when there is one, else the one in the file.
+    // nullopt with `why` set when missing or damaged.
+    std::optional<Envelope> load(const std::string& id, std::string* why = nullptr) const;
+    // Replaces the envelope's state durably.
+    std::error_code save_state(const Envelope& e);
+    // Removes a message (delivered, bounced, deleted). Missing is not an error.
+    std::error_code remove(const std::string& id);
+    // Moves a message (and its state) to corrupt/.
+    std::error_code move_to_corrupt(const std::string& id);
+
     std::filesystem::path message_path(const std::string& id) const;
+    // The message bytes (the first `size` octets), or nullopt.
+    std::optional<std::string> read_message(const std::string& id) const;
+    // The header section (up to and including the empty line, at most `limit` octets).
+    std::optional<std::string> read_headers(const std::string& id, std::size_t limit = 256 * 1024) const;
     const std::filesystem::path& dir() const { return dir_; }
 
+    // Free bytes on the spool's filesystem (for metrics and the health check).
+    std::optional<std::uint64_t> free_space() const;
+
     static std::string new_id();
+    static bool valid_id(std::string_view id);
 
     // For tests and benchmarks: batches committed and fsyncs of queue/ done so far.
     std::uint64_t batches() const;
@@ -105,6 +176,7 @@ public:
 
 private:
     std::filesystem::path dir_;
+    SpoolOptions options_;
     std::shared_ptr<detail::Committer> committer_;
 };
 

@@ -348,7 +348,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
 
     queue::Envelope env;
     env.mail_from = ctx_.envelope.mail_from;
-    env.rcpt_to = ctx_.envelope.rcpt_to;
+    env.set_recipients(ctx_.envelope.rcpt_to);
     env.user = ctx_.user;
     env.client = ctx_.client_address;
     for (const auto& s : *sigs) env.prepend += s;

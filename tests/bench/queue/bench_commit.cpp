@@ -68,7 +68,7 @@ Sample run_case(const Options& o, int concurrency, bool group, int round) {
                 std::unique_ptr<IncomingMessage> m;
                 Envelope e;
                 e.mail_from = "bench@example.test";
-                e.rcpt_to = {"sink@example.org"};
+                e.set_recipients({"sink@example.org"});
                 e.size = body.size();
                 if (spool.begin(m) || m->write(body) || m->commit(e)) {
                     errors.fetch_add(1);

@@ -1,5 +1,5 @@
 // Unit tests for the spool's group commit (relay/queue/spool): many sessions committing at
-// once each end with a complete, correct pair in queue/ and nothing in tmp/; batches share
+// once each end with a complete, correct file in queue/ and nothing in tmp/; batches share
 // one fsync of queue/; errors reach every commit() they concern and leave nothing queued;
 // with group commit off every message gets its own fsync of queue/.
 #include <gtest/gtest.h>
@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -22,17 +21,10 @@ namespace {
 Envelope envelope_for(const std::string& who) {
     Envelope e;
     e.mail_from = who + "@example.test";
-    e.rcpt_to = {"bob@example.org"};
+    e.set_recipients({"bob@example.org"});
     e.user = who;
     e.client = "127.0.0.1";
     return e;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 class GroupCommitTest : public ::testing::Test {
@@ -78,8 +70,8 @@ protected:
         for (const auto& [id, body] : committed) want.push_back(id);
         EXPECT_EQ(spool.list(), want);
         for (const auto& [id, body] : committed) {
-            EXPECT_EQ(slurp(spool.message_path(id)), body) << id;
-            auto env = spool.read_envelope(id);
+            EXPECT_EQ(spool.read_message(id).value_or(""), body) << id;
+            auto env = spool.load(id);
             ASSERT_TRUE(env) << id;
             EXPECT_EQ(env->id, id);
             EXPECT_EQ(env->size, body.size());
@@ -87,7 +79,7 @@ protected:
         EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
         std::size_t files = 0;
         for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir_ / "queue")) ++files;
-        EXPECT_EQ(files, 2 * committed.size());
+        EXPECT_EQ(files, committed.size());
     }
 
     fs::path dir_;
@@ -103,7 +95,7 @@ TEST_F(GroupCommitTest, ConcurrentCommitsAreCompleteAndShareDirectorySyncs) {
     EXPECT_EQ(spool.dir_syncs(), spool.batches());
     EXPECT_GE(spool.dir_syncs(), 1u);
     EXPECT_LT(spool.dir_syncs(), committed.size());
-    // A restart keeps every committed pair.
+    // A restart keeps every committed message.
     Spool again(dir_);
     ASSERT_FALSE(again.open(detail)) << detail;
     expect_complete(again, committed);
@@ -175,7 +167,7 @@ TEST_F(GroupCommitTest, OneFailingMessageFailsAloneInItsBatch) {
     std::set<std::string> broken;
     for (std::size_t i = 0; i < msgs.size(); i += 3) {
         broken.insert(msgs[i]->id());
-        fs::remove(dir_ / "tmp" / (msgs[i]->id() + ".msg"));
+        fs::remove(dir_ / "tmp" / msgs[i]->id());
     }
     std::vector<std::error_code> results(kMessages);
     std::vector<std::string> ids(kMessages);
@@ -200,8 +192,8 @@ TEST_F(GroupCommitTest, OneFailingMessageFailsAloneInItsBatch) {
     msgs.clear();
     std::sort(good.begin(), good.end());
     EXPECT_EQ(spool.list(), good);
-    for (const auto& id : good) EXPECT_EQ(slurp(spool.message_path(id)), "Subject: x\r\n\r\n" + id + "\r\n");
-    for (const auto& id : broken) EXPECT_FALSE(fs::exists(dir_ / "queue" / (id + ".env")));
+    for (const auto& id : good) EXPECT_EQ(spool.read_message(id).value_or(""), "Subject: x\r\n\r\n" + id + "\r\n");
+    for (const auto& id : broken) EXPECT_FALSE(fs::exists(dir_ / "queue" / id));
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }
 

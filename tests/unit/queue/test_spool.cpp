@@ -1,5 +1,5 @@
 // Unit tests for relay/queue/spool: envelope records round-trip exactly, damaged
-// envelopes are refused, commit makes a complete pair, abort and start-up leave no
+// envelopes are refused, commit makes a complete file, abort and start-up leave no
 // temporaries, ids are unique and sort by time.
 #include <gtest/gtest.h>
 
@@ -19,7 +19,7 @@ Envelope sample() {
     Envelope e;
     e.id = "00HOFGO6F3U700NNAOVB";
     e.mail_from = "alice@example.test";
-    e.rcpt_to = {"bob@example.org", "carol@example.net"};
+    e.set_recipients({"bob@example.org", "carol@example.net"});
     e.user = "dev";
     e.client = "127.0.0.1";
     e.prepend = "DKIM-Signature: v=1; a=ed25519-sha256;\r\n\tb=abc\r\nReceived: by x;\r\n\tdate\r\n";
@@ -35,7 +35,7 @@ TEST(Envelope, RoundTripsEveryFieldExactly) {
     ASSERT_TRUE(back);
     EXPECT_EQ(back->id, e.id);
     EXPECT_EQ(back->mail_from, e.mail_from);
-    EXPECT_EQ(back->rcpt_to, e.rcpt_to);
+    EXPECT_EQ(back->recipients, e.recipients);
     EXPECT_EQ(back->user, e.user);
     EXPECT_EQ(back->client, e.client);
     EXPECT_EQ(back->prepend, e.prepend);
@@ -54,7 +54,7 @@ TEST(Envelope, DamagedOrTornRecordsAreRefused) {
     EXPECT_FALSE(decode_envelope(bad_len));
     EXPECT_FALSE(decode_envelope("signpost-envelope 2\n" + good.substr(20)));
     Envelope no_rcpt = sample();
-    no_rcpt.rcpt_to.clear();
+    no_rcpt.recipients.clear();
     EXPECT_FALSE(decode_envelope(encode_envelope(no_rcpt)));
 }
 
@@ -68,7 +68,7 @@ protected:
     fs::path dir_;
 };
 
-TEST_F(SpoolTest, CommitWritesAPairAndAbortLeavesNothing) {
+TEST_F(SpoolTest, CommitWritesOneFileAndAbortLeavesNothing) {
     Spool spool(dir_);
     std::string detail;
     ASSERT_FALSE(spool.open(detail)) << detail;
@@ -80,10 +80,10 @@ TEST_F(SpoolTest, CommitWritesAPairAndAbortLeavesNothing) {
     ASSERT_FALSE(m->commit(e));
     EXPECT_EQ(e.id, m->id());
     EXPECT_EQ(spool.list(), std::vector<std::string>{e.id});
-    EXPECT_EQ(fs::file_size(spool.message_path(e.id)), 14u + 200000u);
-    auto back = spool.read_envelope(e.id);
+    EXPECT_EQ(spool.read_message(e.id)->size(), 14u + 200000u);
+    auto back = spool.load(e.id);
     ASSERT_TRUE(back);
-    EXPECT_EQ(back->rcpt_to, e.rcpt_to);
+    EXPECT_EQ(back->recipients, e.recipients);
 
     std::unique_ptr<IncomingMessage> gone;
     ASSERT_FALSE(spool.begin(gone));
@@ -97,11 +97,9 @@ TEST_F(SpoolTest, StartUpRemovesTemporariesAndUncommittedMessages) {
     Spool spool(dir_);
     std::string detail;
     ASSERT_FALSE(spool.open(detail));
-    std::ofstream(dir_ / "tmp" / "X.msg") << "half";
-    std::ofstream(dir_ / "queue" / "Y.msg") << "renamed but no envelope";
+    std::ofstream(dir_ / "tmp" / "00HOFGO6F3U700NNAOVB") << "half";
     ASSERT_FALSE(Spool(dir_).open(detail));
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
-    EXPECT_FALSE(fs::exists(dir_ / "queue" / "Y.msg"));
 }
 
 TEST_F(SpoolTest, UnusableDirectoryIsReportedByName) {
@@ -111,6 +109,135 @@ TEST_F(SpoolTest, UnusableDirectoryIsReportedByName) {
     std::string detail;
     EXPECT_TRUE(spool.open(detail));
     EXPECT_NE(detail.find("file/spool"), std::string::npos) << detail;
+}
+
+TEST(Envelope, RecipientStateRoundTrips) {
+    Envelope e = sample();
+    e.held = true;
+    e.warned = true;
+    Recipient& bob = e.recipients[0];
+    bob.state = RcptState::pending;
+    bob.attempts = 3;
+    bob.last_attempt = std::chrono::system_clock::time_point(std::chrono::microseconds(1795437700000001));
+    bob.next_attempt = std::chrono::system_clock::time_point(std::chrono::microseconds(1795438000000002));
+    bob.reply_code = 451;
+    bob.enhanced = "4.7.1";
+    bob.reply_text = "Greylisted, come back in 5 minutes";
+    bob.remote_host = "mx.example.org[127.0.0.11]:25";
+    Recipient& carol = e.recipients[1];
+    carol.state = RcptState::failed;
+    carol.attempts = 1;
+    carol.reply_code = 550;
+    carol.reply_text = "no such user";  // no enhanced status
+    carol.reported = true;
+    auto back = decode_envelope(encode_envelope(e));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->recipients, e.recipients);
+    EXPECT_TRUE(back->held);
+    EXPECT_TRUE(back->warned);
+    EXPECT_FALSE(back->all_final());
+    back->recipients[0].state = RcptState::delivered;
+    EXPECT_TRUE(back->all_final());
+}
+
+TEST(Envelope, StateWithoutARecipientOrWithUnknownWordsIsDamage) {
+    std::string good = encode_envelope(sample());
+    std::string orphan = good;
+    orphan.insert(orphan.find("from "), "rstate 17\npending 1 0 0 0 xx\n");
+    EXPECT_FALSE(decode_envelope(orphan));
+    Envelope e = sample();
+    e.recipients[0].attempts = 1;
+    std::string text = encode_envelope(e);
+    auto pos = text.find("pending 1");
+    ASSERT_NE(pos, std::string::npos);
+    text.replace(pos, 7, "pendinX");
+    EXPECT_FALSE(decode_envelope(text));
+}
+
+TEST_F(SpoolTest, SavedStateIsWhatLoadReturnsAndRemoveTakesBoth) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    Envelope e = sample();
+    ASSERT_FALSE(spool.commit_message(e, "Subject: s\r\n\r\nbody\r\n"));
+    e.recipients[0].state = RcptState::delivered;
+    e.recipients[1].attempts = 2;
+    ASSERT_FALSE(spool.save_state(e));
+    auto back = spool.load(e.id);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->recipients, e.recipients);
+    EXPECT_EQ(spool.read_message(e.id).value(), "Subject: s\r\n\r\nbody\r\n");
+    EXPECT_EQ(spool.read_headers(e.id).value(), "Subject: s\r\n\r\n");
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+
+    // A damaged .state is ignored: the committed envelope is used (retried, not lost).
+    std::ofstream(dir_ / "queue" / (e.id + ".state"), std::ios::trunc) << "signpost-envelope 1\nid 3\nxyz";
+    back = spool.load(e.id);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->recipients[0].state, RcptState::pending);
+
+    ASSERT_FALSE(spool.remove(e.id));
+    EXPECT_TRUE(spool.list().empty());
+    EXPECT_FALSE(fs::exists(dir_ / "queue" / (e.id + ".state")));
+    EXPECT_FALSE(spool.remove(e.id));  // already gone: not an error
+}
+
+TEST_F(SpoolTest, RecoveryMovesDamagedFilesAsideAndKeepsTheRest) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        Envelope e = sample();
+        ASSERT_FALSE(spool.commit_message(e, "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n"));
+        ids.push_back(e.id);
+    }
+    // 1: truncated (the trailer is gone); 2: one byte of the envelope flipped (checksum);
+    // 3: emptied. 0 and 4 are intact; 4 also has a state file. A state file whose message
+    // is gone is left-over and removed.
+    fs::resize_file(spool.message_path(ids[1]), fs::file_size(spool.message_path(ids[1])) - 10);
+    {
+        std::fstream f(spool.message_path(ids[2]), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(25);  // inside the envelope: the message is 20 octets
+        f.put('#');
+    }
+    fs::resize_file(spool.message_path(ids[3]), 0);
+    Envelope s = *spool.load(ids[4]);
+    s.recipients[1].attempts = 7;
+    ASSERT_FALSE(spool.save_state(s));
+    std::ofstream(dir_ / "queue" / "00HOFGO6F3U7ZZZZZZZZ.state") << "left over";
+
+    Spool again(dir_);
+    ASSERT_FALSE(again.open(detail));
+    Recovered r = again.recover();
+    ASSERT_EQ(r.messages.size(), 2u);
+    EXPECT_EQ(r.messages[0].id, ids[0]);
+    EXPECT_EQ(r.messages[1].id, ids[4]);
+    EXPECT_EQ(r.messages[1].recipients[1].attempts, 7u);
+    ASSERT_EQ(r.corrupt.size(), 3u);
+    for (const auto& [id, why] : r.corrupt) {
+        EXPECT_TRUE(fs::exists(dir_ / "corrupt" / id)) << id;
+        EXPECT_FALSE(why.empty());
+    }
+    EXPECT_NE(r.corrupt[1].second.find("checksum"), std::string::npos) << r.corrupt[1].second;
+    EXPECT_EQ(r.orphans_removed, 1u);
+    EXPECT_EQ(again.list(), (std::vector<std::string>{ids[0], ids[4]}));
+}
+
+TEST_F(SpoolTest, BelowMinimumFreeSpaceNewMailIsRefusedWithoutFiles) {
+    Spool probe(dir_);
+    std::string detail;
+    ASSERT_FALSE(probe.open(detail));
+    auto free = probe.free_space();
+    ASSERT_TRUE(free);
+    Spool spool(dir_, SpoolOptions{.min_free_space = *free + (1ull << 40)});
+    ASSERT_FALSE(spool.open(detail)) << "a full disk must not stop the start";
+    std::unique_ptr<IncomingMessage> m;
+    EXPECT_EQ(spool.begin(m), std::errc::no_space_on_device);
+    EXPECT_FALSE(m);
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+    Spool roomy(dir_, SpoolOptions{.min_free_space = 1});
+    EXPECT_FALSE(roomy.begin(m));
 }
 
 TEST(QueueId, UniqueSortableAndFileSafe) {

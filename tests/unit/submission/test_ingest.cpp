@@ -132,9 +132,8 @@ protected:
     }
 
     std::string delivered(const std::string& id) {
-        auto env = spool_->read_envelope(id);
-        std::ifstream in(spool_->message_path(id), std::ios::binary);
-        return env->prepend + std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto env = spool_->load(id);
+        return env->prepend + spool_->read_message(id).value();
     }
 
     std::vector<signer::SignatureResult> verify(const std::string& message) {
