@@ -1,0 +1,476 @@
+// relay/queue/manager.cpp — scheduling and outcome handling (see manager.hpp).
+#include "relay/queue/manager.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "relay/queue/dsn.hpp"
+
+namespace signpost::queue {
+namespace asio = boost::asio;
+using delivery::Outcome;
+
+namespace {
+
+constexpr Clock::time_point kNow{};  // next_attempt at the epoch: as soon as possible
+
+std::string describe(const Recipient& r) {
+    std::string out;
+    if (r.reply_code) out += std::to_string(r.reply_code) + ' ';
+    if (!r.enhanced.empty()) out += r.enhanced + ' ';
+    out += r.reply_text;
+    return out;
+}
+
+}  // namespace
+
+// What the disk side of settle() did, carried back to the strand.
+struct SettleOutcome {
+    Envelope env;
+    bool removed = false;
+    bool unreported = false;  // a failure DSN is still owed (could not be queued)
+    int failure_dsns = 0;
+    int delay_dsns = 0;
+    std::vector<Envelope> new_messages;
+};
+
+Manager::Manager(asio::any_io_executor io, asio::any_io_executor blocking, std::shared_ptr<Spool> spool,
+                 std::shared_ptr<delivery::Deliverer> deliverer, ManagerOptions options, log::Logger logger)
+    : strand_(asio::make_strand(io)),
+      blocking_(std::move(blocking)),
+      spool_(std::move(spool)),
+      deliverer_(std::move(deliverer)),
+      options_(std::move(options)),
+      log_(std::move(logger)),
+      timer_(strand_) {}
+
+void Manager::start(std::vector<Envelope> recovered) {
+    asio::post(strand_, [self = shared_from_this(), recovered = std::move(recovered)]() mutable {
+        for (auto& e : recovered) self->add(std::move(e));
+        self->pump();
+    });
+}
+
+void Manager::enqueue(Envelope e) {
+    asio::post(strand_, [self = shared_from_this(), e = std::move(e)]() mutable {
+        self->add(std::move(e));
+        self->pump();
+    });
+}
+
+void Manager::stop() {
+    asio::post(strand_, [self = shared_from_this()] {
+        self->stopped_ = true;
+        self->timer_.cancel();
+    });
+}
+
+void Manager::add(Envelope e) {
+    std::string id = e.id;
+    auto [it, inserted] = entries_.try_emplace(id);
+    if (!inserted) return;  // already known (recovered and enqueued twice cannot happen)
+    it->second.env = std::move(e);
+    size_.store(entries_.size());
+    schedule(it->second);
+}
+
+std::optional<Clock::time_point> Manager::next_due(const Entry& entry) const {
+    const Envelope& env = entry.env;
+    if (env.held) return std::nullopt;
+    std::optional<Clock::time_point> due;
+    for (const auto& r : env.recipients) {
+        Clock::time_point t;
+        if (r.state == RcptState::pending) t = r.next_attempt;
+        else if (r.state == RcptState::failed && !r.reported) t = entry.retry_settle_at;
+        else continue;
+        if (!due || t < *due) due = t;
+    }
+    return due;
+}
+
+void Manager::schedule(Entry& entry) {
+    unschedule(entry);
+    if (entry.in_flight) return;
+    auto due = next_due(entry);
+    if (!due) return;
+    entry.due = *due;
+    entry.scheduled = true;
+    due_.emplace(entry.due, entry.env.id);
+}
+
+void Manager::unschedule(Entry& entry) {
+    if (!entry.scheduled) return;
+    due_.erase({entry.due, entry.env.id});
+    entry.scheduled = false;
+}
+
+void Manager::arm_timer() {
+    if (stopped_ || due_.empty() || active_ >= options_.max_in_flight) {
+        timer_.cancel();
+        return;
+    }
+    auto wait = due_.begin()->first - options_.now();
+    timer_.expires_after(std::max(std::chrono::duration_cast<Clock::duration>(wait), Clock::duration::zero()));
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->pump();
+    });
+}
+
+void Manager::pump() {
+    if (stopped_) return;
+    const auto now = options_.now();
+    while (active_ < options_.max_in_flight && !due_.empty() && due_.begin()->first <= now) {
+        std::string id = due_.begin()->second;
+        Entry& entry = entries_.at(id);
+        unschedule(entry);
+        dispatch(entry, now);
+    }
+    arm_timer();
+}
+
+void Manager::dispatch(Entry& entry, Clock::time_point now) {
+    Envelope& env = entry.env;
+    delivery::Job job;
+    for (const auto& r : env.recipients)
+        if (r.state == RcptState::pending && r.next_attempt <= now) job.recipients.push_back(r.address);
+    entry.in_flight = true;
+    in_flight_count_.fetch_add(1);
+    if (job.recipients.empty()) {
+        settle(env.id);  // only a DSN owed, or a warning due
+        return;
+    }
+    ++active_;
+    job.queue_id = env.id;
+    job.mail_from = env.mail_from;
+    job.message_file = spool_->message_path(env.id);
+    job.size = env.size;
+    job.prepend = env.prepend;
+    job.smtputf8 = env.smtputf8;
+    job.body_8bit = env.body_8bit;
+    deliverer_->deliver(std::move(job), [self = shared_from_this(), id = env.id](std::vector<delivery::RecipientResult> results) {
+        asio::post(self->strand_, [self, id, results = std::move(results)]() mutable {
+            self->on_results(id, std::move(results));
+        });
+    });
+}
+
+void Manager::apply_result(Recipient& r, const delivery::RecipientResult& res, Clock::time_point now,
+                           const Envelope& env) {
+    r.attempts += 1;
+    r.last_attempt = now;
+    r.reply_code = res.code;
+    r.enhanced = res.enhanced;
+    r.reply_text = res.text;
+    r.remote_host = res.remote_host;
+    switch (res.outcome) {
+        case Outcome::delivered:
+            r.state = RcptState::delivered;
+            ++counters_.delivered;
+            log_->info("{}: delivered to <{}> via {} ({}): {}", env.id, r.address,
+                       r.remote_host.empty() ? "-" : r.remote_host, res.tls.empty() ? "-" : res.tls, describe(r));
+            return;
+        case Outcome::permanent:
+            r.state = RcptState::failed;
+            ++counters_.failed;
+            log_->warn("{}: failed for <{}> via {}: {}", env.id, r.address,
+                       r.remote_host.empty() ? "-" : r.remote_host, describe(r));
+            return;
+        case Outcome::temporary:
+            break;
+    }
+    auto next = next_attempt(env.arrival, r.attempts, now, options_.retry, jitter_seed(env.id, r.address));
+    if (next) {
+        r.next_attempt = *next;
+        ++counters_.deferred;
+        log_->info("{}: deferred <{}> (attempt {}) via {}: {}; next attempt in {}s", env.id, r.address,
+                   r.attempts, r.remote_host.empty() ? "-" : r.remote_host, describe(r),
+                   std::chrono::duration_cast<std::chrono::seconds>(*next - now).count());
+        return;
+    }
+    // Out of time (RFC 5321 §4.5.4.1): the last reply stays as the diagnostic.
+    r.state = RcptState::failed;
+    r.enhanced = "5.4.7";  // RFC 3463: delivery time expired
+    ++counters_.failed;
+    log_->warn("{}: expired for <{}> after {} attempts; last: {}", env.id, r.address, r.attempts, describe(r));
+}
+
+void Manager::on_results(const std::string& id, std::vector<delivery::RecipientResult> results) {
+    --active_;
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+        pump();
+        return;
+    }
+    Entry& entry = it->second;
+    const auto now = options_.now();
+    std::vector<bool> applied(entry.env.recipients.size(), false);
+    for (const auto& res : results) {
+        for (std::size_t i = 0; i < entry.env.recipients.size(); ++i) {
+            Recipient& r = entry.env.recipients[i];
+            if (applied[i] || r.state != RcptState::pending || r.address != res.address) continue;
+            apply_result(r, res, now, entry.env);
+            applied[i] = true;
+            break;
+        }
+    }
+    // A recipient that was in the job but got no result is treated as a temporary failure.
+    for (std::size_t i = 0; i < entry.env.recipients.size(); ++i) {
+        Recipient& r = entry.env.recipients[i];
+        if (applied[i] || r.state != RcptState::pending || r.next_attempt > now) continue;
+        delivery::RecipientResult missing;
+        missing.address = r.address;
+        missing.outcome = Outcome::temporary;
+        missing.enhanced = "4.3.0";
+        missing.text = "delivery ended without a result for this recipient";
+        apply_result(r, missing, now, entry.env);
+    }
+    apply_requests(entry);
+    settle(id);
+    pump();
+}
+
+bool Manager::apply_requests(Entry& entry) {
+    bool changed = false;
+    if (entry.bounce_requested) {
+        bounce_now(entry.env, options_.now());
+        entry.bounce_requested = false;
+        changed = true;
+    }
+    if (entry.hold_requested) {
+        entry.env.held = *entry.hold_requested;
+        entry.hold_requested.reset();
+        changed = true;
+    }
+    if (entry.flush_requested) {
+        for (auto& r : entry.env.recipients)
+            if (r.state == RcptState::pending) r.next_attempt = kNow;
+        entry.retry_settle_at = kNow;
+        entry.flush_requested = false;
+        changed = true;
+    }
+    return changed || entry.remove_requested;
+}
+
+void Manager::bounce_now(Envelope& env, Clock::time_point now) {
+    for (auto& r : env.recipients) {
+        if (r.state != RcptState::pending) continue;
+        r.state = RcptState::failed;
+        r.last_attempt = now;
+        r.reply_code = 0;
+        r.enhanced = "5.0.0";
+        r.reply_text = "returned to the sender by the queue administrator";
+        r.remote_host.clear();
+        ++counters_.failed;
+    }
+    log_->warn("{}: bounced by the administrator", env.id);
+}
+
+void Manager::settle(const std::string& id) {
+    Entry& entry = entries_.at(id);
+    unschedule(entry);
+    if (!entry.in_flight) {
+        entry.in_flight = true;
+        in_flight_count_.fetch_add(1);
+    }
+    entry.settling = true;
+    const bool remove = entry.remove_requested;
+    asio::post(blocking_, [self = shared_from_this(), env = entry.env, remove]() mutable {
+        SettleOutcome out = self->settle_on_disk(std::move(env), remove);
+        asio::post(self->strand_, [self, out = std::move(out)]() mutable { self->finish_settle(std::move(out)); });
+    });
+}
+
+SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {
+    SettleOutcome out;
+    const auto now = options_.now();
+    if (remove) {
+        if (auto ec = spool_->remove(env.id)) log_->error("{}: cannot remove: {}", env.id, ec.message());
+        log_->info("{}: deleted by the administrator", env.id);
+        out.removed = true;
+        out.env = std::move(env);
+        return out;
+    }
+    auto queue_dsn = [&](DsnKind kind, const std::vector<const Recipient*>& about) {
+        DsnInput in;
+        in.reporting_host = options_.hostname;
+        in.queue_id = env.id;
+        in.envelope_sender = env.mail_from;
+        in.arrival = env.arrival;
+        in.now = now;
+        in.kind = kind;
+        in.retry_until = env.arrival + options_.retry.max_lifetime;
+        in.original_headers = spool_->read_headers(env.id).value_or("");
+        for (const Recipient* r : about) {
+            DsnRecipient d;
+            d.address = r->address;
+            d.status = r->enhanced;
+            if (d.status.empty() && r->reply_code >= 400 && r->reply_code < 600)
+                d.status = r->reply_code >= 500 ? "5.0.0" : "4.0.0";
+            if (!r->remote_host.empty()) d.remote_host = r->remote_host;
+            d.diagnostic = describe(*r);
+            d.last_attempt = r->last_attempt;
+            in.recipients.push_back(std::move(d));
+        }
+        auto bytes = build_dsn(in);
+        if (!bytes) return std::error_code{};  // nothing may be sent (null sender): none owed
+        Envelope dsn;
+        dsn.mail_from = "";
+        dsn.set_recipients({env.mail_from});
+        dsn.client = "local";
+        dsn.arrival = now;
+        if (auto ec = spool_->commit_message(dsn, *bytes)) return ec;
+        log_->info("{}: {} DSN queued as {} to <{}>", env.id, kind == DsnKind::failure ? "failure" : "delay",
+                   dsn.id, env.mail_from);
+        out.new_messages.push_back(std::move(dsn));
+        return std::error_code{};
+    };
+
+    std::vector<const Recipient*> unreported;
+    for (const auto& r : env.recipients)
+        if (r.state == RcptState::failed && !r.reported) unreported.push_back(&r);
+    if (!unreported.empty()) {
+        std::error_code ec;
+        if (env.mail_from.empty())
+            log_->warn("{}: a delivery status notification failed; it is not bounced (null sender)", env.id);
+        else
+            ec = queue_dsn(DsnKind::failure, unreported);
+        if (ec) {
+            log_->error("{}: cannot queue the failure DSN: {}; trying again later", env.id, ec.message());
+            out.unreported = true;
+        } else {
+            for (auto& r : env.recipients)
+                if (r.state == RcptState::failed) r.reported = true;
+            if (!env.mail_from.empty()) ++out.failure_dsns;
+        }
+    }
+
+    if (!env.warned && !env.mail_from.empty() && should_warn(env.arrival, now, options_.warn_after, false)) {
+        std::vector<const Recipient*> waiting;
+        for (const auto& r : env.recipients)
+            if (r.state == RcptState::pending && r.attempts > 0) waiting.push_back(&r);
+        if (!waiting.empty()) {
+            if (auto ec = queue_dsn(DsnKind::delay, waiting)) {
+                log_->error("{}: cannot queue the delay DSN: {}", env.id, ec.message());
+            } else {
+                env.warned = true;
+                ++out.delay_dsns;
+            }
+        }
+    }
+
+    if (env.all_final() && !out.unreported) {
+        if (auto ec = spool_->remove(env.id)) {
+            log_->error("{}: cannot remove the finished message: {}", env.id, ec.message());
+        } else {
+            out.removed = true;
+        }
+    }
+    if (!out.removed) {
+        if (auto ec = spool_->save_state(env))
+            log_->error("{}: cannot save the queue state: {} (kept in memory)", env.id, ec.message());
+    }
+    out.env = std::move(env);
+    return out;
+}
+
+void Manager::finish_settle(SettleOutcome out) {
+    const std::string id = out.env.id;
+    counters_.dsn_failure += static_cast<std::uint64_t>(out.failure_dsns);
+    counters_.dsn_delay += static_cast<std::uint64_t>(out.delay_dsns);
+    for (auto& m : out.new_messages) add(std::move(m));
+    auto it = entries_.find(id);
+    if (it != entries_.end()) {
+        Entry& entry = it->second;
+        entry.in_flight = false;
+        entry.settling = false;
+        in_flight_count_.fetch_sub(1);
+        std::vector<Done> waiters;
+        waiters.swap(entry.waiters);
+        if (out.removed) {
+            entries_.erase(it);
+            size_.store(entries_.size());
+            ++counters_.removed;
+            for (auto& w : waiters) w(ControlResult::ok, "");
+        } else {
+            entry.env = std::move(out.env);
+            if (out.unreported) entry.retry_settle_at = options_.now() + options_.retry_unreported;
+            if (apply_requests(entry)) {
+                // A control request arrived meanwhile: persist it too, then answer.
+                entry.waiters = std::move(waiters);
+                settle(id);
+            } else {
+                schedule(entry);
+                for (auto& w : waiters) w(ControlResult::ok, "");
+            }
+        }
+    }
+    pump();
+}
+
+void Manager::snapshot(std::function<void(QueueSnapshot)> done) {
+    asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+        QueueSnapshot s;
+        for (const auto& [id, entry] : self->entries_) {
+            s.messages.push_back(entry.env);
+            if (entry.in_flight) s.in_flight.insert(id);
+        }
+        done(std::move(s));
+    });
+}
+
+void Manager::control(std::string id, std::function<void(Entry&)> request, Done done) {
+    asio::post(strand_, [self = shared_from_this(), id = std::move(id), request = std::move(request),
+                         done = std::move(done)]() mutable {
+        auto it = self->entries_.find(id);
+        if (it == self->entries_.end()) {
+            done(ControlResult::not_found, "no message " + id + " in the queue");
+            return;
+        }
+        Entry& entry = it->second;
+        request(entry);
+        entry.waiters.push_back(std::move(done));
+        if (entry.in_flight) return;  // applied when its delivery or save comes back
+        self->apply_requests(entry);
+        self->settle(id);
+    });
+}
+
+void Manager::flush(std::optional<std::string> id, Done done) {
+    if (id) {
+        control(*id, [](Entry& e) { e.flush_requested = true; }, std::move(done));
+        return;
+    }
+    asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+        std::size_t n = 0;
+        for (auto& [mid, entry] : self->entries_) {
+            if (entry.env.held) continue;
+            entry.flush_requested = true;
+            if (entry.in_flight) continue;
+            self->apply_requests(entry);
+            self->schedule(entry);
+            ++n;
+        }
+        self->log_->info("queue flush: {} message(s) due now", n);
+        self->pump();
+        done(ControlResult::ok, std::to_string(n) + " message(s) due now");
+    });
+}
+
+void Manager::hold(const std::string& id, Done done) {
+    control(id, [](Entry& e) { e.hold_requested = true; }, std::move(done));
+}
+
+void Manager::release(const std::string& id, Done done) {
+    control(id, [](Entry& e) { e.hold_requested = false; }, std::move(done));
+}
+
+void Manager::remove(const std::string& id, Done done) {
+    control(id, [](Entry& e) { e.remove_requested = true; }, std::move(done));
+}
+
+void Manager::bounce(const std::string& id, Done done) {
+    control(id, [](Entry& e) { e.bounce_requested = true; }, std::move(done));
+}
+
+}  // namespace signpost::queue

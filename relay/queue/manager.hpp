@@ -1,0 +1,162 @@
+// relay/queue/manager.hpp — the queue manager: what is due, handing it to delivery, and what
+// each recipient's outcome does to the message.
+//
+// The Manager holds every committed message's envelope in memory (the spool on disk is the
+// truth; the Manager is rebuilt from it by Spool::recover() at start). One timer, set to the
+// earliest next attempt among messages that are not held and not in flight, drives all
+// scheduling: nothing scans the directory in a loop. When it fires, due messages are handed
+// to the Deliverer (at most `max_in_flight` at once, oldest due first) with the recipients
+// that are due.
+//
+// Outcomes, per recipient (DESIGN.md durability contract):
+//   delivered  -> done with it
+//   permanent  -> failed; reported in one failure DSN (RFC 3464) per message and round
+//   temporary  -> attempts+1, next attempt from retry.hpp (backoff with jitter); past
+//                 max_lifetime it expires: failed with 5.4.7 and its last reply, reported
+//   when a recipient has been pending for warn_after, one delay DSN (Action: delayed).
+// DSNs go to the original envelope sender with the null reverse-path, and are committed to
+// the same spool (then delivered like any other message) BEFORE the original's state moves
+// on. A message whose sender is null (a DSN) is never bounced: its failures are logged.
+// When every recipient is final and reported, the message's files are removed. Otherwise
+// its envelope (.state) is saved before it is rescheduled. A crash between a delivery and
+// the state save at worst delivers that recipient again.
+//
+// A DSN that cannot be committed (disk full) leaves the failures unreported; the message is
+// looked at again after `retry_unreported` and the DSN retried.
+//
+// Control (the CLI through relay/app's control socket): snapshot, flush (now), hold,
+// release, delete, bounce. Each runs on the manager's strand and answers with a result.
+// Operations on a message in flight take effect when its delivery returns.
+//
+// Untrusted input: delivery results carry remote text (stored and reported, never parsed).
+// Threading: all state lives on one strand; public methods may be called from any thread.
+// Disk work (state saves, DSN commits, removals) runs on the `blocking` executor.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/system_timer.hpp>
+
+#include "relay/delivery/deliverer.hpp"
+#include "relay/log/log.hpp"
+#include "relay/queue/retry.hpp"
+#include "relay/queue/spool.hpp"
+
+namespace signpost::queue {
+
+struct ManagerOptions {
+    RetryPolicy retry;
+    std::chrono::seconds warn_after{4 * 3600};  // 0 = no delay DSNs
+    std::string hostname = "localhost";         // Reporting-MTA and DSN From
+    std::size_t max_in_flight = 64;             // messages handed to delivery at once
+    std::chrono::seconds retry_unreported{300}; // a DSN that could not be queued
+    std::function<Clock::time_point()> now = [] { return Clock::now(); };
+};
+
+// Counted outcomes (for metrics and tests).
+struct ManagerCounters {
+    std::uint64_t delivered = 0;   // recipients
+    std::uint64_t deferred = 0;    // recipient attempts that failed temporarily
+    std::uint64_t failed = 0;      // recipients failed permanently or expired
+    std::uint64_t dsn_failure = 0; // failure DSNs queued
+    std::uint64_t dsn_delay = 0;   // delay DSNs queued
+    std::uint64_t removed = 0;     // messages finished and removed
+};
+
+struct QueueSnapshot {
+    std::vector<Envelope> messages;  // oldest first
+    std::set<std::string> in_flight;
+};
+
+enum class ControlResult { ok, not_found, failed };
+
+struct SettleOutcome;
+
+class Manager : public std::enable_shared_from_this<Manager> {
+public:
+    Manager(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
+            std::shared_ptr<Spool> spool, std::shared_ptr<delivery::Deliverer> deliverer,
+            ManagerOptions options, log::Logger logger);
+
+    // Takes the recovered messages and starts scheduling.
+    void start(std::vector<Envelope> recovered);
+    // A newly committed message (from submission); it is due now.
+    void enqueue(Envelope e);
+    // Stops the timer and hands out no more work; deliveries in flight still report.
+    void stop();
+
+    using Done = std::function<void(ControlResult, std::string)>;
+    void snapshot(std::function<void(QueueSnapshot)> done);
+    void flush(std::optional<std::string> id, Done done);  // nullopt: every message
+    void hold(const std::string& id, Done done);
+    void release(const std::string& id, Done done);
+    void remove(const std::string& id, Done done);
+    void bounce(const std::string& id, Done done);
+
+    // Read on the strand or after stop(); approximate elsewhere.
+    ManagerCounters counters() const { return counters_; }
+    std::size_t size() const { return size_.load(); }
+    std::size_t in_flight() const { return in_flight_count_.load(); }
+
+private:
+    struct Entry {
+        Envelope env;
+        bool in_flight = false;      // with the Deliverer, or its state being saved
+        bool settling = false;       // its state being saved
+        bool scheduled = false;
+        Clock::time_point due{};     // its key in due_ while scheduled
+        Clock::time_point retry_settle_at{};  // when an owed DSN is tried again
+        // Control requests, applied when the message is not in flight.
+        bool remove_requested = false;
+        bool bounce_requested = false;
+        bool flush_requested = false;
+        std::optional<bool> hold_requested;
+        std::vector<Done> waiters;   // answered once the request is on disk
+    };
+
+    void add(Envelope e);
+    std::optional<Clock::time_point> next_due(const Entry& entry) const;
+    void schedule(Entry& entry);
+    void unschedule(Entry& entry);
+    void arm_timer();
+    void pump();
+    void dispatch(Entry& entry, Clock::time_point now);
+    void on_results(const std::string& id, std::vector<delivery::RecipientResult> results);
+    void apply_result(Recipient& r, const delivery::RecipientResult& res, Clock::time_point now,
+                      const Envelope& env);
+    bool apply_requests(Entry& entry);  // true when something must be saved
+    void bounce_now(Envelope& env, Clock::time_point now);
+    void control(std::string id, std::function<void(Entry&)> request, Done done);
+    // The disk side of a message's new state, on the blocking executor: DSNs, then save or
+    // remove; finish_settle() takes the outcome back on the strand.
+    void settle(const std::string& id);
+    SettleOutcome settle_on_disk(Envelope env, bool remove);
+    void finish_settle(SettleOutcome out);
+
+    boost::asio::strand<boost::asio::any_io_executor> strand_;
+    boost::asio::any_io_executor blocking_;
+    std::shared_ptr<Spool> spool_;
+    std::shared_ptr<delivery::Deliverer> deliverer_;
+    ManagerOptions options_;
+    log::Logger log_;
+    boost::asio::system_timer timer_;
+    std::map<std::string, Entry> entries_;
+    std::set<std::pair<Clock::time_point, std::string>> due_;
+    std::size_t active_ = 0;
+    bool stopped_ = false;
+    ManagerCounters counters_;
+    std::atomic<std::size_t> size_{0};
+    std::atomic<std::size_t> in_flight_count_{0};
+};
+
+}  // namespace signpost::queue

@@ -1,0 +1,328 @@
+// Unit tests for relay/queue/manager: a real spool in a temp directory, a scripted Deliverer.
+// Delivered messages leave the spool; temporary failures are saved and retried on the
+// schedule; permanent failures and expiry queue one failure DSN (null sender, to the
+// original sender) that is itself delivered through the queue; a DSN is never bounced;
+// delay warnings are sent once; recovered messages are delivered; hold / release / flush /
+// delete / bounce act and are persisted.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <fstream>
+#include <mutex>
+#include <unistd.h>
+
+#include "relay/queue/manager.hpp"
+
+using namespace signpost;
+using namespace signpost::queue;
+using delivery::Outcome;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers every job with script(job, recipient) and records the jobs and the message bytes
+// it could read at the time.
+class ScriptedDeliverer : public delivery::Deliverer {
+public:
+    std::function<delivery::RecipientResult(const delivery::Job&, const std::string&)> script;
+    std::vector<delivery::Job> jobs;
+    std::vector<std::string> bytes;  // prepend + message as read from the file
+
+    void deliver(delivery::Job job, delivery::DoneHandler done) override {
+        std::string content = job.prepend;
+        {
+            std::ifstream in(job.message_file, std::ios::binary);
+            std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            content += all.substr(0, job.size);
+        }
+        bytes.push_back(content);
+        std::vector<delivery::RecipientResult> results;
+        for (const auto& r : job.recipients) {
+            auto res = script(job, r);
+            res.address = r;
+            results.push_back(res);
+        }
+        jobs.push_back(std::move(job));
+        done(std::move(results));
+    }
+};
+
+delivery::RecipientResult result(Outcome o, int code, std::string enhanced, std::string text) {
+    delivery::RecipientResult r;
+    r.outcome = o;
+    r.code = code;
+    r.enhanced = std::move(enhanced);
+    r.text = std::move(text);
+    r.remote_host = "sink.test[127.0.0.1]:2525";
+    return r;
+}
+
+delivery::RecipientResult ok() { return result(Outcome::delivered, 250, "2.0.0", "Ok"); }
+
+class ManagerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("sp-mgr-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        spool_ = std::make_shared<Spool>(dir_);
+        std::string detail;
+        ASSERT_FALSE(spool_->open(detail)) << detail;
+        deliverer_ = std::make_shared<ScriptedDeliverer>();
+        deliverer_->script = [](const delivery::Job&, const std::string&) { return ok(); };
+        options_.hostname = "relay.example.test";
+        options_.retry.schedule = {1s};
+        options_.warn_after = 0s;
+        logger_ = log::make_root(config::LogFormat::text, std::getenv("TEST_LOG") ? config::LogLevel::debug : config::LogLevel::off);
+    }
+    void TearDown() override {
+        if (manager_) manager_->stop();
+        io_.run_for(50ms);
+        fs::remove_all(dir_);
+    }
+
+    void make_manager(std::vector<Envelope> recovered = {}) {
+        manager_ = std::make_shared<Manager>(io_.get_executor(), io_.get_executor(), spool_, deliverer_, options_, logger_);
+        manager_->start(std::move(recovered));
+    }
+
+    Envelope commit(std::vector<std::string> rcpts, std::string from = "alice@example.test",
+                    Clock::time_point arrival = Clock::now()) {
+        Envelope e;
+        e.mail_from = std::move(from);
+        e.set_recipients(rcpts);
+        e.user = "dev";
+        e.prepend = "DKIM-Signature: v=1; b=x\r\n";
+        e.arrival = arrival;
+        EXPECT_FALSE(spool_->commit_message(e, "Subject: hello\r\nMessage-ID: <m1@example.test>\r\n\r\nbody\r\n"));
+        return e;
+    }
+
+    // Runs the io_context until pred holds (or the time runs out).
+    bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 5000ms) {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            if (pred()) return true;
+            io_.run_for(5ms);
+            io_.restart();
+        }
+        return pred();
+    }
+
+    // Every message handed out and finished: `jobs` jobs so far, nothing left.
+    bool drained(std::size_t jobs) {
+        return deliverer_->jobs.size() >= jobs && manager_->size() == 0 && manager_->in_flight() == 0;
+    }
+
+    QueueSnapshot snapshot() {
+        std::optional<QueueSnapshot> s;
+        manager_->snapshot([&](QueueSnapshot v) { s = std::move(v); });
+        run_until([&] { return s.has_value(); });
+        return s.value_or(QueueSnapshot{});
+    }
+
+    ControlResult control(const std::function<void(Manager::Done)>& op) {
+        std::optional<ControlResult> r;
+        op([&](ControlResult v, std::string) { r = v; });
+        run_until([&] { return r.has_value(); });
+        return r.value_or(ControlResult::failed);
+    }
+
+    fs::path dir_;
+    boost::asio::io_context io_;
+    std::shared_ptr<Spool> spool_;
+    std::shared_ptr<ScriptedDeliverer> deliverer_;
+    ManagerOptions options_;
+    log::Logger logger_;
+    std::shared_ptr<Manager> manager_;
+};
+
+TEST_F(ManagerTest, DeliveredMessagesLeaveTheSpool) {
+    make_manager();
+    Envelope e = commit({"bob@example.org", "carol@example.net"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return drained(1); }));
+    ASSERT_EQ(deliverer_->jobs.size(), 1u);
+    const auto& job = deliverer_->jobs[0];
+    EXPECT_EQ(job.queue_id, e.id);
+    EXPECT_EQ(job.mail_from, "alice@example.test");
+    EXPECT_EQ(job.recipients, (std::vector<std::string>{"bob@example.org", "carol@example.net"}));
+    // The deliverer saw exactly prepend + message: nothing of the envelope trailer.
+    EXPECT_EQ(deliverer_->bytes[0],
+              "DKIM-Signature: v=1; b=x\r\nSubject: hello\r\nMessage-ID: <m1@example.test>\r\n\r\nbody\r\n");
+    EXPECT_TRUE(spool_->list().empty());
+    EXPECT_EQ(manager_->counters().delivered, 2u);
+    EXPECT_EQ(manager_->counters().removed, 1u);
+}
+
+TEST_F(ManagerTest, TemporaryFailureIsSavedAndRetriedForThatRecipientOnly) {
+    int calls = 0;
+    deliverer_->script = [&](const delivery::Job&, const std::string& rcpt) {
+        ++calls;
+        if (rcpt == "carol@example.net" && calls <= 2) return result(Outcome::temporary, 451, "4.7.1", "greylisted");
+        return ok();
+    };
+    make_manager();
+    Envelope e = commit({"bob@example.org", "carol@example.net"});
+    manager_->enqueue(e);
+    // After the first round: bob delivered, carol pending with the reply and attempt 1, on disk.
+    ASSERT_TRUE(run_until([&] {
+        auto s = spool_->load(e.id);
+        return s && s->recipients[1].attempts == 1;
+    }));
+    auto saved = spool_->load(e.id);
+    EXPECT_EQ(saved->recipients[0].state, RcptState::delivered);
+    EXPECT_EQ(saved->recipients[1].state, RcptState::pending);
+    EXPECT_EQ(saved->recipients[1].reply_code, 451);
+    EXPECT_EQ(saved->recipients[1].enhanced, "4.7.1");
+    EXPECT_EQ(saved->recipients[1].reply_text, "greylisted");
+    auto step = saved->recipients[1].next_attempt - saved->recipients[1].last_attempt;
+    EXPECT_GE(step, 900ms);
+    EXPECT_LE(step, 1100ms);
+    // The timer brings carol back (alone) about a second later; then the message is done.
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 0; }, 4000ms));
+    ASSERT_EQ(deliverer_->jobs.size(), 2u);
+    EXPECT_EQ(deliverer_->jobs[1].recipients, std::vector<std::string>{"carol@example.net"});
+    EXPECT_EQ(manager_->counters().deferred, 1u);
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+TEST_F(ManagerTest, PermanentFailuresMakeOneDsnThatIsDeliveredThroughTheQueue) {
+    deliverer_->script = [](const delivery::Job& job, const std::string&) {
+        if (job.mail_from.empty()) return ok();  // the DSN itself goes through
+        return result(Outcome::permanent, 550, "5.1.1", "no such user here");
+    };
+    make_manager();
+    Envelope e = commit({"bob@example.org", "carol@example.net"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 0 && deliverer_->jobs.size() == 2; }));
+    const auto& dsn_job = deliverer_->jobs[1];
+    EXPECT_EQ(dsn_job.mail_from, "");  // null reverse-path
+    EXPECT_EQ(dsn_job.recipients, std::vector<std::string>{"alice@example.test"});
+    const std::string& dsn = deliverer_->bytes[1];
+    EXPECT_NE(dsn.find("report-type=delivery-status"), std::string::npos);
+    EXPECT_NE(dsn.find("Final-Recipient: rfc822; bob@example.org"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("Final-Recipient: rfc822; carol@example.net"), std::string::npos);
+    EXPECT_NE(dsn.find("Status: 5.1.1"), std::string::npos);
+    EXPECT_NE(dsn.find("no such user here"), std::string::npos);
+    EXPECT_NE(dsn.find("Message-ID: <m1@example.test>"), std::string::npos);  // original headers
+    EXPECT_EQ(manager_->counters().dsn_failure, 1u);
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+TEST_F(ManagerTest, ADsnThatFailsIsNotBounced) {
+    deliverer_->script = [](const delivery::Job&, const std::string&) {
+        return result(Outcome::permanent, 550, "5.1.1", "gone");
+    };
+    make_manager();
+    Envelope e = commit({"alice@example.test"}, "");
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return drained(1); }));
+    EXPECT_EQ(deliverer_->jobs.size(), 1u);
+    EXPECT_EQ(manager_->counters().dsn_failure, 0u);
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+TEST_F(ManagerTest, ExpiryFailsWith547AndKeepsTheLastReply) {
+    deliverer_->script = [](const delivery::Job& job, const std::string&) {
+        if (job.mail_from.empty()) return ok();
+        return result(Outcome::temporary, 421, "4.4.2", "connection dropped");
+    };
+    options_.retry.max_lifetime = 5 * 24h;
+    make_manager();
+    Envelope e = commit({"bob@example.org"}, "alice@example.test", Clock::now() - 5 * 24h - 1s);
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 0 && deliverer_->jobs.size() == 2; }));
+    const std::string& dsn = deliverer_->bytes[1];
+    EXPECT_NE(dsn.find("Status: 5.4.7"), std::string::npos) << dsn;
+    EXPECT_NE(dsn.find("connection dropped"), std::string::npos);
+    EXPECT_EQ(manager_->counters().failed, 1u);
+}
+
+TEST_F(ManagerTest, DelayWarningIsSentOnce) {
+    deliverer_->script = [](const delivery::Job& job, const std::string&) {
+        if (job.mail_from.empty()) return ok();
+        return result(Outcome::temporary, 451, "4.3.0", "try later");
+    };
+    options_.warn_after = 1h;
+    options_.retry.schedule = {1h};
+    make_manager();
+    Envelope e = commit({"bob@example.org"}, "alice@example.test", Clock::now() - 2h);
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 2; }));
+    EXPECT_EQ(deliverer_->jobs[1].mail_from, "");
+    EXPECT_NE(deliverer_->bytes[1].find("Action: delayed"), std::string::npos);
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 1; }));
+    auto saved = spool_->load(e.id);
+    ASSERT_TRUE(saved);
+    EXPECT_TRUE(saved->warned);
+    // Another failed round does not warn again.
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->flush(e.id, d); }), ControlResult::ok);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 3; }));
+    io_.run_for(100ms);
+    EXPECT_EQ(deliverer_->jobs.size(), 3u);
+    EXPECT_EQ(manager_->counters().dsn_delay, 1u);
+}
+
+TEST_F(ManagerTest, RecoveredMessagesAreDeliveredAfterARestart) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(commit({"bob@example.org"}).id);
+    Envelope partly = commit({"bob@example.org", "carol@example.net"});
+    partly.recipients[0].state = RcptState::delivered;
+    ASSERT_FALSE(spool_->save_state(partly));
+
+    Spool again(dir_);
+    std::string detail;
+    ASSERT_FALSE(again.open(detail));
+    Recovered r = again.recover();
+    ASSERT_EQ(r.messages.size(), 4u);
+    make_manager(std::move(r.messages));
+    ASSERT_TRUE(run_until([&] { return drained(4); }));
+    ASSERT_EQ(deliverer_->jobs.size(), 4u);
+    EXPECT_EQ(deliverer_->jobs[3].recipients, std::vector<std::string>{"carol@example.net"});
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+TEST_F(ManagerTest, HoldReleaseFlushDeleteAndBounce) {
+    bool refuse = true;
+    deliverer_->script = [&](const delivery::Job& job, const std::string&) {
+        if (job.mail_from.empty() || !refuse) return ok();
+        return result(Outcome::temporary, 451, "4.3.0", "later");
+    };
+    options_.retry.schedule = {1h};
+    make_manager();
+    Envelope a = commit({"bob@example.org"});
+    Envelope b = commit({"bob@example.org"});
+    manager_->enqueue(a);
+    manager_->enqueue(b);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 2 && manager_->in_flight() == 0; }));
+
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->hold(a.id, d); }), ControlResult::ok);
+    EXPECT_TRUE(spool_->load(a.id)->held);
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->hold("00HOFGO6F3U700000000", d); }), ControlResult::not_found);
+    // A held message is not flushed.
+    refuse = false;
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->flush(std::nullopt, d); }), ControlResult::ok);
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 1; }));
+    EXPECT_EQ(snapshot().messages.at(0).id, a.id);
+    io_.run_for(50ms);
+    EXPECT_EQ(deliverer_->jobs.size(), 3u);  // b only
+
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->release(a.id, d); }), ControlResult::ok);
+    EXPECT_FALSE(spool_->load(a.id)->held);
+    refuse = true;
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->bounce(a.id, d); }), ControlResult::ok);
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 0; }));
+    // a was bounced: one failure DSN, delivered.
+    EXPECT_EQ(manager_->counters().dsn_failure, 1u);
+    EXPECT_NE(deliverer_->bytes.back().find("Status: 5.0.0"), std::string::npos);
+
+    Envelope c = commit({"bob@example.org"});
+    manager_->enqueue(c);
+    ASSERT_TRUE(run_until([&] { return manager_->in_flight() == 0 && spool_->load(c.id) && spool_->load(c.id)->recipients[0].attempts == 1; }));
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->remove(c.id, d); }), ControlResult::ok);
+    EXPECT_EQ(manager_->size(), 0u);
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+}  // namespace
