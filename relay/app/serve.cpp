@@ -4,6 +4,8 @@
 #include <csignal>
 #include <malloc.h>
 #include <functional>
+
+#include <prometheus/counter.h>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +19,9 @@
 #include "relay/auth/failures.hpp"
 #include "relay/log/log.hpp"
 #include "relay/metrics/metrics.hpp"
+#include "relay/delivery/factory.hpp"
+#include "relay/queue/control.hpp"
+#include "relay/queue/manager.hpp"
 #include "relay/queue/spool.hpp"
 #include "relay/submission/server.hpp"
 
@@ -74,20 +79,66 @@ int serve(const std::filesystem::path& config_path) {
     failure_policy.lockout = cfg->auth.lockout;
     auto failures = std::make_shared<auth::FailureTracker>(failure_policy);
 
-    auto spool = std::make_shared<queue::Spool>(cfg->queue.dir);
+    // The spool: one daemon per directory (the lock is held until exit), then recovery.
+    std::error_code dir_ec;
+    std::filesystem::create_directories(cfg->queue.dir, dir_ec);
+    std::string lock_error;
+    auto spool_lock = queue::SpoolLock::acquire(cfg->queue.dir, lock_error);
+    if (!spool_lock) {
+        logger->critical("not started: {}", lock_error);
+        return 1;
+    }
+    auto spool = std::make_shared<queue::Spool>(cfg->queue.dir, queue::SpoolOptions{.min_free_space = cfg->queue.min_free_space});
     if (std::string detail; spool->open(detail)) {
         logger->critical("not started: spool {}", detail);
         return 1;
     }
+    auto& corrupt_counter = prometheus::BuildCounter()
+                                .Name("signpost_queue_corrupt_total")
+                                .Help("Damaged queue files moved aside to corrupt/ at start-up")
+                                .Register(metrics->registry())
+                                .Add({});
+    queue::Recovered recovered = spool->recover();
+    for (const auto& [id, why] : recovered.corrupt) {
+        logger->error("queue: {} is damaged ({}); moved to {}", id, why, (cfg->queue.dir / "corrupt" / id).string());
+        corrupt_counter.Increment();
+    }
+    logger->info("queue: {} message(s) recovered from {}", recovered.messages.size(), cfg->queue.dir.string());
 
     boost::asio::io_context io;
     // Password hashing, signing and fsync run here, never on the I/O threads.
     boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
 
+    std::string deliverer_error;
+    std::shared_ptr<delivery::Deliverer> deliverer = delivery::make_deliverer(
+        *cfg, io.get_executor(), workers.get_executor(), log::with_id(logger, "delivery"), deliverer_error);
+    if (!deliverer) {
+        logger->critical("not started: [delivery] mode = \"{}\": {}", config::to_string(cfg->delivery.mode), deliverer_error);
+        rotation.stop();
+        return 1;
+    }
+    queue::ManagerOptions qopts;
+    qopts.retry.schedule.assign(cfg->queue.retry.begin(), cfg->queue.retry.end());
+    qopts.retry.max_lifetime = cfg->queue.max_lifetime;
+    qopts.warn_after = cfg->queue.warn_after;
+    qopts.hostname = cfg->server.hostname;
+    auto manager = std::make_shared<queue::Manager>(io.get_executor(), workers.get_executor(), spool, deliverer,
+                                                    qopts, log::with_id(logger, "queue"));
+    manager->start(std::move(recovered.messages));
+    queue::ControlServer control(io, cfg->queue.dir / "control.sock", manager, spool, log::with_id(logger, "queue"));
+    try {
+        control.start();
+    } catch (const std::exception& e) {
+        logger->critical("not started: {}", e.what());
+        rotation.stop();
+        return 1;
+    }
+
     submission::Services services;
     services.config = cfg;
     services.keys = store;
     services.spool = spool;
+    services.queued = [manager](queue::Envelope e) { manager->enqueue(std::move(e)); };
     services.verify_password = [users](const std::string& u, const std::string& p) {
         return users->verify(u, p) == auth::AuthResult::ok;
     };
@@ -135,6 +186,7 @@ int serve(const std::filesystem::path& config_path) {
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     int exit_code = 0;
+    boost::asio::steady_timer stop_timer(io);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signo) {
             if (ec) return;
@@ -149,8 +201,26 @@ int serve(const std::filesystem::path& config_path) {
             }
             logger->info("received {}, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
             server.stop();
+            control.stop();
             users_timer.cancel();
-            io.stop();
+            manager->stop();
+            deliverer->stop();
+            // Deliveries in flight report (as deferred when cut short) and their state is
+            // saved before the process ends; bounded so a stuck peer cannot hold the exit.
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            auto wait_settled = std::make_shared<std::function<void()>>();
+            *wait_settled = [&, deadline, wait_settled] {
+                if (manager->in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
+                    if (manager->in_flight() > 0)
+                        logger->warn("{} delivery(ies) still in flight at exit; they are retried at the next start",
+                                     manager->in_flight());
+                    io.stop();
+                    return;
+                }
+                stop_timer.expires_after(std::chrono::milliseconds(20));
+                stop_timer.async_wait([wait_settled](const boost::system::error_code&) { (*wait_settled)(); });
+            };
+            (*wait_settled)();
         };
     signals.async_wait(on_signal);
     logger->info("ready");

@@ -252,17 +252,24 @@ bool Manager::apply_requests(Entry& entry) {
     return changed || entry.remove_requested;
 }
 
-void Manager::bounce_now(Envelope& env, Clock::time_point now) {
+std::size_t mark_bounced(Envelope& env, Clock::time_point now) {
+    std::size_t n = 0;
     for (auto& r : env.recipients) {
         if (r.state != RcptState::pending) continue;
         r.state = RcptState::failed;
+        r.reported = false;
         r.last_attempt = now;
         r.reply_code = 0;
         r.enhanced = "5.0.0";
         r.reply_text = "returned to the sender by the queue administrator";
         r.remote_host.clear();
-        ++counters_.failed;
+        ++n;
     }
+    return n;
+}
+
+void Manager::bounce_now(Envelope& env, Clock::time_point now) {
+    counters_.failed += mark_bounced(env, now);
     log_->warn("{}: bounced by the administrator", env.id);
 }
 

@@ -82,6 +82,10 @@ enum class ControlResult { ok, not_found, failed };
 
 struct SettleOutcome;
 
+// Marks every pending recipient failed (5.0.0, returned by the administrator), unreported so
+// that a failure DSN follows. Returns how many were marked.
+std::size_t mark_bounced(Envelope& env, Clock::time_point now);
+
 class Manager : public std::enable_shared_from_this<Manager> {
 public:
     Manager(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,

@@ -366,6 +366,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     }
     IngestResult r;
     r.queue_id = id;
+    r.envelope = std::move(env);
     r.signed_domain = domain_->name;
     for (const auto& k : keyset->keys) r.selectors.push_back(k.s);
     r.reply = smtp::make_reply(250, "2.0.0", "Ok: queued as " + id);

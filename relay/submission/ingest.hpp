@@ -54,6 +54,7 @@ using SenderCheck = std::function<bool(const std::string& user, const std::strin
 struct IngestResult {
     smtp::Reply reply;
     std::string queue_id;  // set when committed
+    queue::Envelope envelope;  // what was committed (when queue_id is set)
     std::string reason;    // short log text for refusals
     std::string signed_domain;
     std::vector<std::string> selectors;

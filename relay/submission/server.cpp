@@ -339,6 +339,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             for (const auto& s : r.selectors) sels += (sels.empty() ? "" : ",") + s;
             log->info("queued {}: from=<{}> rcpts={} user={} signed d={} s={}", r.queue_id, proto.envelope().mail_from,
                       proto.envelope().rcpt_to.size(), proto.user(), r.signed_domain, sels);
+            if (svc.queued) svc.queued(std::move(r.envelope));
         } else {
             log->warn("message refused: {} ({} {})", r.reason, r.reply.code, r.reply.enhanced);
         }

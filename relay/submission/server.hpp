@@ -44,6 +44,8 @@ struct Services {
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<keys::KeyStore> keys;
     std::shared_ptr<queue::Spool> spool;
+    // Told about every committed message (hands it to the queue manager); may be empty.
+    std::function<void(queue::Envelope)> queued;
     // Blocking password check (argon2id, cached); run on `workers`.
     std::function<bool(const std::string& user, const std::string& password)> verify_password;
     SenderCheck may_send_as;
