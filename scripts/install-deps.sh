@@ -21,6 +21,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   openssl ca-certificates
   python3 python3-dkim python3-nacl python3-dnspython
+  python3-aiosmtpd            # tests/integration/lib/smtp_sink.py, the receiving end of delivery tests
   libmail-dkim-perl libcrypt-openssl-rsa-perl
   opendkim opendkim-tools
   swaks

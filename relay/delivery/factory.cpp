@@ -1,0 +1,37 @@
+// relay/delivery/factory.cpp — the Deliverer for [delivery] mode (see factory.hpp).
+#include "relay/delivery/factory.hpp"
+
+#include <stdexcept>
+
+#include "relay/delivery/capture.hpp"
+#include "relay/delivery/smarthost.hpp"
+
+namespace signpost::delivery {
+
+std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
+                                          boost::asio::any_io_executor blocking, log::Logger logger,
+                                          std::string& error) {
+    switch (config.delivery.mode) {
+    case config::DeliveryMode::smarthost:
+        try {
+            return std::make_unique<SmarthostDeliverer>(config.delivery, config.server.hostname, std::move(io),
+                                                        std::move(logger));
+        } catch (const std::runtime_error& e) {
+            error = e.what();
+            return nullptr;
+        }
+    case config::DeliveryMode::capture:
+        if (config.delivery.capture_dir.empty()) {
+            error = "delivery.capture_dir: required when delivery.mode = \"capture\"";
+            return nullptr;
+        }
+        return std::make_unique<CaptureDeliverer>(config.delivery.capture_dir, std::move(blocking), std::move(logger));
+    case config::DeliveryMode::mx:
+        error = "mx delivery is not available in this build";
+        return nullptr;
+    }
+    error = "unknown delivery mode";
+    return nullptr;
+}
+
+}  // namespace signpost::delivery

@@ -1,0 +1,28 @@
+// relay/delivery/factory.hpp — picks the Deliverer for `[delivery] mode`.
+//
+// smarthost -> SmarthostDeliverer (io executor; [server] hostname for EHLO);
+// capture   -> CaptureDeliverer (blocking executor for its file work);
+// mx        -> not in this build yet: nullptr with error "mx delivery is not available in
+//              this build".
+// Any construction error (credentials file, CA file, missing smarthost) gives nullptr and
+// `error` naming the key or file.
+//
+// Untrusted input: none. Threading: call from the daemon's wiring.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "config/config.hpp"
+#include "relay/delivery/deliverer.hpp"
+#include "relay/log/log.hpp"
+
+namespace signpost::delivery {
+
+std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
+                                          boost::asio::any_io_executor blocking, log::Logger logger,
+                                          std::string& error);
+
+}  // namespace signpost::delivery

@@ -1,0 +1,238 @@
+// relay/delivery/smarthost.cpp — delivery through one configured relay (see smarthost.hpp).
+#include "relay/delivery/smarthost.hpp"
+
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/sinks/null_sink.h>
+
+#include "relay/delivery/results.hpp"
+#include "relay/smtp/sasl.hpp"
+
+namespace signpost::delivery {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::chrono::seconds resolve_timeout{30};
+constexpr std::size_t max_credentials_file = 4096;
+
+}  // namespace
+
+std::optional<Credentials> read_credentials_file(const std::filesystem::path& path, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "smarthost credentials file " + path.string() + ": cannot be read";
+        return std::nullopt;
+    }
+    std::string text(max_credentials_file + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    auto malformed = [&](const std::string& why) {
+        smtp::secure_clear(text);
+        error = "smarthost credentials file " + path.string() + ": " + why + " (expected one line user:password)";
+        return std::nullopt;
+    };
+    if (text.size() > max_credentials_file) return malformed("longer than 4096 octets");
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (text.find_first_of("\r\n") != std::string::npos) return malformed("more than one line");
+    if (text.find('\0') != std::string::npos) return malformed("a NUL octet");
+    const auto colon = text.find(':');
+    if (colon == std::string::npos) return malformed("no ':'");
+    Credentials c;
+    c.user = text.substr(0, colon);
+    c.password = text.substr(colon + 1);
+    smtp::secure_clear(text);
+    if (c.user.empty()) return malformed("empty user name");
+    if (c.password.empty()) return malformed("empty password");
+    return c;
+}
+
+struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDeliverer::Impl> {
+    asio::any_io_executor io;
+    log::Logger logger;
+    config::Endpoint smarthost;
+    SessionOptions base;
+    std::size_t max_sessions = 20;
+
+    mutable std::mutex mutex;
+    std::size_t active = 0;
+    std::deque<std::pair<Job, DoneHandler>> waiting;
+    std::map<std::uint64_t, std::shared_ptr<StopSignal>> running;
+    std::uint64_t next_id = 0;
+    bool stopping = false;
+
+    // Starts a job; the caller has counted it in `active` and `running`.
+    void start(Job job, DoneHandler done, std::uint64_t id, std::shared_ptr<StopSignal> stop) {
+        auto self = shared_from_this();
+        asio::co_spawn(asio::make_strand(io), run(std::move(job), stop),
+                       [self, id, done = std::move(done)](std::exception_ptr e, std::vector<RecipientResult> results) {
+                           // run() turns std::exceptions into results; anything else is a bug.
+                           if (e) std::rethrow_exception(e);
+                           done(std::move(results));
+                           self->finished(id);
+                       });
+    }
+
+    // A slot is free: the next waiting job, if any, takes it.
+    void finished(std::uint64_t id) {
+        std::unique_lock lock(mutex);
+        running.erase(id);
+        --active;
+        if (stopping || waiting.empty()) return;
+        auto [job, done] = std::move(waiting.front());
+        waiting.pop_front();
+        ++active;
+        const std::uint64_t next = next_id++;
+        auto stop = std::make_shared<StopSignal>();
+        running[next] = stop;
+        lock.unlock();
+        start(std::move(job), std::move(done), next, std::move(stop));
+    }
+
+    awaitable<std::vector<RecipientResult>> run(Job job, std::shared_ptr<StopSignal> stop) {
+        auto log = log::with_id(logger, job.queue_id.empty() ? "-" : job.queue_id);
+        std::vector<RecipientResult> results;
+        try {
+            results = co_await attempt(job, stop, log);
+        } catch (const std::exception& e) {
+            // Not a network or protocol failure (those are results): a bug or no memory.
+            // Keep the message: temporary.
+            log->error("smarthost delivery aborted: {}", e.what());
+            results = results_for_all(job, Outcome::temporary, "4.3.0", std::string("internal error: ") + e.what());
+        }
+        log_results(log, results);
+        co_return results;
+    }
+
+    awaitable<std::vector<RecipientResult>> attempt(const Job& job, std::shared_ptr<StopSignal> stop,
+                                                    log::Logger log) {
+        auto ex = co_await asio::this_coro::executor;
+        const std::string& host = smarthost.host;
+
+        // Resolve with a deadline of our own, cancellable by stop().
+        auto resolver = std::make_shared<tcp::resolver>(ex);
+        auto timer = std::make_shared<asio::steady_timer>(ex, resolve_timeout);
+        auto resolve_timed_out = std::make_shared<bool>(false);
+        timer->async_wait([resolver, resolve_timed_out](error_code ec) {
+            if (ec) return;
+            *resolve_timed_out = true;
+            resolver->cancel();
+        });
+        stop->set_handler([resolver, ex] { asio::post(ex, [resolver] { resolver->cancel(); }); });
+        error_code ec;
+        auto endpoints = co_await resolver->async_resolve(host, std::to_string(smarthost.port),
+                                                          asio::redirect_error(asio::use_awaitable, ec));
+        timer->cancel();
+        stop->clear_handler();
+        if (stop->stopped()) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
+        if (ec || endpoints.empty()) {
+            std::string why = *resolve_timed_out ? "timeout" : ec ? ec.message() : "no addresses";
+            log->warn("cannot resolve smarthost {}: {}", host, why);
+            co_return results_for_all(job, Outcome::temporary, "4.4.3", "cannot resolve smarthost " + host + ": " + why);
+        }
+
+        SessionResult last;
+        bool attempted = false;
+        for (auto it = endpoints.begin(); it != endpoints.end(); ++it) {
+            if (stop->stopped()) break;
+            SessionOptions options = base;
+            options.logger = log;
+            SessionTarget target{it->endpoint(), host};
+            last = co_await run_smtp_session(job, target, options, stop);
+            attempted = true;
+            if (!last.try_next || std::next(it) == endpoints.end()) break;
+            log->info("{} failed ({}); trying the next address", last.remote_host,
+                      last.recipients.empty() ? std::string() : last.recipients.front().text);
+        }
+        if (!attempted) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
+        co_return std::move(last.recipients);
+    }
+};
+
+SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, std::string helo_name,
+                                       asio::any_io_executor io, log::Logger logger, std::size_t max_sessions,
+                                       SessionTimeouts timeouts)
+    : impl_(std::make_shared<Impl>()) {
+    if (!delivery.smarthost) throw std::runtime_error("delivery.smarthost: required when delivery.mode = \"smarthost\"");
+    impl_->io = std::move(io);
+    impl_->logger = logger ? std::move(logger) : log::make_root(std::make_shared<spdlog::sinks::null_sink_mt>(), config::LogFormat::text,
+                                                                  config::LogLevel::off);
+    impl_->smarthost = *delivery.smarthost;
+    impl_->max_sessions = max_sessions == 0 ? 1 : max_sessions;
+
+    std::string error;
+    SessionOptions& o = impl_->base;
+    o.helo_name = std::move(helo_name);
+    // A smarthost is ours: its certificate is always verified.
+    o.tls = TlsPolicy::required_verified;
+    o.implicit_tls = delivery.smarthost_tls == config::TlsMode::implicit;
+    o.tls_context = make_client_tls_context(delivery.extra_ca_file, error);
+    if (!o.tls_context) throw std::runtime_error("delivery.extra_ca_file: " + error);
+    if (!delivery.smarthost_credentials_file.empty()) {
+        o.credentials = read_credentials_file(delivery.smarthost_credentials_file, error);
+        if (!o.credentials) throw std::runtime_error("delivery.smarthost_credentials_file: " + error);
+    }
+    o.timeouts = timeouts;
+}
+
+SmarthostDeliverer::~SmarthostDeliverer() { stop(); }
+
+void SmarthostDeliverer::deliver(Job job, DoneHandler done) {
+    std::unique_lock lock(impl_->mutex);
+    if (impl_->stopping) {
+        lock.unlock();
+        done(results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped"));
+        return;
+    }
+    if (impl_->active >= impl_->max_sessions) {
+        impl_->waiting.emplace_back(std::move(job), std::move(done));
+        return;
+    }
+    ++impl_->active;
+    const std::uint64_t id = impl_->next_id++;
+    auto stop = std::make_shared<StopSignal>();
+    impl_->running[id] = stop;
+    lock.unlock();
+    impl_->start(std::move(job), std::move(done), id, std::move(stop));
+}
+
+void SmarthostDeliverer::stop() {
+    std::deque<std::pair<Job, DoneHandler>> waiting;
+    std::vector<std::shared_ptr<StopSignal>> running;
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->stopping = true;
+        waiting.swap(impl_->waiting);
+        for (const auto& [id, s] : impl_->running) running.push_back(s);
+    }
+    for (auto& s : running) s->stop();
+    for (auto& [job, done] : waiting) done(results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped"));
+}
+
+std::size_t SmarthostDeliverer::active() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->active;
+}
+
+std::size_t SmarthostDeliverer::waiting() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->waiting.size();
+}
+
+}  // namespace signpost::delivery

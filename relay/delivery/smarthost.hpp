@@ -1,0 +1,67 @@
+// relay/delivery/smarthost.hpp — delivery of every message through one configured relay
+// ([delivery] mode = "smarthost").
+//
+// What it does: for each Job, resolves the smarthost's host name (asynchronously, Asio's
+// resolver), tries its addresses in order until one gives an answer of its own (see
+// SessionResult::try_next), and reports the last session's per-recipient results. TLS is
+// always required and verified: the certificate must chain to the system's CAs or to
+// `delivery.extra_ca_file` and match the configured host name. `delivery.smarthost_tls`
+// picks STARTTLS (RFC 3207, usually port 587) or implicit TLS (RFC 8314, port 465). When
+// `delivery.smarthost_credentials_file` is set, AUTH PLAIN (or LOGIN) with its
+// "user:password" (one line, read once at construction).
+//
+// Bounds: at most `max_sessions` sessions at once; further jobs wait in FIFO order. The
+// resolver has its own timeout (30 s) besides the session's (smtp_session.hpp).
+//
+// Deliberately not done: connection reuse between jobs; MX lookup (relay/delivery's MX
+// deliverer, later).
+//
+// Untrusted input: the remote side's replies (handled by the session). The credentials are
+// a secret: never logged.
+// Threading: deliver() and stop() from any thread; each job runs on its own strand of
+// the io executor; `done` is called on that strand (or, for jobs refused after stop(), on
+// the caller's thread).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "config/config.hpp"
+#include "relay/delivery/deliverer.hpp"
+#include "relay/delivery/smtp_session.hpp"
+#include "relay/log/log.hpp"
+
+namespace signpost::delivery {
+
+// Reads a credentials file: one line "user:password" (split at the first ':'; the
+// password may contain ':'), an optional final line end. Returns nullopt with `error`
+// naming the file when it cannot be read or is malformed.
+std::optional<Credentials> read_credentials_file(const std::filesystem::path& path, std::string& error);
+
+class SmarthostDeliverer final : public Deliverer {
+public:
+    // `helo_name` is our host name ([server] hostname). Throws std::runtime_error (naming
+    // the key or file) when delivery.smarthost is missing, the credentials file is
+    // unreadable or malformed, or the CA file does not load.
+    SmarthostDeliverer(const config::DeliveryConfig& delivery, std::string helo_name,
+                       boost::asio::any_io_executor io, log::Logger logger = nullptr, std::size_t max_sessions = 20,
+                       SessionTimeouts timeouts = {});
+    ~SmarthostDeliverer() override;
+
+    void deliver(Job job, DoneHandler done) override;
+    // Ends sessions in flight (their undecided recipients: temporary) and answers waiting
+    // and later jobs at once with temporary failures.
+    void stop() override;
+
+    std::size_t active() const;   // sessions running
+    std::size_t waiting() const;  // jobs in the FIFO
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace signpost::delivery
