@@ -51,6 +51,16 @@ int serve(const std::filesystem::path& config_path) {
     logger->info("delivery mode {}", config::to_string(cfg->delivery.mode));
     if (cfg->metrics.listen) logger->info("metrics on {}", cfg->metrics.listen->to_string());
 
+    // One daemon per spool directory: the lock is held until exit.
+    std::error_code dir_ec;
+    std::filesystem::create_directories(cfg->queue.dir, dir_ec);
+    std::string lock_error;
+    auto spool_lock = queue::SpoolLock::acquire(cfg->queue.dir, lock_error);
+    if (!spool_lock) {
+        logger->critical("not started: {}", lock_error);
+        return 1;
+    }
+
     std::unique_ptr<metrics::MetricsServer> metrics;
     keys::TxtLookup lookup;
     try {
@@ -79,15 +89,7 @@ int serve(const std::filesystem::path& config_path) {
     failure_policy.lockout = cfg->auth.lockout;
     auto failures = std::make_shared<auth::FailureTracker>(failure_policy);
 
-    // The spool: one daemon per directory (the lock is held until exit), then recovery.
-    std::error_code dir_ec;
-    std::filesystem::create_directories(cfg->queue.dir, dir_ec);
-    std::string lock_error;
-    auto spool_lock = queue::SpoolLock::acquire(cfg->queue.dir, lock_error);
-    if (!spool_lock) {
-        logger->critical("not started: {}", lock_error);
-        return 1;
-    }
+    // The spool: recovery.
     auto spool = std::make_shared<queue::Spool>(cfg->queue.dir, queue::SpoolOptions{.min_free_space = cfg->queue.min_free_space});
     if (std::string detail; spool->open(detail)) {
         logger->critical("not started: spool {}", detail);
