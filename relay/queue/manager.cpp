@@ -209,7 +209,9 @@ void Manager::on_results(const std::string& id, std::vector<delivery::RecipientR
         for (std::size_t i = 0; i < entry.env.recipients.size(); ++i) {
             Recipient& r = entry.env.recipients[i];
             if (applied[i] || r.state != RcptState::pending || r.address != res.address) continue;
-            apply_result(r, res, now, entry.env);
+            // Cut short by our own stop: not the destination's fault, not an attempt; it
+            // is tried again as soon as the daemon is back.
+            if (!(stopped_ && res.outcome == Outcome::temporary)) apply_result(r, res, now, entry.env);
             applied[i] = true;
             break;
         }
@@ -217,7 +219,7 @@ void Manager::on_results(const std::string& id, std::vector<delivery::RecipientR
     // A recipient that was in the job but got no result is treated as a temporary failure.
     for (std::size_t i = 0; i < entry.env.recipients.size(); ++i) {
         Recipient& r = entry.env.recipients[i];
-        if (applied[i] || r.state != RcptState::pending || r.next_attempt > now) continue;
+        if (applied[i] || stopped_ || r.state != RcptState::pending || r.next_attempt > now) continue;
         delivery::RecipientResult missing;
         missing.address = r.address;
         missing.outcome = Outcome::temporary;

@@ -1,11 +1,17 @@
 // tests/bench/queue/bench_commit.cpp — spool commit throughput (relay/queue/spool).
 //
 // Threads each run begin / write 4 KB / commit in a loop against one Spool for a bounded time
-// and count; commits/s is measured at concurrency 1, 8 and 32, with group commit and with one
-// fsync of queue/ per message, the cases interleaved round by round so drift in the disk's
-// speed hits both alike. Prints the median commits/s per case, the directory fsyncs per
-// commit, and the ratio group / one-per-message at each concurrency. The goal: at
-// concurrency 32, group commit >= 5x the one-fsync-per-message rate.
+// and count; commits/s is measured at concurrency 1, 8 and 32 in three modes, interleaved
+// round by round so drift in the disk's speed hits all alike:
+//   group   group commit (the daemon's mode): each session fsyncs its own file, concurrently;
+//           one rename batch + one fsync of queue/ per batch;
+//   single  one fsync of queue/ per message, sessions still concurrent (their file and
+//           directory fsyncs may still share journal commits inside the filesystem);
+//   serial  one commit at a time, each with its own flushes: the rate a spool gets when
+//           every message waits for its own fsync (the "collapse" group commit avoids).
+// Prints the median commits/s per case, the directory fsyncs per commit, and the ratios
+// group/single and group/serial at each concurrency. The goal: at concurrency 32, group
+// commit >= 5x the one-fsync-per-message rate.
 //
 // The spool lives under --dir (default ./bench-commit-tmp): put it on the real filesystem
 // being measured, not tmpfs. Every case's directory is removed after it.
@@ -15,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,8 +50,13 @@ struct Sample {
 
 bool failed = false;
 
-Sample run_case(const Options& o, int concurrency, bool group, int round) {
-    fs::path dir = o.dir / ("c" + std::to_string(concurrency) + (group ? "-group-" : "-single-") + std::to_string(round));
+enum Mode { kSerial = 0, kSingle = 1, kGroup = 2 };
+const char* const kModeNames[] = {"serial", "single", "group"};
+
+Sample run_case(const Options& o, int concurrency, Mode mode, int round) {
+    const bool group = mode == kGroup;
+    std::mutex serial;  // kSerial: one commit at a time
+    fs::path dir = o.dir / ("c" + std::to_string(concurrency) + "-" + kModeNames[mode] + "-" + std::to_string(round));
     fs::remove_all(dir);
     Spool spool(dir, SpoolOptions{.group_commit = group});
     std::string detail;
@@ -70,6 +82,8 @@ Sample run_case(const Options& o, int concurrency, bool group, int round) {
                 e.mail_from = "bench@example.test";
                 e.set_recipients({"sink@example.org"});
                 e.size = body.size();
+                std::unique_lock lk(serial, std::defer_lock);
+                if (mode == kSerial) lk.lock();
                 if (spool.begin(m) || m->write(body) || m->commit(e)) {
                     errors.fetch_add(1);
                     return;
@@ -84,11 +98,11 @@ Sample run_case(const Options& o, int concurrency, bool group, int round) {
     stop = true;
     for (auto& th : pool) th.join();
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Self-check: every acknowledged commit is a pair in queue/.
+    // Self-check: every acknowledged commit is a message in queue/.
     auto listed = static_cast<long>(spool.list().size());
     if (errors.load() != 0 || listed != done.load()) {
         std::printf("bench_commit: c%d %s: %ld errors, %ld committed, %ld listed\n", concurrency,
-                    group ? "group" : "single", errors.load(), done.load(), listed);
+                    kModeNames[mode], errors.load(), done.load(), listed);
         failed = true;
     }
     Sample s;
@@ -128,34 +142,37 @@ int main(int argc, char** argv) {
     }
     fs::create_directories(o.dir);
     const int levels[] = {1, 8, 32};
-    // [level][group?] -> samples
-    std::vector<double> rates[3][2], syncs[3][2];
+    // [level][mode] -> samples
+    std::vector<double> rates[3][3], syncs[3][3];
     for (int r = 0; r < o.rounds; ++r)
         for (int li = 0; li < 3; ++li)
-            for (int g : {1, 0}) {
-                // Alternate which mode goes first from round to round.
-                bool group = (r % 2 == 0) ? g == 1 : g == 0;
-                Sample s = run_case(o, levels[li], group, r);
-                rates[li][group].push_back(s.rate);
-                syncs[li][group].push_back(s.syncs_per_commit);
+            for (int k = 0; k < 3; ++k) {
+                // Rotate which mode goes first from round to round.
+                auto mode = static_cast<Mode>((k + r) % 3);
+                Sample s = run_case(o, levels[li], mode, r);
+                rates[li][mode].push_back(s.rate);
+                syncs[li][mode].push_back(s.syncs_per_commit);
             }
     std::error_code ec;
     fs::remove(o.dir, ec);  // only if empty
 
     std::printf("spool commit, 4 KB messages, %d round(s) of %.2f s (max %ld commits) per case, median\n",
                 o.rounds, o.seconds, o.max_commits);
-    std::printf("%-12s %16s %12s %16s %12s %8s\n", "concurrency", "group commits/s", "dir syncs/c", "single commits/s",
-                "dir syncs/c", "ratio");
+    std::printf("%-12s %10s %9s %10s %9s %10s %13s %13s\n", "concurrency", "group/s", "dirsync/c", "single/s",
+                "dirsync/c", "serial/s", "group/single", "group/serial");
+    auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
     for (int li = 0; li < 3; ++li) {
-        double g = median(rates[li][1]), s = median(rates[li][0]);
-        std::printf("%-12d %16.0f %12.3f %16.0f %12.3f %7.2fx\n", levels[li], g, median(syncs[li][1]), s,
-                    median(syncs[li][0]), s > 0 ? g / s : 0.0);
+        double g = median(rates[li][kGroup]), s1 = median(rates[li][kSingle]), s0 = median(rates[li][kSerial]);
+        std::printf("%-12d %10.0f %9.3f %10.0f %9.3f %10.0f %12.2fx %12.2fx\n", levels[li], g,
+                    median(syncs[li][kGroup]), s1, median(syncs[li][kSingle]), s0, ratio(g, s1), ratio(g, s0));
     }
     for (int li = 0; li < 3; ++li) {
-        double g = median(rates[li][1]), s = median(rates[li][0]);
+        double g = median(rates[li][kGroup]), s1 = median(rates[li][kSingle]), s0 = median(rates[li][kSerial]);
         std::printf("RESULT group.c%d %.0f commits/s\n", levels[li], g);
-        std::printf("RESULT single.c%d %.0f commits/s\n", levels[li], s);
-        std::printf("RESULT ratio.c%d %.2f\n", levels[li], s > 0 ? g / s : 0.0);
+        std::printf("RESULT single.c%d %.0f commits/s\n", levels[li], s1);
+        std::printf("RESULT serial.c%d %.0f commits/s\n", levels[li], s0);
+        std::printf("RESULT ratio_single.c%d %.2f\n", levels[li], ratio(g, s1));
+        std::printf("RESULT ratio_serial.c%d %.2f\n", levels[li], ratio(g, s0));
     }
     return failed ? 1 : 0;
 }
