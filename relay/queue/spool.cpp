@@ -516,11 +516,14 @@ Recovered Spool::recover() {
     return out;
 }
 
+bool Spool::low_on_space() const {
+    if (options_.min_free_space == 0) return false;
+    auto free = free_space();
+    return free && *free < options_.min_free_space;
+}
+
 std::error_code Spool::begin(std::unique_ptr<IncomingMessage>& out) {
-    if (options_.min_free_space > 0) {
-        auto free = free_space();
-        if (free && *free < options_.min_free_space) return std::make_error_code(std::errc::no_space_on_device);
-    }
+    if (low_on_space()) return std::make_error_code(std::errc::no_space_on_device);
     std::string id = new_id();
     int fd = ::open((dir_ / "tmp" / id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return last_error();

@@ -39,6 +39,8 @@
 // Disk space: begin() refuses (ENOSPC) while the filesystem has less than
 // SpoolOptions::min_free_space bytes available, so new mail is turned away (452 4.3.1)
 // before the disk is full and what is queued can still be updated and delivered.
+// Submission asks low_on_space() at MAIL already, so a client is not made to send a body
+// that will be refused.
 //
 // Untrusted input: message bytes (stored, never interpreted here), and at recovery the
 // files themselves (a damaged file is refused by length checks and the checksum).
@@ -166,6 +168,8 @@ public:
 
     // Free bytes on the spool's filesystem (for metrics and the health check).
     std::optional<std::uint64_t> free_space() const;
+    // True while the free space is below SpoolOptions::min_free_space (begin() refuses then).
+    bool low_on_space() const;
 
     static std::string new_id();
     static bool valid_id(std::string_view id);

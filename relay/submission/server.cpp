@@ -107,12 +107,16 @@ std::string session_id() {
 
 class SessionPolicy final : public smtp::Policy {
 public:
-    explicit SessionPolicy(const SenderCheck& may_send_as) : may_send_as_(may_send_as) {}
+    SessionPolicy(const SenderCheck& may_send_as, const queue::Spool& spool) : may_send_as_(may_send_as), spool_(spool) {}
     std::optional<smtp::Reply> check_sender(const std::string& user, const std::string& address) override {
         if (address.empty())
             return smtp::make_reply(550, "5.7.1", "The null sender <> is not accepted for submission");
         if (!may_send_as_(user, address))
             return smtp::make_reply(550, "5.7.1", "User " + user + " may not send as <" + address + ">");
+        // Below [queue] min_free_space: say so now rather than after the body (RFC 5321
+        // §4.2.2: 452 for MAIL when storage is insufficient).
+        if (spool_.low_on_space())
+            return smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later");
         return std::nullopt;
     }
     std::optional<smtp::Reply> check_recipient(const std::string&, const std::string&) override {
@@ -121,6 +125,7 @@ public:
 
 private:
     const SenderCheck& may_send_as_;
+    const queue::Spool& spool_;
 };
 
 }  // namespace
@@ -288,7 +293,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     opt.max_message_size = limits.message_size;
     opt.max_recipients = limits.max_recipients;
     opt.max_auth_failures = cfg->auth.max_failures;
-    SessionPolicy policy(svc.may_send_as);
+    SessionPolicy policy(svc.may_send_as, *svc.spool);
     smtp::ServerProtocol proto(opt, policy);
 
     std::unique_ptr<Ingest> ingest;
