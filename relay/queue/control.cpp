@@ -53,14 +53,6 @@ std::string size_text(std::uint64_t n) {
     return std::to_string(n / 1000000) + "M";
 }
 
-const char* rcpt_state(RcptState s) {
-    switch (s) {
-        case RcptState::pending: return "pending";
-        case RcptState::delivered: return "delivered";
-        case RcptState::failed: return "failed";
-    }
-    return "pending";
-}
 
 std::string reply_of(const Recipient& r) {
     std::string out;
@@ -107,7 +99,7 @@ std::string envelope_json(const Envelope& e, bool in_flight, Clock::time_point n
     for (std::size_t i = 0; i < e.recipients.size(); ++i) {
         const auto& r = e.recipients[i];
         if (i) o += ",";
-        o += "{\"address\":" + json_string(r.address) + ",\"state\":" + json_string(rcpt_state(r.state)) +
+        o += "{\"address\":" + json_string(r.address) + ",\"state\":" + json_string(to_string(r.state)) +
              ",\"attempts\":" + std::to_string(r.attempts);
         o += ",\"next_attempt\":" +
              (r.state == RcptState::pending ? std::to_string(unix_seconds(r.next_attempt)) : std::string("null"));
@@ -159,7 +151,7 @@ std::string render_list(const std::vector<Envelope>& messages, const std::set<st
         out += line;
         out += '\n';
         for (const auto& r : e.recipients) {
-            out += "    <" + r.address + "> " + rcpt_state(r.state);
+            out += "    <" + r.address + "> " + to_string(r.state);
             if (r.attempts) out += ", " + std::to_string(r.attempts) + (r.attempts == 1 ? " attempt" : " attempts");
             if (r.reply_code || !r.reply_text.empty()) out += ": " + reply_of(r);
             if (!r.remote_host.empty()) out += " (" + r.remote_host + ")";
@@ -186,7 +178,7 @@ std::string render_show(const Envelope& e, const std::string& headers, bool in_f
     out += "next:      " + next_text(e, now) + "\n";
     out += "recipients:\n";
     for (const auto& r : e.recipients) {
-        out += "  <" + r.address + "> " + rcpt_state(r.state) + ", " + std::to_string(r.attempts) + " attempt(s)";
+        out += "  <" + r.address + "> " + to_string(r.state) + ", " + std::to_string(r.attempts) + " attempt(s)";
         if (r.attempts) out += ", last " + rfc5322_date(r.last_attempt);
         out += "\n";
         if (r.reply_code || !r.reply_text.empty()) out += "      reply: " + reply_of(r) + "\n";

@@ -123,14 +123,6 @@ std::chrono::system_clock::time_point from_micros(long long us) {
     return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
 }
 
-const char* state_name(RcptState s) {
-    switch (s) {
-        case RcptState::pending: return "pending";
-        case RcptState::delivered: return "delivered";
-        case RcptState::failed: return "failed";
-    }
-    return "pending";
-}
 
 }  // namespace
 
@@ -338,6 +330,15 @@ std::optional<std::string> slurp(const fs::path& path, std::size_t limit) {
 
 }  // namespace
 
+const char* to_string(RcptState s) {
+    switch (s) {
+        case RcptState::pending: return "pending";
+        case RcptState::delivered: return "delivered";
+        case RcptState::failed: return "failed";
+    }
+    return "pending";
+}
+
 void Envelope::set_recipients(const std::vector<std::string>& addresses) {
     recipients.clear();
     for (const auto& a : addresses) {
@@ -360,7 +361,7 @@ std::string encode_envelope(const Envelope& e) {
         record(out, "rcpt", r.address);
         if (r.state != RcptState::pending || r.attempts || r.reported || micros(r.next_attempt))
             record(out, "rstate",
-                   std::string(state_name(r.state)) + ' ' + std::to_string(r.attempts) + ' ' +
+                   std::string(to_string(r.state)) + ' ' + std::to_string(r.attempts) + ' ' +
                        std::to_string(micros(r.last_attempt)) + ' ' + std::to_string(micros(r.next_attempt)) +
                        (r.reported ? " reported" : ""));
         if (r.reply_code || !r.enhanced.empty() || !r.reply_text.empty())

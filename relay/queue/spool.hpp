@@ -66,6 +66,9 @@ enum class RcptState {
     failed,     // permanently failed or expired: reported in a failure DSN
 };
 
+// "pending", "delivered", "failed" (the envelope's rstate words, and what the CLI shows).
+const char* to_string(RcptState s);
+
 struct Recipient {
     std::string address;
     RcptState state = RcptState::pending;

@@ -81,3 +81,41 @@ init_dev() {
          -e "s|127.0.0.1:9587|127.0.0.1:$METRICS_PORT|" "$dir/signpost.toml"
   DEV_PASSWORD=$(cat "$dir/dev-password")
 }
+
+# make_test_ca DIR: a test CA (DIR/ca.pem) and a certificate for "localhost" and 127.0.0.1
+# signed by it (DIR/sink.pem, DIR/sink.key), for receiving servers started by a test.
+make_test_ca() {
+  local dir=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=signpost test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null || fail "openssl: test CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/sink.key" -out "$dir/sink.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$dir/san.ext"
+  openssl x509 -req -in "$dir/sink.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/san.ext" -out "$dir/sink.pem" 2>/dev/null || fail "openssl: sink certificate"
+}
+
+# use_smarthost CONFIG PORT CA_FILE: replaces the [delivery] section with smarthost delivery
+# to localhost:PORT over STARTTLS, verified against CA_FILE.
+use_smarthost() {
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+path, port, ca = sys.argv[1:]
+text = open(path).read()
+text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "smarthost"\nsmarthost = "localhost:%s"\n'
+              'smarthost_tls = "starttls"\nextra_ca_file = "%s"\n\n' % (port, ca), text, count=1)
+open(path, "w").write(text)
+PY
+}
+
+# start_sink PORT DIR [ARGS...]: the aiosmtpd sink (tests/integration/lib/smtp_sink.py) on
+# 127.0.0.1:PORT with STARTTLS (make_test_ca DIR first), logging to DIR/sink.log; extra
+# ARGS go to the sink (--store D, --reject-rcpt A, ...). Sets SINK_PID.
+start_sink() {
+  local port=$1 dir=$2
+  shift 2
+  /usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --port "$port" \
+    --tls-cert "$dir/sink.pem" --tls-key "$dir/sink.key" --log "$dir/sink.log" "$@" > "$dir/sink.out" 2>&1 &
+  SINK_PID=$!
+  track_pid $SINK_PID
+  wait_for_log "$dir/sink.out" "READY" 20
+}

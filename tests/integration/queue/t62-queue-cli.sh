@@ -12,21 +12,9 @@ CFG=$WORK/dev/signpost.toml
 SINK_PORT=$(free_port)
 mkdir -p "$WORK/store"
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=t62 test CA" \
-  -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$WORK/sink.key" -out "$WORK/sink.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$WORK/san.ext"
-openssl x509 -req -in "$WORK/sink.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
-  -extfile "$WORK/san.ext" -out "$WORK/sink.pem" 2>/dev/null
+make_test_ca "$WORK"
 
-/usr/bin/python3 - "$CFG" "$SINK_PORT" "$WORK/ca.pem" <<'EOF'
-import re, sys
-path, port, ca = sys.argv[1:]
-text = open(path).read()
-text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "smarthost"\nsmarthost = "localhost:%s"\n'
-              'smarthost_tls = "starttls"\nextra_ca_file = "%s"\n\n' % (port, ca), text, count=1)
-open(path, "w").write(text)
-EOF
+use_smarthost "$CFG" "$SINK_PORT" "$WORK/ca.pem"
 
 start_signpost() {
   : > "$WORK/serve.log"
@@ -112,11 +100,7 @@ grep -q "held by a running signpost" "$WORK/second.log" || fail "second daemon: 
 pass "one daemon per spool"
 
 # The smarthost comes up; flush delivers everything that is not held.
-/usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --port "$SINK_PORT" \
-  --tls-cert "$WORK/sink.pem" --tls-key "$WORK/sink.key" --log "$WORK/sink.log" --store "$WORK/store" \
-  > "$WORK/sink.out" 2>&1 &
-track_pid $!
-wait_for_log "$WORK/sink.out" "READY" 20
+start_sink "$SINK_PORT" "$WORK" --store "$WORK/store"
 q flush > /dev/null || fail "flush failed"
 for ((i = 0; i < 100; i++)); do [ "$(json_count)" = 1 ] && break; sleep 0.1; done
 [ "$(json_count)" = 1 ] || { q list; fail "flush did not deliver the report"; }
@@ -132,19 +116,21 @@ grep -rl "Subject: message A" "$WORK/store" > /dev/null || fail "A did not reach
 pass "flush delivers what is not held; release + flush delivers the held one"
 
 # Daemon stopped: the commands work on the files under the lock; the daemon picks them up.
-kill -STOP "$(pgrep -f "smtp_sink.py --port $SINK_PORT")"  # the sink hangs: D stays in flight, then deferred
+kill -STOP "$SINK_PID"  # the sink hangs: D stays in flight, then deferred
 D=$(submit "message D")
 [ -n "$D" ] || fail "D was not queued"
 kill -TERM $SP_PID
 wait_exit $SP_PID 20
 [ "$EXIT_CODE" = 0 ] || fail "signpost exited $EXIT_CODE on SIGTERM"
-kill -CONT "$(pgrep -f "smtp_sink.py --port $SINK_PORT")"
+kill -CONT "$SINK_PID"
 q list | grep -q "$D" || fail "offline list does not show D"
 q hold "$D" | grep -q "not running" || fail "offline hold did not say the daemon is not running"
 start_signpost
 wait_state "$D" held
 q release "$D" > /dev/null
-q flush "$D" > /dev/null
+# D's attempt was cut short by the stop, which is not counted: once released it is due at
+# once and may be gone before the flush.
+q flush "$D" > /dev/null 2>&1 || true
 for ((i = 0; i < 100; i++)); do [ "$(json_count)" = 0 ] && break; sleep 0.1; done
 [ "$(json_count)" = 0 ] || { q list; fail "D was not delivered after restart, release and flush"; }
 grep -rl "Subject: message D" "$WORK/store" > /dev/null || fail "D did not reach the sink"

@@ -21,27 +21,12 @@ CFG=$WORK/dev/signpost.toml
 SINK_PORT=$(free_port)
 
 # A test CA and a certificate for the sink, valid for 127.0.0.1 and localhost.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=t63 test CA" \
-  -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$WORK/sink.key" -out "$WORK/sink.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$WORK/san.ext"
-openssl x509 -req -in "$WORK/sink.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
-  -extfile "$WORK/san.ext" -out "$WORK/sink.pem" 2>/dev/null
+make_test_ca "$WORK"
 
-/usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --port "$SINK_PORT" \
-  --tls-cert "$WORK/sink.pem" --tls-key "$WORK/sink.key" --log "$WORK/sink.log" > "$WORK/sink.out" 2>&1 &
-track_pid $!
-wait_for_log "$WORK/sink.out" "READY" 20
+start_sink "$SINK_PORT" "$WORK"
 
 # Deliver to the sink instead of capturing.
-/usr/bin/python3 - "$CFG" "$SINK_PORT" "$WORK/ca.pem" <<'EOF'
-import re, sys
-path, port, ca = sys.argv[1:]
-text = open(path).read()
-text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "smarthost"\nsmarthost = "localhost:%s"\n'
-              'smarthost_tls = "starttls"\nextra_ca_file = "%s"\n\n' % (port, ca), text, count=1)
-open(path, "w").write(text)
-EOF
+use_smarthost "$CFG" "$SINK_PORT" "$WORK/ca.pem"
 "$SIGNPOST" check-config --config "$CFG" > /dev/null || fail "the smarthost config is refused"
 
 start_signpost() {
