@@ -1,16 +1,28 @@
 # tests/integration/submission/common.sh — helpers shared by the submission scenarios
 # (sourced after ../lib.sh).
 #
-#   sub_setup DIR       a dev setup (init_dev) in DIR; sets CFG, CERT, RECDIR (the TXT
-#                       records `keys dns` prints, one <name>.txt file each) and LOG
+# The dev setup delivers in capture mode: an accepted message leaves the spool within
+# milliseconds and lands in OUTBOX as <id>.eml (Signpost's added fields + the message, as
+# it would go out) and <id>.envelope ("MAIL FROM:<addr>[ BODY=8BITMIME][ SMTPUTF8]", then
+# one "RCPT TO:<addr>" line per recipient). Accepted messages are checked there.
+#
+#   sub_setup DIR       a dev setup (init_dev) in DIR; sets CFG, CERT, OUTBOX (the capture
+#                       directory, DIR/outbox), RECDIR (the TXT records `keys dns` prints,
+#                       one <name>.txt file each) and LOG
 #   sub_start / sub_stop
 #                       serve in the background (tracked) / SIGTERM and expect exit 0
 #   queued_id FILE      the ID from the "250 2.0.0 Ok: queued as ID" line in a transcript
+#   wait_delivered ID LABEL [SECONDS]
+#                       waits (default 10 s) for OUTBOX/ID.eml and OUTBOX/ID.envelope;
+#                       fails with the daemon log when they do not appear
+#   envelope_rcpts ID   the RCPT TO addresses of OUTBOX/ID.envelope, one a line
 #   check_queued ID LABEL [RCPT...]
-#                       ID is in `queue list --json` (with exactly these recipients, in any
-#                       order, when given); `queue cat` writes $WORK/ID.eml, which must carry two
-#                       DKIM-Signature fields (ed25519-sha256 and rsa-sha256, d=example.test)
-#                       that verify with Signpost and with dkimpy
+#                       ID was accepted and delivered to OUTBOX (wait_delivered), its
+#                       envelope has a MAIL FROM line and exactly these RCPT TO recipients
+#                       (in any order, when given; at least one otherwise); ID.eml is copied
+#                       to $WORK/ID.eml, which must carry two DKIM-Signature fields
+#                       (ed25519-sha256 and rsa-sha256, d=example.test) that verify with
+#                       Signpost and with dkimpy
 #   header_fields FILE NAME
 #                       every NAME field of FILE's header section, unfolded, one a line
 #   body_of FILE        the bytes after the first empty line
@@ -25,6 +37,7 @@ sub_setup() {
   init_dev "$dir"
   CFG=$dir/signpost.toml
   CERT=$dir/tls/cert.pem
+  OUTBOX=$dir/outbox
   LOG=$WORK/serve.log
   RECDIR=$WORK/records
   mkdir -p "$RECDIR"
@@ -68,23 +81,39 @@ body_of() {
   $PY -c 'import sys; m = open(sys.argv[1], "rb").read(); sys.stdout.buffer.write(m.split(b"\r\n\r\n", 1)[1])' "$1"
 }
 
+wait_delivered() {
+  local id=$1 label=$2 limit=${3:-10} i
+  for ((i = 0; i < limit * 10; i++)); do
+    # capture writes <id>.envelope before <id>.eml, each by an atomic rename
+    [ -f "$OUTBOX/$id.eml" ] && [ -f "$OUTBOX/$id.envelope" ] && return 0
+    sleep 0.1
+  done
+  echo "--- $LOG:"; cat "$LOG" 2> /dev/null || true
+  echo "--- $OUTBOX:"; ls -la "$OUTBOX" 2> /dev/null || true
+  fail "$label: $id.eml/$id.envelope did not appear in $OUTBOX within ${limit}s"
+}
+
+envelope_rcpts() {
+  sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' "$OUTBOX/$1.envelope"
+}
+
 check_queued() {
   local id=$1 label=$2 rc
   shift 2
-  "$SIGNPOST" queue list --config "$CFG" --json > "$WORK/list.json" || fail "$label: queue list failed"
-  $PY - "$WORK/list.json" "$id" "$@" << 'PY' || fail "$label: $id is not in queue list as expected"
-import json, sys
-entries = {e["id"]: e for e in json.load(open(sys.argv[1]))}
-want_id, want_rcpt = sys.argv[2], sys.argv[3:]
-if want_id not in entries:
-    sys.exit("queue list has %s, not %s" % (sorted(entries), want_id))
-if want_rcpt and sorted(entries[want_id]["rcpt"]) != sorted(want_rcpt):
-    sys.exit("recipients %s, want %s" % (entries[want_id]["rcpt"], want_rcpt))
-PY
-  [ -f "$(dirname "$CFG")/spool/queue/$id.msg" ] && [ -f "$(dirname "$CFG")/spool/queue/$id.env" ] \
-    || fail "$label: $id.msg/$id.env are not in spool/queue"
+  wait_delivered "$id" "$label"
+  grep -qE '^MAIL FROM:<[^>]*>( .*)?$' "$OUTBOX/$id.envelope" \
+    || { cat "$OUTBOX/$id.envelope"; fail "$label: $id.envelope has no MAIL FROM line"; }
+  envelope_rcpts "$id" > "$WORK/$id.rcpts"
+  [ "$(grep -cvE '^(MAIL FROM|RCPT TO):<[^>]*>' "$OUTBOX/$id.envelope")" = 0 ] \
+    || { cat "$OUTBOX/$id.envelope"; fail "$label: $id.envelope has unexpected lines"; }
+  if [ "$#" -gt 0 ]; then
+    [ "$(sort < "$WORK/$id.rcpts")" = "$(printf '%s\n' "$@" | sort)" ] \
+      || { cat "$OUTBOX/$id.envelope"; fail "$label: $id was delivered to $(tr '\n' ' ' < "$WORK/$id.rcpts"), want $*"; }
+  else
+    [ -s "$WORK/$id.rcpts" ] || { cat "$OUTBOX/$id.envelope"; fail "$label: $id.envelope has no RCPT TO line"; }
+  fi
   local eml=$WORK/$id.eml
-  "$SIGNPOST" queue cat --config "$CFG" "$id" > "$eml" || fail "$label: queue cat $id failed"
+  cp "$OUTBOX/$id.eml" "$eml" || fail "$label: cannot copy $OUTBOX/$id.eml"
   header_fields "$eml" DKIM-Signature | tr -d ' \t' > "$WORK/$id.sigs"
   [ "$(wc -l < "$WORK/$id.sigs")" = 2 ] || { cat "$eml"; fail "$label: want two DKIM-Signature fields"; }
   grep -q 'a=ed25519-sha256;' "$WORK/$id.sigs" && grep -q 'a=rsa-sha256;' "$WORK/$id.sigs" \
@@ -98,5 +127,5 @@ PY
   $PY "$DKIMPY_VERIFY" "$RECDIR" "$eml" > "$WORK/$id.py-verify" 2>&1 || rc=$?
   [ "$rc" = 0 ] && [ "$(grep -c '^pass ' "$WORK/$id.py-verify")" = 2 ] \
     || { cat "$WORK/$id.py-verify"; fail "$label: dkimpy verify exit $rc"; }
-  pass "$label: queued as $id, dual-signed d=example.test, verifies with signpost and dkimpy"
+  pass "$label: queued as $id, delivered to the outbox, dual-signed d=example.test, verifies with signpost and dkimpy"
 }

@@ -157,10 +157,7 @@ grep -qE "Trusted TLS connection established to 127\.0\.0\.1" "$MAILLOG" \
 pass "Postfix log: status=sent relay=127.0.0.1[127.0.0.1]:$SUBMISSION_PORT over trusted TLS, Signpost queued $sp_id"
 
 # --- Signpost's side -------------------------------------------------------------------
-for ((i = 0; i < 50; i++)); do
-  [ -f "$WORK/dev/spool/queue/$sp_id.env" ] && break
-  sleep 0.1
-done
+wait_delivered "$sp_id" "Postfix relay"
 check_queued "$sp_id" "Postfix relay" admin@example.org ops@example.net
 grep -q "AUTH ok: user=dev from \[127.0.0.1\]" "$LOG" || { cat "$LOG"; fail "Signpost's log shows no AUTH by dev"; }
 grep -q "queued $sp_id: from=<dev@example.test> rcpts=2 user=dev signed d=example.test" "$LOG" \

@@ -81,7 +81,7 @@ with Client.from_env().connect() as c:
 EOF
 
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
-[ "$(queue_count)" = 0 ] || fail "something was queued without AUTH: $("$SIGNPOST" queue list --config "$cfg")"
+[ "$(accepted_count)" = 0 ] || fail "something was queued without AUTH: $(accepted_ids | tr '\n' ' ')"
 [ -z "$(ls -A "$dev/spool/tmp")" ] || fail "files left in spool/tmp: $(ls "$dev/spool/tmp")"
 pass "nothing queued, nothing left in spool/tmp"
 

@@ -63,7 +63,7 @@ with Client.from_env().login() as c:
 EOF
 
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
-[ "$(queue_count)" = 1 ] || fail "a refused message was queued: $("$SIGNPOST" queue list --config "$cfg")"
+[ "$(accepted_count)" = 1 ] || fail "a refused message was queued: $(accepted_ids | tr '\n' ' ')"
 [ -z "$(ls -A "$dev/spool/tmp")" ] || fail "files left in spool/tmp: $(ls "$dev/spool/tmp")"
 pass "only the good message was queued; nothing left in spool/tmp"
 
@@ -89,7 +89,7 @@ EOF
 
 "$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
   > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
-[ "$(queue_count)" = 2 ] || fail "the normal submission was not queued"
+[ "$(accepted_count)" = 2 ] || fail "the normal submission was not queued"
 pass "a normal submission still works: $(cat "$WORK/final.out")"
 kill -TERM "$pid"; wait_exit "$pid" 10
 [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"

@@ -74,5 +74,5 @@ with Client.from_env().connect() as c:
 EOF
 
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
-[ "$(queue_count)" = 0 ] || fail "something was queued: $("$SIGNPOST" queue list --config "$cfg")"
+[ "$(accepted_count)" = 0 ] || fail "something was queued: $(accepted_ids | tr '\n' ' ')"
 abuse_finish

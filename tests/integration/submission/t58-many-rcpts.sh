@@ -3,8 +3,8 @@
 #   - MAIL FROM and 1000 RCPT TO pipelined in one write (RFC 2920): 250 2.1.0, then
 #     250 2.1.5 for the first 100 and 452 4.5.3 for the other 900, in order, and nothing
 #     more; the 452s do not end the session (they are not "bad commands");
-#   - DATA then works for the accepted ones: the queued envelope has exactly recipients
-#     r0..r99, in order;
+#   - DATA then works for the accepted ones: the envelope (as delivered to the outbox)
+#     has exactly recipients r0..r99, in order;
 #   - a second transaction in the same session starts from zero again (100 more accepted);
 #   - a normal submission works afterwards.
 source "$(dirname "$0")/../lib.sh"
@@ -37,21 +37,28 @@ with Client.from_env(timeout=30).login() as c:
     c.quit()
 EOF
 
-"$SIGNPOST" queue list --config "$cfg" --json > "$WORK/queue.json"
-"$PY" - "$WORK/queue.json" <<'EOF' || fail "queued envelopes are wrong"
-import json, sys
-q = json.load(open(sys.argv[1]))
-assert len(q) == 2, "%d messages queued, expected 2" % len(q)
-for round_, m in enumerate(sorted(q, key=lambda m: m["id"])):
+# The accepted messages (ids sort by arrival), each as delivered to the outbox: the RCPT TO
+# lines of its envelope are the recipients, in order.
+accepted_ids > "$WORK/accepted"
+while read -r id; do wait_outbox "$id"; done < "$WORK/accepted"
+"$PY" - "$outbox" "$WORK/accepted" <<'EOF' || fail "accepted envelopes are wrong"
+import os, sys
+outbox, ids = sys.argv[1], open(sys.argv[2]).read().split()
+assert len(ids) == 2, "%d messages accepted, expected 2: %s" % (len(ids), ids)
+for round_, qid in enumerate(sorted(ids)):
+    lines = open(os.path.join(outbox, qid + ".envelope")).read().splitlines()
+    assert lines and lines[0].startswith("MAIL FROM:<dev@example.test>"), "message %s: envelope starts %r" % (qid, lines[:1])
+    rcpt = [l[len("RCPT TO:<"):-1] for l in lines[1:] if l.startswith("RCPT TO:<") and l.endswith(">")]
+    assert len(rcpt) == len(lines) - 1, "message %s: envelope has other lines: %r" % (qid, lines[1:4])
     want = ["r%d@dest%d.test" % (i, round_) for i in range(100)]
-    assert m["rcpt"] == want, "message %s has %d recipients: %s ..." % (m["id"], len(m["rcpt"]), m["rcpt"][:3])
-print("ok: each queued envelope has exactly the first 100 recipients, in order")
+    assert rcpt == want, "message %s has %d recipients: %s ..." % (qid, len(rcpt), rcpt[:3])
+print("ok: each accepted envelope (as delivered) has exactly the first 100 recipients, in order")
 EOF
 
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
 "$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
   > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
-[ "$(queue_count)" = 3 ] || fail "the normal submission was not queued"
+[ "$(accepted_count)" = 3 ] || fail "the normal submission was not queued"
 pass "a normal submission still works: $(cat "$WORK/final.out")"
 kill -TERM "$pid"; wait_exit "$pid" 10
 [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"

@@ -6,14 +6,17 @@
 #     no reply before the end of data, then 552 5.3.4; the session goes on (NOOP 250);
 #   - a body of exactly 10000 octets -> 250 2.0.0 (the bound is not off by one);
 #   - BDAT 20000 LAST -> 552 5.3.4; BDAT 6000 + BDAT 6000 LAST -> 250 2.0.0, then 552 5.3.4;
-#   - only the 10000-octet message is queued; spool/tmp is empty; a normal submission works.
+#   - only the 10000-octet message is accepted, and it is delivered (outbox/ID.eml) as
+#     Signpost's added fields + exactly the 10000 octets sent; spool/tmp is empty; a normal
+#     submission works.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/abuse.sh"
 abuse_setup
 printf '\n[limits]\nmessage_size = "10KB"\n' >> "$cfg"
 abuse_serve
 
-"$PY" - <<'EOF' || fail "message size"
+"$PY" - "$WORK" <<'EOF' || fail "message size"
+import re, sys
 from smtpclient import *
 
 LIMIT = 10000
@@ -65,6 +68,10 @@ with Client.from_env(timeout=30).connect() as c:
 
     r = c.submit(data=sized(LIMIT))
     check((r.code, r.enhanced) == (250, "2.0.0"), "a message of exactly %d octets got %s" % (LIMIT, r))
+    m = re.search(r"queued as ([0-9A-Z]+)", r.first_line())
+    check(m is not None, "no queue id in %s" % r.first_line())
+    open(sys.argv[1] + "/limit.id", "w").write(m.group(1) + "\n")
+    open(sys.argv[1] + "/limit.sent", "wb").write(sized(LIMIT))
     print("ok: a body of exactly %d octets -> %s" % (LIMIT, r.first_line()))
 
     c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
@@ -87,13 +94,32 @@ with Client.from_env(timeout=30).connect() as c:
 EOF
 
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
-[ "$(queue_count)" = 1 ] || fail "the queue does not hold exactly the 10000-octet message: $("$SIGNPOST" queue list --config "$cfg")"
+limit_id=$(cat "$WORK/limit.id")
+[ "$(accepted_ids)" = "$limit_id" ] \
+  || fail "the accepted messages are not exactly the 10000-octet message $limit_id: $(accepted_ids | tr '\n' ' ')"
 [ -z "$(ls -A "$dev/spool/tmp")" ] || fail "files left in spool/tmp: $(ls "$dev/spool/tmp")"
-pass "only the message at the limit was queued; spool/tmp empty"
+wait_outbox "$limit_id"
+"$PY" - "$outbox/$limit_id.eml" "$WORK/limit.sent" <<'EOF' || fail "the delivered $limit_id is not the 10000-octet message"
+import re, sys
+eml, sent = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert len(sent) == 10000, "sent %d octets" % len(sent)
+assert eml.endswith(sent), "the delivered message does not end with the 10000 octets sent"
+added = eml[: len(eml) - len(sent)]
+# Only Signpost's added fields come before the message.
+lines = added.split(b"\r\n")
+assert added.endswith(b"\r\n") and all(re.match(rb"[!-9;-~]+:|[ \t]", l) for l in lines[:-1]) \
+    and not lines[0][:1].isspace(), "the added text is not header fields: %r" % added[:300]
+fields = re.findall(rb"^([!-9;-~]+):", added, re.M)
+assert set(f.lower() for f in fields) <= {b"dkim-signature", b"received", b"date", b"message-id"}, \
+    "Signpost prepended %s" % fields
+print("ok: delivered: %d octets of added fields (%s) + exactly the %d octets sent"
+      % (len(added), b", ".join(fields).decode(), len(sent)))
+EOF
+pass "only the message at the limit was accepted and delivered, byte for byte; spool/tmp empty"
 
 "$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
   > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
-[ "$(queue_count)" = 2 ] || fail "the normal submission was not queued"
+[ "$(accepted_count)" = 2 ] || fail "the normal submission was not queued"
 pass "a normal submission still works: $(cat "$WORK/final.out")"
 kill -TERM "$pid"; wait_exit "$pid" 10
 [ "$EXIT_CODE" = 0 ] || fail "serve exited $EXIT_CODE on SIGTERM"
