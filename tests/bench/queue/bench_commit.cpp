@@ -38,9 +38,9 @@ namespace {
 
 struct Options {
     fs::path dir = "bench-commit-tmp";
-    double seconds = 1.0;    // per case and round
+    double seconds = 3.0;    // per case and round (short runs are skewed by the previous case's cleanup)
     int rounds = 3;
-    long max_commits = 20000;  // per case and round
+    long max_commits = 40000;  // per case and round
 };
 
 struct Sample {
