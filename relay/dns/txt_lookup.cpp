@@ -1,8 +1,9 @@
 // relay/dns/txt_lookup.cpp — blocking TXT lookups through libunbound (see txt_lookup.hpp).
 #include "relay/dns/txt_lookup.hpp"
 
-#include <stdexcept>
 #include <unbound.h>
+
+#include "relay/dns/unbound_config.hpp"
 
 namespace signpost::dns {
 namespace {
@@ -10,10 +11,6 @@ namespace {
 constexpr int kTypeTxt = 16;
 constexpr int kClassIn = 1;
 constexpr int kRcodeNxdomain = 3;
-
-void check(int rc, const char* what) {
-    if (rc != 0) throw std::runtime_error(std::string(what) + ": " + ub_strerror(rc));
-}
 
 }  // namespace
 
@@ -28,31 +25,8 @@ bool join_txt_rdata(std::string_view rdata, std::string& out) {
 }
 
 TxtResolver::TxtResolver(const std::vector<std::string>& forwarders,
-                         const std::string& trust_anchor_file, bool fresh) {
-    ctx_ = ub_ctx_create();
-    if (!ctx_) throw std::runtime_error("cannot create a libunbound context");
-    try {
-        if (forwarders.empty()) {
-            check(ub_ctx_resolvconf(ctx_, nullptr), "reading /etc/resolv.conf");
-        } else {
-            // Tests forward to 127.0.0.1; unbound refuses loopback servers by default.
-            check(ub_ctx_set_option(ctx_, "do-not-query-localhost:", "no"), "do-not-query-localhost");
-            // unbound answers the RFC 6761 name "test." itself (NXDOMAIN) by default; with
-            // explicit forwarders, the forwarder decides, so test zones can be served.
-            check(ub_ctx_set_option(ctx_, "local-zone:", "test. transparent"), "local-zone test.");
-            for (const auto& f : forwarders) check(ub_ctx_set_fwd(ctx_, f.c_str()), ("forwarder " + f).c_str());
-        }
-        if (fresh) {
-            check(ub_ctx_set_option(ctx_, "cache-max-ttl:", "0"), "cache-max-ttl");
-            check(ub_ctx_set_option(ctx_, "cache-max-negative-ttl:", "0"), "cache-max-negative-ttl");
-        }
-        if (!trust_anchor_file.empty())
-            check(ub_ctx_add_ta_file(ctx_, trust_anchor_file.c_str()), ("trust anchor " + trust_anchor_file).c_str());
-    } catch (...) {
-        ub_ctx_delete(ctx_);
-        throw;
-    }
-}
+                         const std::string& trust_anchor_file, bool fresh)
+    : ctx_(make_unbound_context({forwarders, trust_anchor_file, fresh}).release()) {}
 
 TxtResolver::~TxtResolver() { ub_ctx_delete(ctx_); }
 

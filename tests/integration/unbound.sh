@@ -4,6 +4,9 @@
 #   unbound_start DOMAIN       start on a free port; sets UNBOUND_PORT, UNBOUND_PID
 #   unbound_restart            stop and start again on the same port with the current zone
 #   unbound_add_txt NAME TEXT  append a TXT record (split into 255-byte strings)
+#   unbound_add_rr RR          append a record in zone-file form ("a.example.test. 300 IN A 192.0.2.1")
+#   unbound_add_server LINE    append a line to unbound's server: clause, such as
+#                              'local-zone: "refused.test." refuse' (another zone's behaviour)
 #   dig_txt NAME               the TXT strings joined, as DKIM verifiers join them
 # Peers: unbound, dig (dnsutils). A missing peer fails the test.
 
@@ -27,6 +30,14 @@ txt_strings() {
 
 unbound_add_txt() {
   printf "local-data: '%s. 300 IN TXT %s'\n" "$1" "$(txt_strings "$2")" >> "$UNBOUND_ZONE"
+}
+
+unbound_add_rr() {
+  printf "local-data: '%s'\n" "$1" >> "$UNBOUND_ZONE"
+}
+
+unbound_add_server() {
+  printf '%s\n' "$1" >> "$UNBOUND_ZONE"
 }
 
 _unbound_write_conf() {

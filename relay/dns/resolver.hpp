@@ -1,0 +1,84 @@
+// relay/dns/resolver.hpp — the daemon's asynchronous DNS: MX, A, AAAA, TXT, TLSA.
+//
+// Resolver is the seam (STYLE.md habit 8): delivery and MTA-STS ask it, tests inject a
+// scripted one. UnboundResolver is the real one, over libunbound's asynchronous API with its
+// file descriptor watched on the io_context (no thread per query, no blocking call).
+//
+// Answers say what the DNS said, in the terms delivery needs:
+//   ok        NOERROR; `records` may be empty (NODATA: the name exists, not this type)
+//   nxdomain  the name does not exist (RFC 5321 §5.1: a permanent failure for MX routing)
+//   servfail  SERVFAIL, REFUSED, a DNSSEC-bogus answer, a malformed answer: temporary
+//   timeout   no answer within [dns] timeout: temporary
+// `secure` is true only when the answer was DNSSEC-validated ([dns] dnssec = true with a
+// trust anchor); an insecure answer has secure = false and is still usable.
+//
+// Config ([dns]): forwarders ("ip" or "ip@port"; none = /etc/resolv.conf), dnssec and
+// trust_anchor_file, timeout. With forwarders, loopback servers are allowed and the "test."
+// zone is asked of them (as in txt_lookup.hpp), so tests serve zones from 127.0.0.1.
+// unbound's own cache is used (answers are cached for their TTL).
+//
+// Untrusted input: DNS answers (names are lower-cased and stripped of the trailing dot;
+// rdata that does not parse makes the answer servfail).
+// Threading: every method may be called from any thread/strand; the awaitable completes on
+// the awaiting coroutine's executor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include "config/config.hpp"
+
+namespace signpost::dns {
+
+enum class Status { ok, nxdomain, servfail, timeout };
+const char* to_string(Status s);
+
+struct Answer {
+    Status status = Status::servfail;
+    bool secure = false;
+    std::string why;  // for logs when status != ok: "SERVFAIL", "timeout after 10s", ...
+};
+
+struct MxRecord {
+    std::uint16_t preference = 0;
+    std::string host;  // lower case, no trailing dot; "" for the null MX "." (RFC 7505)
+};
+struct MxAnswer : Answer {
+    std::vector<MxRecord> records;
+};
+struct AddressAnswer : Answer {
+    std::vector<boost::asio::ip::address> addresses;
+};
+struct TxtRecords : Answer {
+    std::vector<std::string> records;  // one per TXT RR, its character-strings joined
+};
+struct TlsaRecord {
+    std::uint8_t usage = 0, selector = 0, matching = 0;
+    std::vector<std::uint8_t> data;
+};
+struct TlsaAnswer : Answer {
+    std::vector<TlsaRecord> records;
+};
+
+class Resolver {
+public:
+    virtual ~Resolver() = default;
+    virtual boost::asio::awaitable<MxAnswer> mx(std::string name) = 0;
+    virtual boost::asio::awaitable<AddressAnswer> a(std::string name) = 0;
+    virtual boost::asio::awaitable<AddressAnswer> aaaa(std::string name) = 0;
+    virtual boost::asio::awaitable<TxtRecords> txt(std::string name) = 0;
+    virtual boost::asio::awaitable<TlsaAnswer> tlsa(std::string name) = 0;
+};
+
+// Throws std::runtime_error naming the setting when libunbound refuses the configuration
+// (bad forwarder, unreadable trust anchor or resolv.conf).
+std::shared_ptr<Resolver> make_unbound_resolver(boost::asio::any_io_executor io, const config::DnsConfig& dns);
+
+}  // namespace signpost::dns
