@@ -743,6 +743,7 @@ void Loader::read_mta_sts(const Table& root) {
     get_bool(*s, "enabled", config.mta_sts.enabled);
     mta_sts_cache_dir_set_ = s->t->contains("cache_dir");
     get_path(*s, "cache_dir", config.mta_sts.cache_dir);
+    get_int(*s, "https_port", config.mta_sts.https_port, 1, 65535);
 }
 
 void Loader::read_dns(const Table& root) {

@@ -146,6 +146,7 @@ struct DeliveryConfig {
 struct MtaStsConfig {
     bool enabled = true;
     std::filesystem::path cache_dir;  // default: <queue.dir>/mta-sts
+    std::uint16_t https_port = 443;   // port of https://mta-sts.<domain>/; tests change it
     bool operator==(const MtaStsConfig&) const = default;
 };
 

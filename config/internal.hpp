@@ -45,7 +45,7 @@ inline constexpr std::string_view kQueueKeys[] = {"dir", "max_lifetime", "retry"
 inline constexpr std::string_view kDeliveryKeys[] = {
     "mode",    "smarthost",   "smarthost_tls", "smarthost_credentials_file",
     "mx_port", "capture_dir", "extra_ca_file"};
-inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir"};
+inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kDnsKeys[] = {"forwarders", "dnssec", "trust_anchor_file",
                                                 "timeout"};
 inline constexpr std::string_view kMetricsKeys[] = {"listen"};

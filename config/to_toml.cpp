@@ -143,6 +143,7 @@ std::string to_toml(const Config& c) {
     w.section("mta_sts");
     w.boolean("enabled", c.mta_sts.enabled);
     w.path("cache_dir", c.mta_sts.cache_dir);
+    w.num("https_port", c.mta_sts.https_port);
 
     w.section("dns");
     w.strings("forwarders", c.dns.forwarders, [](const Endpoint& e) { return detail::format_forwarder(e); });

@@ -26,7 +26,9 @@ TEST_PKGS=(
   opendkim opendkim-tools
   swaks
   postfix libsasl2-modules   # the NAS peer; its SASL client needs the PLAIN/LOGIN plugins
+  sasl2-bin                   # saslpasswd2: the sasldb for t72's Postfix smarthost (smtpd AUTH)
   unbound dnsutils curl
+  nginx-light                 # tests/integration/mtasts: serves MTA-STS policies over HTTPS
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
