@@ -13,6 +13,7 @@
 #include "relay/app/cli_keys.hpp"
 #include "relay/app/cli_users.hpp"
 #include "relay/app/cli_queue.hpp"
+#include "relay/app/cli_explain.hpp"
 #include "relay/app/init_dev.hpp"
 #include "relay/app/serve.hpp"
 #include "relay/app/version.hpp"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     signpost::app::add_keys_commands(app, exit_code);
     signpost::app::add_users_commands(app, exit_code);
     signpost::app::add_queue_commands(app, exit_code);
+    signpost::app::add_explain_command(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "relay/delivery/capture.hpp"
+#include "relay/delivery/mx.hpp"
 #include "relay/delivery/smarthost.hpp"
 
 namespace signpost::delivery {
@@ -27,8 +28,24 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
         }
         return std::make_unique<CaptureDeliverer>(config.delivery.capture_dir, std::move(blocking), std::move(logger));
     case config::DeliveryMode::mx:
-        error = "mx delivery is not available in this build";
-        return nullptr;
+        try {
+            auto resolver = dns::make_unbound_resolver(io, config.dns);
+            std::shared_ptr<mtasts::PolicyStore> policies;
+            if (config.mta_sts.enabled) policies = mtasts::make_policy_store(io, resolver, config);
+            auto tls = make_client_tls_context(config.delivery.extra_ca_file, error);
+            if (!tls) {
+                error = "delivery.extra_ca_file: " + error;
+                return nullptr;
+            }
+            MxOptions options;
+            options.helo_name = config.server.hostname;
+            options.port = config.delivery.mx_port;
+            return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
+                                                 options, std::move(logger));
+        } catch (const std::runtime_error& e) {
+            error = e.what();
+            return nullptr;
+        }
     }
     error = "unknown delivery mode";
     return nullptr;

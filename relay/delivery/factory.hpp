@@ -2,8 +2,9 @@
 //
 // smarthost -> SmarthostDeliverer (io executor; [server] hostname for EHLO);
 // capture   -> CaptureDeliverer (blocking executor for its file work);
-// mx        -> not in this build yet: nullptr with error "mx delivery is not available in
-//              this build".
+// mx        -> MxDeliverer over the libunbound resolver ([dns]) and, when [mta_sts]
+//              enabled, the MTA-STS policy store; the client TLS context trusts the system
+//              CAs plus [delivery] extra_ca_file.
 // Any construction error (credentials file, CA file, missing smarthost) gives nullptr and
 // `error` naming the key or file.
 //

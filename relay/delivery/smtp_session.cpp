@@ -417,15 +417,18 @@ awaitable<bool> Session::handshake() {
     SSL* ssl = c.tls->native_handle();
     const bool ip_host = is_ip_literal(target_.host);
     if (!ip_host && !target_.host.empty()) SSL_set_tlsext_host_name(ssl, target_.host.c_str());
+    // The name check is set up in every mode: without verification OpenSSL still computes
+    // the result (SSL_get_verify_result), which opportunistic deliveries report (MTA-STS
+    // testing mode counts what enforce would have refused).
+    int set = 0;
+    if (ip_host) {
+        set = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), target_.host.c_str());
+    } else if (!target_.host.empty()) {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        set = SSL_set1_host(ssl, target_.host.c_str());
+    }
     if (verify) {
         c.tls->set_verify_mode(ssl::verify_peer);
-        int set = 0;
-        if (ip_host) {
-            set = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), target_.host.c_str());
-        } else if (!target_.host.empty()) {
-            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            set = SSL_set1_host(ssl, target_.host.c_str());
-        }
         if (set != 1) {
             decide_rest(Outcome::temporary, 0, "4.7.5", "no usable host name to verify the certificate against");
             co_return false;
@@ -452,7 +455,11 @@ awaitable<bool> Session::handshake() {
         co_return false;
     }
     result.tls = std::string(SSL_get_version(ssl)) + " " + SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
-    log_->debug("{}: TLS {}{}", result.remote_host, result.tls, verify ? " (verified)" : "");
+    const long v = SSL_get_verify_result(ssl);
+    result.verification = set != 1 ? "not checked (no host name)"
+                          : v == X509_V_OK ? "verified"
+                                           : std::string("not verified: ") + X509_verify_cert_error_string(v);
+    log_->debug("{}: TLS {}, certificate {}", result.remote_host, result.tls, result.verification);
     co_return true;
 }
 

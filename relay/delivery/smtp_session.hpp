@@ -112,6 +112,9 @@ struct SessionResult {
     std::vector<RecipientResult> recipients;  // one per job recipient, in the job's order
     std::string remote_host;                  // "host[ip]:port"
     std::string tls;                          // "TLSv1.3 TLS_AES_256_GCM_SHA384" or "none"
+    // The certificate check, whatever the policy: "verified" (chain to a trusted CA and the
+    // host name), "not verified: <reason>", "not checked (no host name)"; "" without TLS.
+    std::string verification;
     // True when the session failed before any recipient got an answer of its own
     // (connection, greeting, EHLO, STARTTLS or certificate trouble, or the connection
     // lost before the end of the data): another address of the same destination may do

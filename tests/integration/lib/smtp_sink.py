@@ -14,6 +14,8 @@
 # Options:
 #   --port N                 listen port (0: pick a free one); prints "READY <port>" when
 #                            it accepts connections
+#   --host ADDR              loopback address to listen on (default 127.0.0.1), so several
+#                            MX hosts can share one port on 127.0.0.x
 #   --tls-cert F --tls-key F offer STARTTLS with this certificate, and refuse MAIL before it
 #   --auth USER:PASS         offer AUTH PLAIN/LOGIN (inside TLS only) and require it
 #   --reject-rcpt ADDR       answer RCPT TO:<ADDR> with 550 5.1.1 (repeatable)
@@ -100,6 +102,7 @@ class Sink:
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--store")
@@ -132,7 +135,7 @@ def main():
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
 
     port = args.port or free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="sink.test",
+    controller = Controller(handler, hostname=args.host, port=port, server_hostname="sink.test",
                             data_size_limit=64 * 1024 * 1024, **kwargs)
     controller.start()
     print(f"READY {port}", flush=True)

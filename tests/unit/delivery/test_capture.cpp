@@ -12,6 +12,7 @@
 
 #include "fake_server.hpp"
 #include "relay/delivery/capture.hpp"
+#include "relay/delivery/mx.hpp"
 #include "relay/delivery/factory.hpp"
 #include "relay/delivery/smarthost.hpp"
 
@@ -154,8 +155,12 @@ TEST(delivery_Factory, PicksTheDelivererPerMode) {
     std::string error;
 
     c.delivery.mode = config::DeliveryMode::mx;
-    EXPECT_EQ(make_deliverer(c, io.get_executor(), pool.get_executor(), logger, error), nullptr);
-    EXPECT_EQ(error, "mx delivery is not available in this build");
+    c.queue.dir = dir.path() / "spool";  // the MTA-STS cache goes under it
+    c.dns.forwarders = {config::Endpoint{"127.0.0.1", 9}};  // never asked here
+    auto mx = make_deliverer(c, io.get_executor(), pool.get_executor(), logger, error);
+    ASSERT_NE(mx, nullptr) << error;
+    EXPECT_NE(dynamic_cast<MxDeliverer*>(mx.get()), nullptr);
+    EXPECT_TRUE(std::filesystem::is_directory(dir.path() / "spool" / "mta-sts"));
 
     error.clear();
     c.delivery.mode = config::DeliveryMode::capture;

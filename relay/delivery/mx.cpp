@@ -1,0 +1,320 @@
+// relay/delivery/mx.cpp — MX routing with MTA-STS (see mx.hpp).
+#include "relay/delivery/mx.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "relay/delivery/results.hpp"
+#include "relay/delivery/tls_policy.hpp"
+
+namespace signpost::delivery {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+
+MxPlan plan_mx(const std::vector<dns::MxRecord>& records, const std::string& domain, std::mt19937_64& rng) {
+    MxPlan plan;
+    std::vector<dns::MxRecord> real;
+    bool saw_null = false;
+    for (const auto& r : records) {
+        if (r.host.empty()) saw_null = true;
+        else real.push_back(r);
+    }
+    if (saw_null && real.empty()) {
+        plan.null_mx = true;  // RFC 7505 §3: "MX 0 ." alone
+        return plan;
+    }
+    // RFC 7505 §3: a null MX among real ones is a misconfiguration; the real ones are used.
+    if (real.empty()) {
+        plan.implicit = true;  // RFC 5321 §5.1: no MX, the domain is its own mail host
+        plan.hosts.push_back(domain);
+        return plan;
+    }
+    std::shuffle(real.begin(), real.end(), rng);  // random among equal preference ...
+    std::stable_sort(real.begin(), real.end(),     // ... once sorted by preference
+                     [](const dns::MxRecord& a, const dns::MxRecord& b) { return a.preference < b.preference; });
+    for (const auto& r : real)
+        if (std::find(plan.hosts.begin(), plan.hosts.end(), r.host) == plan.hosts.end()) plan.hosts.push_back(r.host);
+    return plan;
+}
+
+std::string recipient_domain(const std::string& address) {
+    auto at = address.rfind('@');
+    if (at == std::string::npos || at + 1 == address.size()) return "";
+    std::string d = address.substr(at + 1);
+    std::transform(d.begin(), d.end(), d.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    while (!d.empty() && d.back() == '.') d.pop_back();
+    return d;
+}
+
+struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
+    asio::any_io_executor io;
+    std::shared_ptr<dns::Resolver> resolver;
+    std::shared_ptr<mtasts::PolicyStore> policies;
+    std::shared_ptr<asio::ssl::context> tls;
+    MxOptions opt;
+    log::Logger log;
+    MxCounters counters;
+
+    std::mutex mu;  // guards what follows
+    bool stopping = false;
+    std::set<std::shared_ptr<StopSignal>> running;
+    std::map<std::string, std::size_t> per_domain;
+    std::map<std::string, std::deque<std::shared_ptr<asio::steady_timer>>> waiting;
+    std::mt19937_64 rng{std::random_device{}()};
+
+    // Per-destination limit: waits (on a timer that release() cancels) for a free slot.
+    awaitable<void> acquire(const std::string& domain) {
+        auto ex = co_await asio::this_coro::executor;
+        for (;;) {
+            std::shared_ptr<asio::steady_timer> timer;
+            {
+                std::lock_guard lk(mu);
+                if (per_domain[domain] < opt.max_per_domain) {
+                    ++per_domain[domain];
+                    co_return;
+                }
+                timer = std::make_shared<asio::steady_timer>(ex, std::chrono::seconds(30));
+                waiting[domain].push_back(timer);
+            }
+            boost::system::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+
+    void release(const std::string& domain) {
+        std::shared_ptr<asio::steady_timer> next;
+        {
+            std::lock_guard lk(mu);
+            if (--per_domain[domain] == 0) per_domain.erase(domain);
+            auto it = waiting.find(domain);
+            if (it != waiting.end()) {
+                next = it->second.front();
+                it->second.pop_front();
+                if (it->second.empty()) waiting.erase(it);
+            }
+        }
+        if (next) asio::post(next->get_executor(), [next] { next->cancel(); });
+    }
+
+    awaitable<std::vector<RecipientResult>> run(Job job, std::shared_ptr<StopSignal> stop) {
+        std::vector<RecipientResult> out;
+        std::map<std::string, std::vector<std::string>> groups;
+        for (const auto& r : job.recipients) {
+            std::string d = recipient_domain(r);
+            if (d.empty()) {
+                RecipientResult bad;
+                bad.address = r;
+                bad.outcome = Outcome::permanent;
+                bad.enhanced = "5.1.3";
+                bad.text = "recipient address has no domain";
+                out.push_back(std::move(bad));
+                continue;
+            }
+            groups[d].push_back(r);
+        }
+        for (auto& [domain, rcpts] : groups) {
+            Job sub = job;
+            sub.recipients = std::move(rcpts);
+            auto results = co_await deliver_domain(std::move(sub), domain, stop);
+            for (auto& r : results) out.push_back(std::move(r));
+        }
+        co_return out;
+    }
+
+    awaitable<std::vector<RecipientResult>> deliver_domain(Job job, std::string domain, std::shared_ptr<StopSignal> stop) {
+        auto jlog = log::with_id(log, job.queue_id.empty() ? "-" : job.queue_id);
+        std::optional<mtasts::Policy> policy;
+        std::string policy_note = "MTA-STS disabled";
+        if (policies) {
+            mtasts::Lookup lk = co_await policies->lookup(domain);
+            if (lk.policy && lk.policy->mode != mtasts::Mode::none) policy = lk.policy;
+            policy_note = lk.policy ? std::string("MTA-STS ") + mtasts::to_string(lk.policy->mode) + " id " + lk.policy->id +
+                                          (lk.source == mtasts::Lookup::Source::fetched ? " (fetched)"
+                                           : lk.source == mtasts::Lookup::Source::cached_after_failure
+                                               ? " (cached; fetch failed: " + lk.detail + ")"
+                                               : " (cached)")
+                                    : "no MTA-STS policy" + (lk.detail.empty() ? std::string() : " (" + lk.detail + ")");
+        }
+
+        dns::MxAnswer mx = co_await resolver->mx(domain);
+        if (mx.status == dns::Status::nxdomain) {
+            jlog->info("{}: domain does not exist (NXDOMAIN)", domain);
+            co_return results_for_all(job, Outcome::permanent, "5.1.2", "domain " + domain + " does not exist (DNS NXDOMAIN)");
+        }
+        if (mx.status != dns::Status::ok) {
+            jlog->info("{}: MX lookup failed: {}", domain, mx.why);
+            co_return results_for_all(job, Outcome::temporary, "4.4.3",
+                                      "MX lookup for " + domain + " failed: " + (mx.why.empty() ? dns::to_string(mx.status) : mx.why));
+        }
+        MxPlan plan;
+        {
+            std::lock_guard lk(mu);
+            plan = plan_mx(mx.records, domain, rng);
+        }
+        if (plan.null_mx) {
+            jlog->info("{}: null MX (RFC 7505): accepts no mail", domain);
+            co_return results_for_all(job, Outcome::permanent, "5.1.10",
+                                      "domain " + domain + " accepts no mail (null MX, RFC 7505)");
+        }
+        co_await acquire(domain);
+        std::vector<RecipientResult> results;
+        try {
+            results = co_await try_hosts(job, domain, plan, policy, policy_note, stop, jlog);
+        } catch (...) {
+            release(domain);
+            throw;
+        }
+        release(domain);
+        co_return results;
+    }
+
+    awaitable<std::vector<RecipientResult>> try_hosts(const Job& job, const std::string& domain, const MxPlan& plan,
+                                                      const std::optional<mtasts::Policy>& policy,
+                                                      const std::string& policy_note, std::shared_ptr<StopSignal> stop,
+                                                      log::Logger jlog) {
+        std::vector<std::string> unlisted;
+        std::optional<SessionResult> last;
+        std::string last_problem;
+        std::size_t tried = 0;
+        for (const auto& host : plan.hosts) {
+            TlsDecision d = decide_tls(policy, host);
+            if (!d.allowed) {
+                unlisted.push_back(host);
+                jlog->info("{}: skipping MX {}: {}", domain, host, d.reason);
+                continue;
+            }
+            std::vector<asio::ip::address> addresses;
+            dns::AddressAnswer v6 = co_await resolver->aaaa(host);
+            dns::AddressAnswer v4 = co_await resolver->a(host);
+            for (const auto* ans : {&v6, &v4})
+                if (ans->status == dns::Status::ok)
+                    addresses.insert(addresses.end(), ans->addresses.begin(), ans->addresses.end());
+            if (addresses.empty()) {
+                last_problem = "MX " + host + " has no address (A: " + (v4.why.empty() ? dns::to_string(v4.status) : v4.why) +
+                               ", AAAA: " + (v6.why.empty() ? dns::to_string(v6.status) : v6.why) + ")";
+                jlog->info("{}: {}", domain, last_problem);
+                continue;
+            }
+            for (const auto& addr : addresses) {
+                if (tried >= opt.max_addresses || stop->stopped()) break;
+                ++tried;
+                SessionOptions o;
+                o.helo_name = opt.helo_name;
+                o.tls = d.session;
+                o.tls_context = tls;
+                o.timeouts = opt.timeouts;
+                o.logger = jlog;
+                SessionTarget target{tcp::endpoint(addr, opt.port), host};
+                SessionResult res = co_await run_smtp_session(job, target, o, stop);
+                counters.sessions.fetch_add(1);
+                const std::string cert = res.verification.empty() ? "-" : res.verification;
+                for (auto& r : res.recipients)
+                    r.tls = (res.tls.empty() ? std::string("none") : res.tls) + ", certificate " + cert + ", policy " +
+                            to_string(d.source);
+                jlog->info("{}: attempt via {}: policy {} ({}); TLS {}, certificate {}; {}", domain, res.remote_host,
+                           to_string(d.source), policy_note, res.tls.empty() ? "none" : res.tls, cert,
+                           res.try_next ? "no answer of its own, trying the next address" : "answered");
+                std::string violation = testing_violation(d, res.tls, res.verification);
+                if (!violation.empty()) {
+                    counters.testing_violations.fetch_add(1);
+                    jlog->warn("{}: MTA-STS testing: enforce would have refused {}: {}", domain, res.remote_host, violation);
+                }
+                if (!res.try_next) co_return std::move(res.recipients);
+                last = std::move(res);
+            }
+        }
+        if (last) co_return std::move(last->recipients);
+        if (!unlisted.empty() && !policy_allows_any(policy, plan)) {
+            counters.enforce_refusals.fetch_add(1);
+            std::string hosts;
+            for (const auto& h : unlisted) hosts += (hosts.empty() ? "" : ", ") + h;
+            co_return results_for_all(job, Outcome::temporary, "4.7.5",
+                                      "MTA-STS policy id " + policy->id + " (enforce) for " + domain +
+                                          " lists none of its MX hosts (" + hosts + "): not delivered");
+        }
+        co_return results_for_all(job, Outcome::temporary, "4.4.4",
+                                  "no MX host of " + domain + " could be reached" +
+                                      (last_problem.empty() ? std::string() : ": " + last_problem));
+    }
+
+    static bool policy_allows_any(const std::optional<mtasts::Policy>& policy, const MxPlan& plan) {
+        if (!policy || policy->mode != mtasts::Mode::enforce) return true;
+        return std::any_of(plan.hosts.begin(), plan.hosts.end(), [&](const std::string& h) { return policy->matches(h); });
+    }
+};
+
+MxDeliverer::MxDeliverer(asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
+                         std::shared_ptr<mtasts::PolicyStore> policies, std::shared_ptr<asio::ssl::context> tls,
+                         MxOptions options, log::Logger logger)
+    : impl_(std::make_shared<Impl>()) {
+    impl_->io = std::move(io);
+    impl_->resolver = std::move(resolver);
+    impl_->policies = std::move(policies);
+    impl_->tls = std::move(tls);
+    impl_->opt = std::move(options);
+    impl_->log = std::move(logger);
+}
+
+MxDeliverer::~MxDeliverer() { stop(); }
+
+void MxDeliverer::deliver(Job job, DoneHandler done) {
+    auto stop = std::make_shared<StopSignal>();
+    {
+        std::lock_guard lk(impl_->mu);
+        if (impl_->stopping) {
+            auto r = results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
+            done(std::move(r));
+            return;
+        }
+        impl_->running.insert(stop);
+    }
+    auto impl = impl_;
+    auto strand = asio::make_strand(impl->io);
+    Job copy = job;
+    asio::co_spawn(strand, impl->run(std::move(job), stop),
+                   [impl, stop, copy = std::move(copy), done = std::move(done)](std::exception_ptr e,
+                                                                                  std::vector<RecipientResult> results) {
+                       {
+                           std::lock_guard lk(impl->mu);
+                           impl->running.erase(stop);
+                       }
+                       if (e) {
+                           std::string what = "internal error";
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                               what += std::string(": ") + ex.what();
+                           } catch (...) {
+                           }
+                           impl->log->error("{}: MX delivery aborted: {}", copy.queue_id, what);
+                           results = results_for_all(copy, Outcome::temporary, "4.3.0", what);
+                       }
+                       log_results(log::with_id(impl->log, copy.queue_id), results);
+                       done(std::move(results));
+                   });
+}
+
+void MxDeliverer::stop() {
+    std::vector<std::shared_ptr<StopSignal>> running;
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->stopping = true;
+        running.assign(impl_->running.begin(), impl_->running.end());
+    }
+    for (auto& s : running) s->stop();
+}
+
+const MxCounters& MxDeliverer::counters() const { return impl_->counters; }
+
+}  // namespace signpost::delivery

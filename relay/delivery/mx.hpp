@@ -1,0 +1,92 @@
+// relay/delivery/mx.hpp — direct delivery to each recipient domain's MX hosts
+// ([delivery] mode = "mx").
+//
+// Per job, recipients are grouped by domain; each domain gets one transaction (several
+// recipients of one domain share it). For a domain:
+//   1. its MTA-STS policy (relay/mtasts), when [mta_sts] enabled;
+//   2. MX lookup (RFC 5321 §5.1): hosts in preference order, random among equal
+//      preference; no MX records (NODATA) -> the domain itself (implicit MX); a null MX
+//      (RFC 7505, "MX 0 .") -> permanent 5.1.10; NXDOMAIN -> permanent 5.1.2; SERVFAIL or
+//      timeout -> temporary 4.4.3;
+//   3. per MX host the TLS decision (tls_policy.hpp): under MTA-STS enforce an unlisted
+//      host is skipped, and when none is left the domain is deferred (4.7.5), never sent
+//      elsewhere;
+//   4. the host's addresses (AAAA then A), each tried in turn (at most max_addresses per
+//      domain) until a session gives answers of its own (SessionResult::try_next false);
+//   5. under MTA-STS testing, what enforce would have refused is logged and counted.
+// Every attempt logs the policy that applied, the TLS version and the certificate check.
+//
+// Bounds: at most max_per_domain sessions to one domain at once (others wait); the queue
+// manager bounds the jobs in flight.
+//
+// Deliberately not done: connection reuse across jobs, DANE (TLSA is resolved by relay/dns
+// but not used), per-domain route/TLS overrides in config.
+//
+// Untrusted input: DNS answers and MTA-STS policies (parsed by their modules), the remote
+// SMTP servers (relay/delivery/smtp_session).
+// Threading: deliver()/stop() from any thread; each job runs as a coroutine on its own
+// strand; `done` is called on that strand.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "relay/delivery/deliverer.hpp"
+#include "relay/delivery/smtp_session.hpp"
+#include "relay/dns/resolver.hpp"
+#include "relay/log/log.hpp"
+#include "relay/mtasts/mtasts.hpp"
+
+namespace signpost::delivery {
+
+// The MX hosts to try for a domain, in order (pure; the random source orders equal
+// preferences).
+struct MxPlan {
+    bool null_mx = false;             // RFC 7505: the domain accepts no mail
+    bool implicit = false;            // no MX records: the domain itself (RFC 5321 §5.1)
+    std::vector<std::string> hosts;
+};
+MxPlan plan_mx(const std::vector<dns::MxRecord>& records, const std::string& domain, std::mt19937_64& rng);
+
+// The domain part of an address, lower-cased ("" when there is none).
+std::string recipient_domain(const std::string& address);
+
+struct MxOptions {
+    std::string helo_name;
+    std::uint16_t port = 25;             // [delivery] mx_port (tests use another)
+    std::size_t max_per_domain = 10;
+    std::size_t max_addresses = 10;      // per domain and attempt
+    SessionTimeouts timeouts;
+};
+
+struct MxCounters {
+    std::atomic<std::uint64_t> sessions{0};
+    std::atomic<std::uint64_t> testing_violations{0};  // MTA-STS testing: enforce would refuse
+    std::atomic<std::uint64_t> enforce_refusals{0};    // enforce: deferred for policy reasons
+};
+
+class MxDeliverer final : public Deliverer {
+public:
+    // `policies` may be null (MTA-STS disabled). `tls` is the client context (system CAs
+    // plus [delivery] extra_ca_file).
+    MxDeliverer(boost::asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
+                std::shared_ptr<mtasts::PolicyStore> policies, std::shared_ptr<boost::asio::ssl::context> tls,
+                MxOptions options, log::Logger logger);
+    ~MxDeliverer() override;
+
+    void deliver(Job job, DoneHandler done) override;
+    void stop() override;
+    const MxCounters& counters() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace signpost::delivery

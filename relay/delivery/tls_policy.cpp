@@ -1,0 +1,49 @@
+// relay/delivery/tls_policy.cpp — TLS requirement per MX host (see tls_policy.hpp).
+#include "relay/delivery/tls_policy.hpp"
+
+namespace signpost::delivery {
+
+const char* to_string(PolicySource s) {
+    switch (s) {
+        case PolicySource::mta_sts_enforce: return "mta-sts-enforce";
+        case PolicySource::mta_sts_testing: return "mta-sts-testing";
+        case PolicySource::opportunistic: return "opportunistic";
+        case PolicySource::smarthost: return "smarthost";
+    }
+    return "opportunistic";
+}
+
+TlsDecision decide_tls(const std::optional<mtasts::Policy>& policy, std::string_view mx_host) {
+    TlsDecision d;
+    if (!policy || policy->mode == mtasts::Mode::none) {
+        d.reason = policy ? "MTA-STS policy id " + policy->id + " has mode none: opportunistic TLS"
+                          : "no MTA-STS policy: opportunistic TLS";
+        return d;
+    }
+    d.listed = policy->matches(mx_host);
+    const std::string id = "MTA-STS policy id " + policy->id;
+    if (policy->mode == mtasts::Mode::enforce) {
+        d.source = PolicySource::mta_sts_enforce;
+        d.session = TlsPolicy::required_verified;
+        d.allowed = d.listed;
+        d.reason = d.listed ? id + " (enforce) lists " + std::string(mx_host) +
+                                  ": STARTTLS and a certificate valid for it are required"
+                            : id + " (enforce) does not list " + std::string(mx_host) + ": not contacted";
+        return d;
+    }
+    d.source = PolicySource::mta_sts_testing;
+    d.session = TlsPolicy::opportunistic;
+    d.reason = id + " (testing): opportunistic TLS, failures reported" +
+               (d.listed ? std::string() : "; " + std::string(mx_host) + " is not listed");
+    return d;
+}
+
+std::string testing_violation(const TlsDecision& d, const std::string& tls, const std::string& verification) {
+    if (d.source != PolicySource::mta_sts_testing) return "";
+    if (!d.listed) return "MX host not listed in the policy";
+    if (tls.empty() || tls == "none") return "no TLS (STARTTLS not offered)";
+    if (verification != "verified") return "certificate " + verification;
+    return "";
+}
+
+}  // namespace signpost::delivery
