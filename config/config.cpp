@@ -297,6 +297,7 @@ private:
     void read_auth(const Table& root);
     void read_limits(const Table& root);
     void read_domains(const Table& root);
+    void read_routes(const Table& root);
     DomainConfig read_domain(const Table& t);
     void read_keys(const Table& root);
     void read_queue(const Table& root);
@@ -737,6 +738,47 @@ void Loader::read_delivery(const Table& root) {
         missing(*s, "capture_dir", "required when mode = \"capture\"");
 }
 
+void Loader::read_routes(const Table& root) {
+    bool present = false;
+    auto tables = table_array(root, "route", &present);
+    std::map<std::string, std::size_t> seen;  // domain -> index in tables
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        const Table& t = tables[i];
+        RouteConfig r;
+        if (!t.t->contains("domain")) missing(t, "domain", "the recipient domain this route is for, such as \"example.org\"");
+        field(t, "domain", r.domain, [&](const toml::node& n, const std::string& k) -> std::optional<std::string> {
+            auto v = read_string(n, k);
+            if (!v) return std::nullopt;
+            std::string name = detail::to_lower(*v);
+            if (!name.empty() && name.back() == '.') name.pop_back();
+            if (!detail::is_dns_name(name)) {
+                error(pos_of(n), k, "invalid domain name " + in_quotes(*v) + "; such as \"example.org\"");
+                return std::nullopt;
+            }
+            return name;
+        });
+        field(t, "host", r.host, [&](const toml::node& n, const std::string& k) {
+            return read_endpoint(n, k, 25, false, "\"mx.example.org:25\" or \"[192.0.2.1]:25\"");
+        });
+        if (t.t->contains("tls")) {
+            RouteTls tls = RouteTls::may;
+            if (get_enum(t, "tls", tls, detail::kRouteTls)) r.tls = tls;
+        }
+        if (!t.t->contains("host") && !t.t->contains("tls") && t.t->contains("domain"))
+            error(t.pos, t.path, "a route needs host, tls or both (else it changes nothing)");
+        if (!r.domain.empty()) {
+            auto [it, inserted] = seen.emplace(r.domain, i);
+            if (!inserted) {
+                std::string k = join(t.path, "domain");
+                error(where(k), k,
+                      "duplicate route for " + in_quotes(r.domain) + "; first defined at line " +
+                          std::to_string(where(join(tables[it->second].path, "domain")).line));
+            }
+        }
+        config.routes.push_back(std::move(r));
+    }
+}
+
 void Loader::read_mta_sts(const Table& root) {
     auto s = section(root, "mta_sts");
     if (!s) return;
@@ -804,6 +846,7 @@ void Loader::run(const toml::table& root_table) {
     read_keys(root);
     read_queue(root);
     read_delivery(root);
+    read_routes(root);
     read_mta_sts(root);
     read_dns(root);
     read_metrics(root);

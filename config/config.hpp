@@ -49,6 +49,7 @@ enum class TlsVersion { tls1_2, tls1_3 };
 enum class DkimAlgorithm { ed25519, rsa2048, rsa3072, rsa4096 };
 enum class Canonicalization { simple, relaxed };
 enum class DeliveryMode { mx, smarthost, capture };
+enum class RouteTls { verify, may, none };
 enum class LogFormat { text, json };
 enum class LogLevel { trace, debug, info, warn, error, critical, off };
 
@@ -143,6 +144,16 @@ struct DeliveryConfig {
     bool operator==(const DeliveryConfig&) const = default;
 };
 
+// A per-destination override ([[route]]) for mode = "mx": another next hop and/or a TLS
+// requirement for one recipient domain (exact match). Its tls outranks MTA-STS.
+struct RouteConfig {
+    std::string domain;              // lower case, no trailing dot
+    std::optional<Endpoint> host;    // next hop instead of the MX lookup; port default 25
+    std::optional<RouteTls> tls;     // verify: STARTTLS + certificate valid for the host;
+                                     // may: opportunistic; none: plaintext allowed
+    bool operator==(const RouteConfig&) const = default;
+};
+
 struct MtaStsConfig {
     bool enabled = true;
     std::filesystem::path cache_dir;  // default: <queue.dir>/mta-sts
@@ -180,6 +191,7 @@ struct Config {
     KeysConfig keys;
     QueueConfig queue;
     DeliveryConfig delivery;
+    std::vector<RouteConfig> routes;
     MtaStsConfig mta_sts;
     DnsConfig dns;
     MetricsConfig metrics;
@@ -188,6 +200,8 @@ struct Config {
     // The domain entry that signs for `domain` (exact match, or a parent with
     // sign_subdomains), or nullptr.
     const DomainConfig* find_domain(std::string_view domain) const;
+    // The [[route]] for a recipient domain (exact, case-insensitive), or nullptr.
+    const RouteConfig* find_route(std::string_view domain) const;
 
     // Field-by-field equality (to_toml round trips compare with this).
     bool operator==(const Config&) const = default;
@@ -246,6 +260,7 @@ std::string_view to_string(TlsVersion);
 std::string_view to_string(DkimAlgorithm);
 std::string_view to_string(Canonicalization);
 std::string_view to_string(DeliveryMode);
+std::string_view to_string(RouteTls);
 std::string_view to_string(LogFormat);
 std::string_view to_string(LogLevel);
 

@@ -27,7 +27,7 @@ namespace signpost::config::detail {
 
 inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits", "domain", "keys",
-    "queue",  "delivery", "mta_sts",  "dns",     "metrics", "log"};
+    "queue",  "delivery", "route",    "mta_sts", "dns",     "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client"};
 inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
@@ -45,6 +45,7 @@ inline constexpr std::string_view kQueueKeys[] = {"dir", "max_lifetime", "retry"
 inline constexpr std::string_view kDeliveryKeys[] = {
     "mode",    "smarthost",   "smarthost_tls", "smarthost_credentials_file",
     "mx_port", "capture_dir", "extra_ca_file"};
+inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kDnsKeys[] = {"forwarders", "dnssec", "trust_anchor_file",
                                                 "timeout"};
@@ -63,7 +64,8 @@ inline constexpr SectionSchema kSchema[] = {
     {"tls", false, kTlsKeys},         {"auth", false, kAuthKeys},
     {"limits", false, kLimitsKeys},   {"domain", true, kDomainKeys},
     {"keys", false, kKeysKeys},       {"queue", false, kQueueKeys},
-    {"delivery", false, kDeliveryKeys}, {"mta_sts", false, kMtaStsKeys},
+    {"delivery", false, kDeliveryKeys}, {"route", true, kRouteKeys},
+    {"mta_sts", false, kMtaStsKeys},
     {"dns", false, kDnsKeys},         {"metrics", false, kMetricsKeys},
     {"log", false, kLogKeys},
 };
@@ -90,6 +92,8 @@ inline constexpr Named<Canonicalization> kCanonicalizations[] = {
 inline constexpr Named<DeliveryMode> kDeliveryModes[] = {{"mx", DeliveryMode::mx},
                                                          {"smarthost", DeliveryMode::smarthost},
                                                          {"capture", DeliveryMode::capture}};
+inline constexpr Named<RouteTls> kRouteTls[] = {
+    {"verify", RouteTls::verify}, {"may", RouteTls::may}, {"none", RouteTls::none}};
 inline constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::text},
                                                    {"json", LogFormat::json}};
 inline constexpr Named<LogLevel> kLogLevels[] = {

@@ -140,6 +140,13 @@ std::string to_toml(const Config& c) {
     w.opt_path("capture_dir", c.delivery.capture_dir);
     w.opt_path("extra_ca_file", c.delivery.extra_ca_file);
 
+    for (const RouteConfig& r : c.routes) {
+        w.array_section("route");
+        w.str("domain", r.domain);
+        if (r.host) w.str("host", r.host->to_string());
+        if (r.tls) w.str("tls", to_string(*r.tls));
+    }
+
     w.section("mta_sts");
     w.boolean("enabled", c.mta_sts.enabled);
     w.path("cache_dir", c.mta_sts.cache_dir);

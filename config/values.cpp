@@ -365,6 +365,7 @@ std::string_view to_string(Canonicalization v) {
     return detail::name_of(detail::kCanonicalizations, v);
 }
 std::string_view to_string(DeliveryMode v) { return detail::name_of(detail::kDeliveryModes, v); }
+std::string_view to_string(RouteTls v) { return detail::name_of(detail::kRouteTls, v); }
 std::string_view to_string(LogFormat v) { return detail::name_of(detail::kLogFormats, v); }
 std::string_view to_string(LogLevel v) { return detail::name_of(detail::kLogLevels, v); }
 
@@ -382,6 +383,14 @@ std::string ConfigError::to_string() const {
     if (!key.empty()) out += key + ": ";
     out += message;
     return out;
+}
+
+const RouteConfig* Config::find_route(std::string_view domain) const {
+    std::string name = detail::to_lower(domain);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (const RouteConfig& r : routes)
+        if (r.domain == name) return &r;
+    return nullptr;
 }
 
 const DomainConfig* Config::find_domain(std::string_view domain) const {
