@@ -66,6 +66,21 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
                       << (held_before ? "; one was held before" : "") << "\n";
         }
     }
+    const config::RouteConfig* route = cfg.find_route(domain);
+    std::optional<config::RouteTls> route_tls = route ? route->tls : std::nullopt;
+    if (route) {
+        std::cout << "route:     [[route]] for " << domain << ":"
+                  << (route->host ? " host " + route->host->to_string() : std::string())
+                  << (route->tls ? std::string(" tls = ") + std::string(config::to_string(*route->tls)) : std::string())
+                  << "\n";
+    }
+    if (route && route->host) {
+        auto d = delivery::decide_tls(policy, route->host->host, route_tls);
+        std::cout << "Next hop (from [[route]], no MX lookup):\n  " << route->host->to_string() << "\n      "
+                  << (d.allowed ? "" : "NOT CONTACTED: ") << d.reason << " (policy " << delivery::to_string(d.source)
+                  << ")\n";
+        co_return 0;
+    }
     dns::MxAnswer mx = co_await resolver->mx(domain);
     if (mx.status == dns::Status::nxdomain) {
         std::cout << "MX:        the domain does not exist (NXDOMAIN): mail to it bounces (5.1.2)\n";
@@ -89,7 +104,7 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
         int pref = -1;
         for (const auto& r : mx.records)
             if (r.host == host) pref = r.preference;
-        auto d = delivery::decide_tls(policy, host);
+        auto d = delivery::decide_tls(policy, host, route_tls);
         any = any || d.allowed;
         dns::AddressAnswer v6 = co_await resolver->aaaa(host);
         dns::AddressAnswer v4 = co_await resolver->a(host);

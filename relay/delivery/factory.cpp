@@ -40,6 +40,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
             MxOptions options;
             options.helo_name = config.server.hostname;
             options.port = config.delivery.mx_port;
+            options.routes = config.routes;
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
                                                  options, std::move(logger));
         } catch (const std::runtime_error& e) {

@@ -1,6 +1,12 @@
 // relay/delivery/mx.cpp — MX routing with MTA-STS (see mx.hpp).
 #include "relay/delivery/mx.hpp"
 
+// GCC 12 reports a coroutine frame's own operator delete as "mismatched" with its operator
+// new for try_hosts' frame (a false positive of -Wmismatched-new-delete on awaitable frames).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -147,6 +153,27 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                                     : "no MTA-STS policy" + (lk.detail.empty() ? std::string() : " (" + lk.detail + ")");
         }
 
+        const config::RouteConfig* route = nullptr;
+        for (const auto& r : opt.routes)
+            if (r.domain == domain) route = &r;
+        std::optional<config::RouteTls> route_tls = route ? route->tls : std::nullopt;
+        if (route && route->host) {
+            // The operator's next hop: no MX lookup (and so no null MX / NXDOMAIN verdicts).
+            MxPlan routed;
+            routed.hosts.push_back(route->host->host);
+            co_await acquire(domain);
+            std::vector<RecipientResult> results;
+            try {
+                results = co_await try_hosts(job, domain, routed, policy, policy_note + "; [[route]] " +
+                                             route->host->to_string(), stop, jlog, route_tls, route->host->port);
+            } catch (...) {
+                release(domain);
+                throw;
+            }
+            release(domain);
+            co_return results;
+        }
+
         dns::MxAnswer mx = co_await resolver->mx(domain);
         if (mx.status == dns::Status::nxdomain) {
             jlog->info("{}: domain does not exist (NXDOMAIN)", domain);
@@ -170,7 +197,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         co_await acquire(domain);
         std::vector<RecipientResult> results;
         try {
-            results = co_await try_hosts(job, domain, plan, policy, policy_note, stop, jlog);
+            results = co_await try_hosts(job, domain, plan, policy, policy_note, stop, jlog, route_tls, opt.port);
         } catch (...) {
             release(domain);
             throw;
@@ -182,24 +209,32 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
     awaitable<std::vector<RecipientResult>> try_hosts(const Job& job, const std::string& domain, const MxPlan& plan,
                                                       const std::optional<mtasts::Policy>& policy,
                                                       const std::string& policy_note, std::shared_ptr<StopSignal> stop,
-                                                      log::Logger jlog) {
+                                                      log::Logger jlog, std::optional<config::RouteTls> route_tls,
+                                                      std::uint16_t port) {
         std::vector<std::string> unlisted;
         std::optional<SessionResult> last;
         std::string last_problem;
         std::size_t tried = 0;
         for (const auto& host : plan.hosts) {
-            TlsDecision d = decide_tls(policy, host);
+            TlsDecision d = decide_tls(policy, host, route_tls);
             if (!d.allowed) {
                 unlisted.push_back(host);
                 jlog->info("{}: skipping MX {}: {}", domain, host, d.reason);
                 continue;
             }
             std::vector<asio::ip::address> addresses;
-            dns::AddressAnswer v6 = co_await resolver->aaaa(host);
-            dns::AddressAnswer v4 = co_await resolver->a(host);
-            for (const auto* ans : {&v6, &v4})
-                if (ans->status == dns::Status::ok)
-                    addresses.insert(addresses.end(), ans->addresses.begin(), ans->addresses.end());
+            boost::system::error_code literal_ec;
+            auto literal = asio::ip::make_address(host, literal_ec);  // a [[route]] host may be an IP
+            dns::AddressAnswer v6, v4;
+            if (!literal_ec) {
+                addresses.push_back(literal);
+            } else {
+                v6 = co_await resolver->aaaa(host);
+                v4 = co_await resolver->a(host);
+                for (const auto* ans : {&v6, &v4})
+                    if (ans->status == dns::Status::ok)
+                        addresses.insert(addresses.end(), ans->addresses.begin(), ans->addresses.end());
+            }
             if (addresses.empty()) {
                 last_problem = "MX " + host + " has no address (A: " + (v4.why.empty() ? dns::to_string(v4.status) : v4.why) +
                                ", AAAA: " + (v6.why.empty() ? dns::to_string(v6.status) : v6.why) + ")";
@@ -215,7 +250,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 o.tls_context = tls;
                 o.timeouts = opt.timeouts;
                 o.logger = jlog;
-                SessionTarget target{tcp::endpoint(addr, opt.port), host};
+                SessionTarget target{tcp::endpoint(addr, port), host};
                 SessionResult res = co_await run_smtp_session(job, target, o, stop);
                 counters.sessions.fetch_add(1);
                 const std::string cert = res.verification.empty() ? "-" : res.verification;

@@ -19,8 +19,10 @@
 // Bounds: at most max_per_domain sessions to one domain at once (others wait); the queue
 // manager bounds the jobs in flight.
 //
-// Deliberately not done: connection reuse across jobs, DANE (TLSA is resolved by relay/dns
-// but not used), per-domain route/TLS overrides in config.
+// A [[route]] for the domain replaces the MX lookup by its host (when set) and its tls
+// setting outranks MTA-STS (tls_policy.hpp).
+//
+// Deliberately not done: DANE (TLSA is resolved by relay/dns but not used).
 //
 // Untrusted input: DNS answers and MTA-STS policies (parsed by their modules), the remote
 // SMTP servers (relay/delivery/smtp_session).
@@ -63,6 +65,7 @@ struct MxOptions {
     std::size_t max_per_domain = 10;
     std::size_t max_addresses = 10;      // per domain and attempt
     SessionTimeouts timeouts;
+    std::vector<config::RouteConfig> routes;  // [[route]]: next hop and/or TLS per domain
 };
 
 struct MxCounters {

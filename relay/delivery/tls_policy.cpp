@@ -5,6 +5,7 @@ namespace signpost::delivery {
 
 const char* to_string(PolicySource s) {
     switch (s) {
+        case PolicySource::route: return "route";
         case PolicySource::mta_sts_enforce: return "mta-sts-enforce";
         case PolicySource::mta_sts_testing: return "mta-sts-testing";
         case PolicySource::opportunistic: return "opportunistic";
@@ -13,8 +14,28 @@ const char* to_string(PolicySource s) {
     return "opportunistic";
 }
 
-TlsDecision decide_tls(const std::optional<mtasts::Policy>& policy, std::string_view mx_host) {
+TlsDecision decide_tls(const std::optional<mtasts::Policy>& policy, std::string_view mx_host,
+                       std::optional<config::RouteTls> route_tls) {
     TlsDecision d;
+    if (route_tls) {
+        d.source = PolicySource::route;
+        switch (*route_tls) {
+            case config::RouteTls::verify:
+                d.session = TlsPolicy::required_verified;
+                d.reason = "[[route]] tls = verify: STARTTLS and a certificate valid for " + std::string(mx_host) +
+                           " are required";
+                break;
+            case config::RouteTls::may:
+                d.session = TlsPolicy::opportunistic;
+                d.reason = "[[route]] tls = may: opportunistic TLS";
+                break;
+            case config::RouteTls::none:
+                d.session = TlsPolicy::none_allowed_plaintext;
+                d.reason = "[[route]] tls = none: plaintext allowed";
+                break;
+        }
+        return d;
+    }
     if (!policy || policy->mode == mtasts::Mode::none) {
         d.reason = policy ? "MTA-STS policy id " + policy->id + " has mode none: opportunistic TLS"
                           : "no MTA-STS policy: opportunistic TLS";

@@ -49,6 +49,7 @@ mx_for plain "10 mx3.mx.test."
 mx_for nullmx "0 ."
 mx_for cache "10 mx1.mx.test."
 mx_for idchange "10 mx2.mx.test."
+mx_for routeverify "10 mx2.mx.test."
 for d in $DOMAINS; do zone "mta-sts.$d.test. 300 IN A 127.0.0.10"; done
 sts_txt enforce 1; sts_txt unlisted 1; sts_txt wrongname 1; sts_txt nostarttls 1; sts_txt testing 1
 sts_txt cache 1; sts_txt idchange 1
@@ -126,6 +127,10 @@ text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "mx"\nmx_port = $MX_POR
 text = re.sub(r'\[mta_sts\][^\[]*', '[mta_sts]\nenabled = true\nhttps_port = $HTTPS_PORT\n\n', text, count=1)
 text = re.sub(r'\[queue\][^\[]*', '[queue]\ndir = "spool"\nretry = ["1h"]\n\n', text, count=1)
 text += '\n[dns]\nforwarders = ["127.0.0.1@$UNBOUND_PORT"]\ntimeout = "3s"\n'
+# [[route]]: a next hop with plaintext allowed, and a TLS requirement stronger than the
+# domain publishes (no MTA-STS there).
+text += '\n[[route]]\ndomain = "route.test"\nhost = "127.0.0.13:$MX_PORT"\ntls = "none"\n'
+text += '\n[[route]]\ndomain = "routeverify.test"\ntls = "verify"\n'
 open(path, "w").write(text)
 EOF
 "$SIGNPOST" check-config --config "$CFG" > "$WORK/effective.toml" 2> "$WORK/check.err" || { cat "$WORK/check.err"; fail "config refused"; }
@@ -188,10 +193,11 @@ bounced_with() {
 # attempt_line DOMAIN: the attempt log line for the domain's message
 attempt_line() { grep "\[${QID[$1]}\] $1.test: attempt via" "$LOG" | tail -1; }
 
-for d in enforce unlisted wrongname nostarttls testing plain nullmx missing broken cache idchange; do submit "$d.test"; done
+CASES="enforce unlisted wrongname nostarttls testing plain nullmx missing broken cache idchange route routeverify"
+for d in $CASES; do submit "$d.test"; done
 # QID keys carry the ".test"; the helpers take the full domain
 declare -A Q
-for d in enforce unlisted wrongname nostarttls testing plain nullmx missing broken cache idchange; do Q[$d]=${QID[$d.test]}; done
+for d in $CASES; do Q[$d]=${QID[$d.test]}; done
 
 delivered_to mx1 enforce.test
 grep "\[${Q[enforce]}\] enforce.test: attempt via" "$LOG" | grep -q "policy mta-sts-enforce (MTA-STS enforce id 1 (fetched)); TLS TLSv1.[23] .*, certificate verified" \
@@ -232,6 +238,14 @@ for ((i = 0; i < 100; i++)); do
 done
 "$SIGNPOST" queue show "${Q[broken]}" --config "$CFG" | grep -q "2 attempt(s)" || fail "broken: not retried"
 pass "SERVFAIL: deferred (4.4.3) and retried"
+
+delivered_to mx3 route.test
+grep "\[${Q[route]}\] route.test: attempt via" "$LOG" | grep -q "127.0.0.13\]:$MX_PORT: policy route" \
+  || { grep "${Q[route]}" "$LOG"; fail "route: the [[route]] next hop was not used"; }
+pass "[[route]] host + tls = none: sent to the configured next hop"
+deferred_with routeverify.test "4.7.5 .*not verified"
+grep -q "<t71-routeverify.test@example.test>" "$WORK"/mx2/sink.log && fail "routeverify: delivered over an unverified certificate"
+pass "[[route]] tls = verify where no MTA-STS is published: deferred on a wrong-name certificate"
 
 delivered_to mx1 cache.test
 pass "cache.test: policy fetched, delivered"

@@ -109,3 +109,19 @@ TEST(delivery_TlsDecision, NoPolicyOrModeNoneIsOpportunistic) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(delivery_TlsDecision, ARouteSettingOutranksMtaSts) {
+    auto p = policy(mtasts::Mode::enforce, {"mx1.example.org"});
+    auto none = decide_tls(p, "elsewhere.example.net", config::RouteTls::none);
+    EXPECT_EQ(none.source, PolicySource::route);
+    EXPECT_TRUE(none.allowed);
+    EXPECT_EQ(none.session, TlsPolicy::none_allowed_plaintext);
+    auto verify = decide_tls(std::nullopt, "mx.example.org", config::RouteTls::verify);
+    EXPECT_EQ(verify.session, TlsPolicy::required_verified);
+    EXPECT_STREQ(to_string(verify.source), "route");
+    EXPECT_EQ(decide_tls(std::nullopt, "mx.example.org", config::RouteTls::may).session, TlsPolicy::opportunistic);
+}
+
+}  // namespace
