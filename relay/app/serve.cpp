@@ -111,9 +111,24 @@ int serve(const std::filesystem::path& config_path) {
     // Password hashing, signing and fsync run here, never on the I/O threads.
     boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
 
+    // MX delivery attempts by TLS policy and result; MTA-STS testing-mode failures.
+    auto& attempts = prometheus::BuildCounter()
+                         .Name("signpost_delivery_sessions_total")
+                         .Help("Outbound SMTP sessions to MX hosts, by the TLS policy that applied and the result")
+                         .Register(metrics->registry());
+    auto& testing_failures = prometheus::BuildCounter()
+                                 .Name("signpost_mta_sts_testing_failures_total")
+                                 .Help("Deliveries under an MTA-STS testing policy that enforce mode would have refused")
+                                 .Register(metrics->registry())
+                                 .Add({});
+    auto on_mx_attempt = [&attempts, &testing_failures](const delivery::MxAttempt& a) {
+        attempts.Add({{"policy", a.policy}, {"result", a.result}}).Increment();
+        if (a.testing_violation) testing_failures.Increment();
+    };
     std::string deliverer_error;
-    std::shared_ptr<delivery::Deliverer> deliverer = delivery::make_deliverer(
-        *cfg, io.get_executor(), workers.get_executor(), log::with_id(logger, "delivery"), deliverer_error);
+    std::shared_ptr<delivery::Deliverer> deliverer =
+        delivery::make_deliverer(*cfg, io.get_executor(), workers.get_executor(), log::with_id(logger, "delivery"),
+                                 deliverer_error, on_mx_attempt);
     if (!deliverer) {
         logger->critical("not started: [delivery] mode = \"{}\": {}", config::to_string(cfg->delivery.mode), deliverer_error);
         rotation.stop();

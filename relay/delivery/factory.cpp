@@ -11,7 +11,7 @@ namespace signpost::delivery {
 
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
                                           boost::asio::any_io_executor blocking, log::Logger logger,
-                                          std::string& error) {
+                                          std::string& error, std::function<void(const MxAttempt&)> on_mx_attempt) {
     switch (config.delivery.mode) {
     case config::DeliveryMode::smarthost:
         try {
@@ -41,6 +41,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
             options.helo_name = config.server.hostname;
             options.port = config.delivery.mx_port;
             options.routes = config.routes;
+            options.on_attempt = std::move(on_mx_attempt);
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
                                                  options, std::move(logger));
         } catch (const std::runtime_error& e) {

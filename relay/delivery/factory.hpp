@@ -18,12 +18,15 @@
 
 #include "config/config.hpp"
 #include "relay/delivery/deliverer.hpp"
+#include "relay/delivery/mx.hpp"
 #include "relay/log/log.hpp"
 
 namespace signpost::delivery {
 
+// `on_mx_attempt` (mode mx) is told about every session's policy and result (metrics).
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
                                           boost::asio::any_io_executor blocking, log::Logger logger,
-                                          std::string& error);
+                                          std::string& error,
+                                          std::function<void(const MxAttempt&)> on_mx_attempt = {});
 
 }  // namespace signpost::delivery

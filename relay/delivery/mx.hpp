@@ -31,6 +31,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -59,6 +60,13 @@ MxPlan plan_mx(const std::vector<dns::MxRecord>& records, const std::string& dom
 // The domain part of an address, lower-cased ("" when there is none).
 std::string recipient_domain(const std::string& address);
 
+// One finished session (or a domain refused before any), for metrics: bounded labels only.
+struct MxAttempt {
+    const char* policy = "opportunistic";  // to_string(PolicySource)
+    const char* result = "deferred";       // "delivered", "deferred", "bounced" (first recipient's)
+    bool testing_violation = false;        // MTA-STS testing: enforce would have refused it
+};
+
 struct MxOptions {
     std::string helo_name;
     std::uint16_t port = 25;             // [delivery] mx_port (tests use another)
@@ -66,6 +74,7 @@ struct MxOptions {
     std::size_t max_addresses = 10;      // per domain and attempt
     SessionTimeouts timeouts;
     std::vector<config::RouteConfig> routes;  // [[route]]: next hop and/or TLS per domain
+    std::function<void(const MxAttempt&)> on_attempt;  // may be empty; called on job strands
 };
 
 struct MxCounters {

@@ -273,6 +273,16 @@ QID[idchange.test]=${Q[idchange2]}
 deferred_with idchange.test "4.7.5 .*not verified"
 pass "TXT id changed: the new (enforce) policy was fetched and applies"
 
+# The decisions are counted.
+curl -s "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/metrics.txt" || fail "no metrics"
+grep -qE '^signpost_delivery_sessions_total\{.*policy="mta-sts-enforce".*result="delivered".*\} [1-9]' "$WORK/metrics.txt" \
+  || grep -qE '^signpost_delivery_sessions_total\{.*result="delivered".*policy="mta-sts-enforce".*\} [1-9]' "$WORK/metrics.txt" \
+  || { grep signpost_delivery "$WORK/metrics.txt"; fail "enforce deliveries are not counted"; }
+grep -qE '^signpost_delivery_sessions_total\{.*policy="mta-sts-enforce".*result="deferred".*\} [1-9]|^signpost_delivery_sessions_total\{.*result="deferred".*policy="mta-sts-enforce".*\} [1-9]' "$WORK/metrics.txt" \
+  || { grep signpost_delivery "$WORK/metrics.txt"; fail "enforce deferrals are not counted"; }
+grep -qE '^signpost_mta_sts_testing_failures_total [1-9]' "$WORK/metrics.txt" || fail "testing-mode failures are not counted"
+pass "sessions counted by policy and result; testing-mode failures counted"
+
 # Restart: the policies are known from the cache on disk.
 kill -TERM $SP_PID
 wait_exit $SP_PID 20
