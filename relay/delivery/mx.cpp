@@ -20,6 +20,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "relay/delivery/connection_pool.hpp"
 #include "relay/delivery/results.hpp"
 #include "relay/delivery/tls_policy.hpp"
 
@@ -68,6 +69,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
     std::shared_ptr<dns::Resolver> resolver;
     std::shared_ptr<mtasts::PolicyStore> policies;
     std::shared_ptr<asio::ssl::context> tls;
+    std::shared_ptr<ConnectionPool> pool;  // idle connections for further messages
     MxOptions opt;
     log::Logger log;
     MxCounters counters;
@@ -249,6 +251,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 o.tls = d.session;
                 o.tls_context = tls;
                 o.timeouts = opt.timeouts;
+                o.pool = pool;  // keyed by endpoint, host and TLS policy: never mixes policies
                 o.logger = jlog;
                 SessionTarget target{tcp::endpoint(addr, port), host};
                 SessionResult res = co_await run_smtp_session(job, target, o, stop);
@@ -257,8 +260,9 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 for (auto& r : res.recipients)
                     r.tls = (res.tls.empty() ? std::string("none") : res.tls) + ", certificate " + cert + ", policy " +
                             to_string(d.source);
-                jlog->info("{}: attempt via {}: policy {} ({}); TLS {}, certificate {}; {}", domain, res.remote_host,
-                           to_string(d.source), policy_note, res.tls.empty() ? "none" : res.tls, cert,
+                jlog->info("{}: attempt via {}{}: policy {} ({}); TLS {}, certificate {}; {}", domain, res.remote_host,
+                           res.reused ? " (reused connection)" : "", to_string(d.source), policy_note,
+                           res.tls.empty() ? "none" : res.tls, cert,
                            res.try_next ? "no answer of its own, trying the next address" : "answered");
                 std::string violation = testing_violation(d, res.tls, res.verification);
                 if (!violation.empty()) {
@@ -311,6 +315,7 @@ MxDeliverer::MxDeliverer(asio::any_io_executor io, std::shared_ptr<dns::Resolver
     impl_->tls = std::move(tls);
     impl_->opt = std::move(options);
     impl_->log = std::move(logger);
+    impl_->pool = ConnectionPool::make(asio::make_strand(impl_->io), {}, impl_->log);
 }
 
 MxDeliverer::~MxDeliverer() { stop(); }
@@ -360,6 +365,7 @@ void MxDeliverer::stop() {
         running.assign(impl_->running.begin(), impl_->running.end());
     }
     for (auto& s : running) s->stop();
+    impl_->pool->shutdown();
 }
 
 const MxCounters& MxDeliverer::counters() const { return impl_->counters; }

@@ -19,6 +19,9 @@
 // Bounds: at most max_per_domain sessions to one domain at once (others wait); the queue
 // manager bounds the jobs in flight.
 //
+// Connections are kept for further messages to the same MX host (connection_pool.hpp:
+// keyed by address, host name and TLS policy, RSET before reuse, 30 s idle).
+//
 // A [[route]] for the domain replaces the MX lookup by its host (when set) and its tls
 // setting outranks MTA-STS (tls_policy.hpp).
 //

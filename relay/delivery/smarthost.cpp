@@ -67,7 +67,7 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
     asio::any_io_executor io;
     log::Logger logger;
     config::Endpoint smarthost;
-    SessionOptions base;
+    SessionOptions base;  // base.pool: the deliverer's ConnectionPool
     std::size_t max_sessions = 20;
 
     mutable std::mutex mutex;
@@ -167,7 +167,7 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
 
 SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, std::string helo_name,
                                        asio::any_io_executor io, log::Logger logger, std::size_t max_sessions,
-                                       SessionTimeouts timeouts)
+                                       SessionTimeouts timeouts, ConnectionPool::Limits pool_limits)
     : impl_(std::make_shared<Impl>()) {
     if (!delivery.smarthost) throw std::runtime_error("delivery.smarthost: required when delivery.mode = \"smarthost\"");
     impl_->io = std::move(io);
@@ -189,6 +189,8 @@ SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, s
         if (!o.credentials) throw std::runtime_error("delivery.smarthost_credentials_file: " + error);
     }
     o.timeouts = timeouts;
+    // Its own strand: the pool's expiry timer and QUITs never run beside each other.
+    o.pool = ConnectionPool::make(asio::make_strand(impl_->io), pool_limits, impl_->logger);
 }
 
 SmarthostDeliverer::~SmarthostDeliverer() { stop(); }
@@ -222,6 +224,7 @@ void SmarthostDeliverer::stop() {
         for (const auto& [id, s] : impl_->running) running.push_back(s);
     }
     for (auto& s : running) s->stop();
+    impl_->base.pool->shutdown();
     for (auto& [job, done] : waiting) done(results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped"));
 }
 

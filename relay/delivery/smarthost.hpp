@@ -13,8 +13,11 @@
 // Bounds: at most `max_sessions` sessions at once; further jobs wait in FIFO order. The
 // resolver has its own timeout (30 s) besides the session's (smtp_session.hpp).
 //
-// Deliberately not done: connection reuse between jobs; MX lookup (relay/delivery's MX
-// deliverer, later).
+// Connection reuse: one ConnectionPool (connection_pool.hpp) for all jobs, keyed by the
+// smarthost address, so a job after a delivered one usually goes over the same connection
+// (RSET, then MAIL; no new TLS handshake or AUTH). stop() QUITs the idle connections.
+//
+// Deliberately not done: MX lookup (relay/delivery's MX deliverer).
 //
 // Untrusted input: the remote side's replies (handled by the session). The credentials are
 // a secret: never logged.
@@ -30,6 +33,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "config/config.hpp"
+#include "relay/delivery/connection_pool.hpp"
 #include "relay/delivery/deliverer.hpp"
 #include "relay/delivery/smtp_session.hpp"
 #include "relay/log/log.hpp"
@@ -48,12 +52,12 @@ public:
     // unreadable or malformed, or the CA file does not load.
     SmarthostDeliverer(const config::DeliveryConfig& delivery, std::string helo_name,
                        boost::asio::any_io_executor io, log::Logger logger = nullptr, std::size_t max_sessions = 20,
-                       SessionTimeouts timeouts = {});
+                       SessionTimeouts timeouts = {}, ConnectionPool::Limits pool_limits = {});
     ~SmarthostDeliverer() override;
 
     void deliver(Job job, DoneHandler done) override;
-    // Ends sessions in flight (their undecided recipients: temporary) and answers waiting
-    // and later jobs at once with temporary failures.
+    // Ends sessions in flight (their undecided recipients: temporary), answers waiting
+    // and later jobs at once with temporary failures, and QUITs idle connections.
     void stop() override;
 
     std::size_t active() const;   // sessions running

@@ -21,6 +21,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/sinks/null_sink.h>
 
+#include "relay/delivery/connection_pool.hpp"
 #include "relay/smtp/client.hpp"
 #include "relay/smtp/sasl.hpp"
 
@@ -99,20 +100,19 @@ namespace {
 
 constexpr std::size_t file_block = 64 * 1024;
 
-// The connection and its deadline. One per session, shared with the watchdog coroutine
-// and the StopSignal handler (both on the session's executor).
+// The session's hold on a connection, and its deadline. One per session, shared with the
+// watchdog coroutine and the StopSignal handler (both on the session's executor). The
+// connection itself (`t`) may outlive the session in a ConnectionPool: once handed over,
+// `t` is null and nothing here touches it again.
 struct Conn {
-    explicit Conn(const asio::any_io_executor& ex) : socket(ex), watchdog(ex) {}
+    explicit Conn(const asio::any_io_executor& ex) : t(std::make_unique<Connection>(ex)), watchdog(ex) {}
 
-    tcp::socket socket;
-    std::unique_ptr<ssl::stream<tcp::socket&>> tls;
+    std::unique_ptr<Connection> t;
     asio::steady_timer watchdog;
     Clock::time_point deadline = Clock::time_point::max();
     bool timed_out = false;  // the watchdog closed the socket
     bool stopped = false;    // StopSignal closed the socket
     bool done = false;       // the session is over; the watchdog ends
-    std::string in;          // bytes read and not yet parsed
-    smtp::ReplyParser parser;
 
     void arm(Ms timeout) {
         deadline = Clock::now() + timeout;
@@ -123,8 +123,7 @@ struct Conn {
         watchdog.cancel();
     }
     void drop() {
-        error_code ignored;
-        socket.close(ignored);
+        if (t) t->close();
     }
 };
 
@@ -187,6 +186,14 @@ public:
             result.recipients.push_back(std::move(rr));
         }
         decided_.assign(job_.recipients.size(), false);
+        // Before handshake() may fill in a per-session TLS context.
+        key_.endpoint = target_.endpoint;
+        key_.host = target_.host;
+        key_.tls = opt_.tls;
+        key_.implicit_tls = opt_.implicit_tls;
+        key_.tls_context = opt_.tls_context.get();
+        key_.user = opt_.credentials ? opt_.credentials->user : std::string();
+        key_.helo_name = opt_.helo_name;
     }
 
     awaitable<void> run();
@@ -238,11 +245,11 @@ private:
         if (c.stopped) co_return error_code(asio::error::operation_aborted);
         c.arm(timeout);
         error_code ec;
-        if (c.tls) {
-            co_await asio::async_write(*c.tls, asio::buffer(data.data(), data.size()),
+        if (c.t->tls) {
+            co_await asio::async_write(*c.t->tls, asio::buffer(data.data(), data.size()),
                                        asio::redirect_error(asio::use_awaitable, ec));
         } else {
-            co_await asio::async_write(c.socket, asio::buffer(data.data(), data.size()),
+            co_await asio::async_write(c.t->socket, asio::buffer(data.data(), data.size()),
                                        asio::redirect_error(asio::use_awaitable, ec));
         }
         c.disarm();
@@ -254,11 +261,11 @@ private:
         c.arm(timeout);
         std::array<char, 4096> buf;
         for (;;) {
-            const std::size_t used = c.parser.feed(c.in);
-            c.in.erase(0, used);
-            if (c.parser.complete()) {
+            const std::size_t used = c.t->parser.feed(c.t->in);
+            c.t->in.erase(0, used);
+            if (c.t->parser.complete()) {
                 c.disarm();
-                auto r = c.parser.take();
+                auto r = c.t->parser.take();
                 if (r) log_->debug("< {}{}{} {}", r->code, r->enhanced.empty() ? "" : " ", r->enhanced, one_line(*r));
                 co_return r;
             }
@@ -268,16 +275,16 @@ private:
             }
             error_code ec;
             std::size_t n = 0;
-            if (c.tls) {
-                n = co_await c.tls->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+            if (c.t->tls) {
+                n = co_await c.t->tls->async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
             } else {
-                n = co_await c.socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+                n = co_await c.t->socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
             }
             if (ec) {
                 c.disarm();
                 co_return effective(ec);
             }
-            c.in.append(buf.data(), n);
+            c.t->in.append(buf.data(), n);
         }
     }
 
@@ -297,6 +304,9 @@ private:
     }
 
     // --- steps ------------------------------------------------------------------------------
+    awaitable<bool> reuse();
+    awaitable<bool> open();
+    awaitable<void> release();
     awaitable<bool> handshake();
     awaitable<bool> hello();
     awaitable<bool> starttls();
@@ -309,6 +319,7 @@ private:
     SessionOptions opt_;
     std::shared_ptr<StopSignal> stop_;
     std::shared_ptr<Conn> conn_;
+    PoolKey key_;
     log::Logger log_;
     std::vector<bool> decided_;
     smtp::Capabilities caps_;
@@ -336,50 +347,18 @@ awaitable<void> Session::run() {
         co_return;
     }
 
-    log_->debug("connecting to {}", result.remote_host);
-    error_code ec;
-    c.arm(opt_.timeouts.connect);
-    co_await c.socket.async_connect(target_.endpoint, asio::redirect_error(asio::use_awaitable, ec));
-    c.disarm();
-    ec = effective(ec);
-    if (ec || c.timed_out || c.stopped) {
-        fail_connection("while connecting", ec, "4.4.1");
-        result.try_next = true;
-        co_return;
+    bool reused = false;
+    if (opt_.pool) {
+        reused = co_await reuse();
+        if (!reused && (c.stopped || (stop_ && stop_->stopped()))) {
+            decide_rest(Outcome::temporary, 0, "4.3.0", "delivery stopped before connecting");
+            co_return;
+        }
     }
-    connected = true;
-    error_code ignored;
-    c.socket.set_option(tcp::no_delay(true), ignored);
-
-    if (opt_.implicit_tls) {
-        bool ok = co_await handshake();
+    if (!reused) {
+        bool ok = co_await open();
         if (!ok) co_return;
     }
-
-    auto greeting = co_await read_reply(opt_.timeouts.greeting);
-    if (!greeting) {
-        fail_connection("waiting for the greeting", greeting.error());
-        result.try_next = true;
-        co_return;
-    }
-    if (greeting->code != 220) {
-        // 421/554 and the like: this server will not talk to us now. Temporary: another
-        // address, or a later attempt, may do better (Postfix's smtp_skip_5xx_greeting).
-        log_->info("{}: greeting refused: {} {}", result.remote_host, greeting->code, one_line(*greeting));
-        decide_rest(Outcome::temporary, *greeting);
-        result.try_next = true;
-        if (greeting->code != 421) co_await quit();
-        co_return;
-    }
-
-    bool ok = co_await hello();
-    if (!ok) co_return;
-    if (!opt_.implicit_tls && opt_.tls != TlsPolicy::none_allowed_plaintext) {
-        ok = co_await starttls();
-        if (!ok) co_return;
-    }
-    ok = co_await authenticate();
-    if (!ok) co_return;
 
     // RFC 6531 §3.4: a message that needs SMTPUTF8 must not go to a server without it; the
     // sender gets a DSN with 5.6.7 (RFC 6533 §3).
@@ -402,6 +381,104 @@ awaitable<void> Session::run() {
     co_await transaction();
 }
 
+// A reused connection (ConnectionPool): RSET (RFC 5321 §4.1.1.5) must get 250. When it
+// does not, the connection is dropped and the session starts afresh: a stale pooled
+// connection is not the destination's failure, so nothing is decided here.
+awaitable<bool> Session::reuse() {
+    Conn& c = *conn_;
+    auto pooled = opt_.pool->take(key_);
+    if (!pooled) co_return false;
+    c.t = std::move(pooled);
+    result.remote_host = c.t->remote_host;
+    result.tls = c.t->tls_description;
+    result.verification = c.t->verification;
+    caps_ = c.t->caps;
+    log_->debug("{}: reusing a connection after {} transactions", result.remote_host, c.t->transactions);
+    auto r = co_await command("RSET\r\n", opt_.timeouts.rset);
+    if (r && r->code == 250) {
+        connected = true;
+        result.reused = true;
+        co_return true;
+    }
+    log_->debug("{}: RSET on a reused connection failed ({}); connecting afresh", result.remote_host,
+                r ? std::to_string(r->code) : r.error().message());
+    c.drop();
+    auto ex = co_await asio::this_coro::executor;
+    c.t = std::make_unique<Connection>(ex);
+    c.timed_out = false;
+    result.remote_host = describe_endpoint(target_.host, target_.endpoint);
+    result.tls = "none";
+    result.verification.clear();
+    caps_ = smtp::Capabilities{};
+    co_return false;
+}
+
+// A new connection: connect, (implicit TLS,) greeting, EHLO, STARTTLS, AUTH. False when
+// the session is over (every recipient decided).
+awaitable<bool> Session::open() {
+    Conn& c = *conn_;
+    log_->debug("connecting to {}", result.remote_host);
+    error_code ec;
+    c.arm(opt_.timeouts.connect);
+    co_await c.t->socket.async_connect(target_.endpoint, asio::redirect_error(asio::use_awaitable, ec));
+    c.disarm();
+    ec = effective(ec);
+    if (ec || c.timed_out || c.stopped) {
+        fail_connection("while connecting", ec, "4.4.1");
+        result.try_next = true;
+        co_return false;
+    }
+    connected = true;
+    error_code ignored;
+    c.t->socket.set_option(tcp::no_delay(true), ignored);
+
+    if (opt_.implicit_tls) {
+        bool ok = co_await handshake();
+        if (!ok) co_return false;
+    }
+
+    auto greeting = co_await read_reply(opt_.timeouts.greeting);
+    if (!greeting) {
+        fail_connection("waiting for the greeting", greeting.error());
+        result.try_next = true;
+        co_return false;
+    }
+    if (greeting->code != 220) {
+        // 421/554 and the like: this server will not talk to us now. Temporary: another
+        // address, or a later attempt, may do better (Postfix's smtp_skip_5xx_greeting).
+        log_->info("{}: greeting refused: {} {}", result.remote_host, greeting->code, one_line(*greeting));
+        decide_rest(Outcome::temporary, *greeting);
+        result.try_next = true;
+        if (greeting->code != 421) co_await quit();
+        co_return false;
+    }
+
+    bool ok = co_await hello();
+    if (!ok) co_return false;
+    if (!opt_.implicit_tls && opt_.tls != TlsPolicy::none_allowed_plaintext) {
+        ok = co_await starttls();
+        if (!ok) co_return false;
+    }
+    ok = co_await authenticate();
+    co_return ok;
+}
+
+// After a clean transaction: into the pool when there is one, else QUIT.
+awaitable<void> Session::release() {
+    Conn& c = *conn_;
+    const bool stopping = c.stopped || (stop_ && stop_->stopped());
+    if (!opt_.pool || stopping || c.timed_out || !c.t->socket.is_open()) {
+        co_await quit();
+        co_return;
+    }
+    ++c.t->transactions;
+    c.t->caps = caps_;
+    c.t->remote_host = result.remote_host;
+    c.t->tls_description = result.tls;
+    c.t->verification = result.verification;
+    opt_.pool->put(key_, std::move(c.t));  // no operation outstanding on it
+}
+
 awaitable<bool> Session::handshake() {
     Conn& c = *conn_;
     const bool verify = opt_.tls == TlsPolicy::required_verified;
@@ -413,8 +490,8 @@ awaitable<bool> Session::handshake() {
             co_return false;
         }
     }
-    c.tls = std::make_unique<ssl::stream<tcp::socket&>>(c.socket, *opt_.tls_context);
-    SSL* ssl = c.tls->native_handle();
+    c.t->tls = std::make_unique<ssl::stream<tcp::socket&>>(c.t->socket, *opt_.tls_context);
+    SSL* ssl = c.t->tls->native_handle();
     const bool ip_host = is_ip_literal(target_.host);
     if (!ip_host && !target_.host.empty()) SSL_set_tlsext_host_name(ssl, target_.host.c_str());
     // The name check is set up in every mode: without verification OpenSSL still computes
@@ -428,17 +505,17 @@ awaitable<bool> Session::handshake() {
         set = SSL_set1_host(ssl, target_.host.c_str());
     }
     if (verify) {
-        c.tls->set_verify_mode(ssl::verify_peer);
+        c.t->tls->set_verify_mode(ssl::verify_peer);
         if (set != 1) {
             decide_rest(Outcome::temporary, 0, "4.7.5", "no usable host name to verify the certificate against");
             co_return false;
         }
     } else {
-        c.tls->set_verify_mode(ssl::verify_none);
+        c.t->tls->set_verify_mode(ssl::verify_none);
     }
     error_code ec;
     c.arm(opt_.timeouts.tls_handshake);
-    co_await c.tls->async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+    co_await c.t->tls->async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
     c.disarm();
     ec = effective(ec);
     if (ec || c.timed_out || c.stopped) {
@@ -527,8 +604,8 @@ awaitable<bool> Session::starttls() {
         co_return false;
     }
     // RFC 3207 §4.2: nothing the server sent before the handshake may be trusted.
-    c.in.clear();
-    c.parser = smtp::ReplyParser{};
+    c.t->in.clear();
+    c.t->parser = smtp::ReplyParser{};
     bool ok = co_await handshake();
     if (!ok) co_return false;
     // RFC 3207 §4.2: forget what the server said before TLS; ask again.
@@ -538,7 +615,7 @@ awaitable<bool> Session::starttls() {
 
 awaitable<bool> Session::authenticate() {
     if (!opt_.credentials) co_return true;
-    if (!conn_->tls) {
+    if (!conn_->t->tls) {
         const std::string text = "credentials are configured but the connection to " + result.remote_host +
                                  " is not encrypted; AUTH not attempted";
         log_->warn("{}", text);
@@ -725,7 +802,7 @@ awaitable<void> Session::transaction() {
     }
     const Outcome outcome = f->code / 100 == 2 ? Outcome::delivered : refusal(f->code);
     for (std::size_t i : accepted) decide(i, outcome, *f);
-    if (f->code != 421) co_await quit();
+    if (f->code != 421) co_await release();  // 421: the server is closing (RFC 5321 §3.8)
 }
 
 awaitable<bool> Session::send_message() {

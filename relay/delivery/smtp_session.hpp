@@ -6,7 +6,9 @@
 // STARTTLS per the TLS policy (RFC 3207) and a fresh EHLO after it, AUTH PLAIN or LOGIN when
 // credentials are given (RFC 4954; only inside TLS), MAIL/RCPT (in one write when the
 // server offers PIPELINING, RFC 2920), DATA with the message dot-stuffed (RFC 5321 §4.5.2),
-// QUIT. The protocol pieces (reply parser, EHLO keywords, command lines, stuffing) are
+// QUIT — or, with a ConnectionPool in the options, RSET on a pooled connection instead of
+// the connect-to-AUTH steps and the pool instead of QUIT (connection_pool.hpp). The
+// protocol pieces (reply parser, EHLO keywords, command lines, stuffing) are
 // relay/smtp/client.hpp; this file only performs I/O and classifies what comes back.
 //
 // Classification (where the outcome is created, STYLE.md habit 3):
@@ -41,14 +43,23 @@
 // Timeouts: RFC 5321 §4.5.3.2 by default, all in SessionTimeouts so tests can shorten
 // them. Every read and write has one; a reply's deadline covers the whole reply.
 //
-// Deliberately not done: connection reuse, BDAT, DSN parameters, DANE; the message file
-// is read on the session's thread (64 KiB reads of a file just written by the spool are
+// Connection reuse (SessionOptions::pool): a session first asks the pool for an idle
+// connection with its key (endpoint, host, TLS policy, implicit TLS, TLS context, AUTH user,
+// EHLO name) and sends RSET; a failing RSET (error, timeout, not 250) drops that connection
+// and the session connects afresh, deciding nothing about it. After the reply to the end
+// of data (not 421), with no timeout or stop, the connection goes to the pool instead of
+// QUIT. The capabilities, remote_host, tls and verification of the first session on a
+// connection are kept with it and reported by the sessions that reuse it.
+//
+// Deliberately not done: reuse after a refused MAIL, RCPT or DATA; BDAT, DSN parameters,
+// DANE; the message file is read on the session's thread (64 KiB reads of a file just written by the spool are
 // page-cache hits; the writes to the network are the slow part).
 //
 // Untrusted input: everything the server sends (bounded by relay/smtp's ReplyParser).
 // Credentials are never logged.
 // Threading: co_spawn run_smtp_session on a strand (or a single-threaded io_context);
-// StopSignal::stop() may be called from any thread.
+// StopSignal::stop() may be called from any thread. One pool may serve sessions on many
+// strands (see connection_pool.hpp for how a connection changes hands).
 #pragma once
 
 #include <chrono>
@@ -69,6 +80,8 @@
 
 namespace signpost::delivery {
 
+class ConnectionPool;
+
 enum class TlsPolicy { none_allowed_plaintext, opportunistic, required_verified };
 
 // RFC 5321 §4.5.3.2 values by default. `command` covers EHLO/HELO, STARTTLS, AUTH steps
@@ -84,6 +97,8 @@ struct SessionTimeouts {
     std::chrono::milliseconds data_block = std::chrono::minutes(3);   // §4.5.3.2.5
     std::chrono::milliseconds data_end = std::chrono::minutes(10);    // §4.5.3.2.6
     std::chrono::milliseconds quit = std::chrono::seconds(10);
+    // RSET on a reused connection: short, since a fresh connection is the cheap way out.
+    std::chrono::milliseconds rset = std::chrono::seconds(30);
 };
 
 struct Credentials {
@@ -106,6 +121,8 @@ struct SessionOptions {
     std::optional<Credentials> credentials;  // AUTH only inside TLS; else temporary 4.7.11
     SessionTimeouts timeouts;
     log::Logger logger;  // optional; protocol steps at debug level, never AUTH payloads
+    // Null: one transaction, then QUIT. Else idle connections are taken from and given to it.
+    std::shared_ptr<ConnectionPool> pool;
 };
 
 struct SessionResult {
@@ -120,6 +137,8 @@ struct SessionResult {
     // lost before the end of the data): another address of the same destination may do
     // better. False after AUTH was refused, MAIL or RCPT answered, or the data was sent.
     bool try_next = false;
+    // The transaction ran on a pooled connection (after RSET) rather than a new one.
+    bool reused = false;
 };
 
 // Lets another thread end sessions early (Deliverer::stop()). A stopped session's

@@ -203,6 +203,17 @@ delivered_to mx1 enforce.test
 grep "\[${Q[enforce]}\] enforce.test: attempt via" "$LOG" | grep -q "policy mta-sts-enforce (MTA-STS enforce id 1 (fetched)); TLS TLSv1.[23] .*, certificate verified" \
   || { grep "${Q[enforce]}" "$LOG"; fail "enforce: the attempt line does not show verified TLS under enforce"; }
 pass "enforce + listed MX + valid certificate: delivered over verified TLS ($(grep "\[${Q[enforce]}\] enforce.test: attempt via" "$LOG" | tail -1 | cut -c1-200))"
+# A second message to the same MX host goes over the connection kept from the first (same
+# policy), after RSET; it is verified the same.
+QID[again.enforce.test]=""
+id2=$(swaks --server "127.0.0.1:$SUBMISSION_PORT" --tls --auth PLAIN --auth-user dev --auth-password "$DEV_PASSWORD" \
+        --from dev@example.test --to "other@enforce.test" --header "Subject: t71 again" \
+        --header "Message-Id: <t71-again@example.test>" 2>&1 | sed -n 's/.*queued as \([0-9A-Z]*\).*/\1/p')
+[ -n "$id2" ] || fail "second enforce.test message not queued"
+for ((i = 0; i < 100; i++)); do grep -q "<t71-again@example.test>" "$WORK/mx1/sink.log" && break; sleep 0.1; done
+grep "\[$id2\] enforce.test: attempt via" "$LOG" | grep -q "(reused connection): policy mta-sts-enforce .*certificate verified" \
+  || { grep "$id2" "$LOG"; fail "the second message did not reuse the verified connection"; }
+pass "a further message to the same MX host reuses the connection (RSET), still under enforce and verified"
 
 deferred_with unlisted.test "4.7.5 MTA-STS policy id 1 \(enforce\) for unlisted.test lists none of its MX hosts"
 grep -q "<t71-unlisted.test@example.test>" "$WORK"/mx*/sink.log && fail "unlisted: delivered although the MX is not in the policy"

@@ -234,10 +234,16 @@ awaitable<void> FakeServer::session(tcp::socket socket, std::size_t index) {
                     co_await c.read_more();
                 }
                 reply = s.data_end;
+                if (s.close_after_data_end) {
+                    co_await c.write(reply, s.trickle);
+                    co_return;
+                }
             } else if (u == "QUIT") {
                 co_await c.write("221 2.0.0 Bye\r\n", s.trickle);
                 co_return;
-            } else if (u == "RSET" || u == "NOOP") {
+            } else if (u == "RSET") {
+                reply = s.rset;
+            } else if (u == "NOOP") {
                 reply = "250 2.0.0 Ok\r\n";
             } else {
                 reply = "502 5.5.2 Error: command not recognized\r\n";

@@ -51,6 +51,8 @@ struct Script {
     // When > 0: on MAIL, wait until this many command lines (MAIL included) have arrived
     // before answering. A client that does not pipeline then times out.
     std::size_t pipeline_lines = 0;
+    std::string rset = "250 2.0.0 Ok\r\n";
+    bool close_after_data_end = false;  // close the connection right after the final reply
     bool trickle = false;  // write every reply one octet at a time
     std::shared_ptr<boost::asio::ssl::context> tls;  // for STARTTLS / implicit TLS
 };
