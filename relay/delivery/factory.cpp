@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 
+#include <openssl/ssl.h>
+
 #include "relay/delivery/capture.hpp"
 #include "relay/delivery/mx.hpp"
 #include "relay/delivery/smarthost.hpp"
@@ -37,13 +39,21 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
                 error = "delivery.extra_ca_file: " + error;
                 return nullptr;
             }
+            // Opportunistic sessions: security level 1 (Debian's default is 2), so an MX with
+            // an older key or DH group still gets TLS rather than a failed handshake.
+            auto broad = make_client_tls_context(config.delivery.extra_ca_file, error);
+            if (!broad) {
+                error = "delivery.extra_ca_file: " + error;
+                return nullptr;
+            }
+            SSL_CTX_set_security_level(broad->native_handle(), 1);
             MxOptions options;
             options.helo_name = config.server.hostname;
             options.port = config.delivery.mx_port;
             options.routes = config.routes;
             options.on_attempt = std::move(on_mx_attempt);
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
-                                                 options, std::move(logger));
+                                                 options, std::move(logger), std::move(broad));
         } catch (const std::runtime_error& e) {
             error = e.what();
             return nullptr;

@@ -69,6 +69,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
     std::shared_ptr<dns::Resolver> resolver;
     std::shared_ptr<mtasts::PolicyStore> policies;
     std::shared_ptr<asio::ssl::context> tls;
+    std::shared_ptr<asio::ssl::context> tls_opportunistic;
     std::shared_ptr<ConnectionPool> pool;  // idle connections for further messages
     MxOptions opt;
     log::Logger log;
@@ -249,7 +250,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 SessionOptions o;
                 o.helo_name = opt.helo_name;
                 o.tls = d.session;
-                o.tls_context = tls;
+                o.tls_context = d.session == TlsPolicy::required_verified ? tls : tls_opportunistic;
                 o.timeouts = opt.timeouts;
                 o.pool = pool;  // keyed by endpoint, host and TLS policy: never mixes policies
                 o.logger = jlog;
@@ -307,8 +308,9 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
 
 MxDeliverer::MxDeliverer(asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
                          std::shared_ptr<mtasts::PolicyStore> policies, std::shared_ptr<asio::ssl::context> tls,
-                         MxOptions options, log::Logger logger)
+                         MxOptions options, log::Logger logger, std::shared_ptr<asio::ssl::context> tls_opportunistic)
     : impl_(std::make_shared<Impl>()) {
+    impl_->tls_opportunistic = tls_opportunistic ? std::move(tls_opportunistic) : tls;
     impl_->io = std::move(io);
     impl_->resolver = std::move(resolver);
     impl_->policies = std::move(policies);

@@ -89,10 +89,14 @@ struct MxCounters {
 class MxDeliverer final : public Deliverer {
 public:
     // `policies` may be null (MTA-STS disabled). `tls` is the client context (system CAs
-    // plus [delivery] extra_ca_file).
+    // plus [delivery] extra_ca_file) for verified sessions; `tls_opportunistic` (null: `tls`)
+    // is the broader one for opportunistic sessions: TLS 1.2/1.3 at OpenSSL security level
+    // 1, so the older key sizes and cipher suites public MX hosts still offer do not make a
+    // handshake fail (which would defer the mail: it is never resent in plaintext).
     MxDeliverer(boost::asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
                 std::shared_ptr<mtasts::PolicyStore> policies, std::shared_ptr<boost::asio::ssl::context> tls,
-                MxOptions options, log::Logger logger);
+                MxOptions options, log::Logger logger,
+                std::shared_ptr<boost::asio::ssl::context> tls_opportunistic = nullptr);
     ~MxDeliverer() override;
 
     void deliver(Job job, DoneHandler done) override;
