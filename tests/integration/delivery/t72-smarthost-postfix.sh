@@ -21,6 +21,7 @@
 # Postfix is stopped in the EXIT trap (postfix -c DIR stop, then its master by PID).
 # Needs root (Postfix's daemons run as the postfix user from a root-started master).
 source "${SIGNPOST_SOURCE_DIR:?}/tests/integration/lib.sh"
+source "${SIGNPOST_SOURCE_DIR:?}/tests/integration/postfix.sh"
 PY=/usr/bin/python3   # Debian's python3 has aiosmtpd and dkimpy; the one on PATH may not
 DKIMPY_VERIFY=$SIGNPOST_SOURCE_DIR/tests/integration/dkim/verify_dkimpy.py
 
@@ -103,30 +104,8 @@ chmod 644 "$PF/sasl/smtpd.conf"
 runuser -u postfix -- test -r "$SASLDB" -a -r "$PF/ca.pem" \
   || fail "the postfix user cannot read $SASLDB (is a parent of TMPDIR=${TMPDIR:-/tmp} closed to others?)"
 
-cat > "$PF/main.cf" << EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $MAILLOG
-maillog_file_prefixes = $PF
-syslog_name = postfix-t72
-
-myhostname = smarthost.example.test
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-local_transport = error:5.1.1 no local delivery on the smarthost
-alias_maps =
-alias_database =
-biff = no
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+pf_main_cf t72 smarthost.example.test
+cat >> "$PF/main.cf" << EOF
 mynetworks = 127.0.0.1/32
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions =
@@ -151,11 +130,7 @@ EOF
 
 # master.cf: Debian's service lines, without its port-25 smtpd and the pipe(8) transports,
 # with chroot off everywhere, plus the submission-like listener Signpost relays through.
-awk '
-  /^#/ || /^[ \t]*$/ { next }
-  /^[ \t]/ { if (keep) print; next }
-  { keep = !($2 == "inet" || $8 == "pipe"); if (keep) { $5 = "n"; print } }
-' /etc/postfix/master.cf > "$PF/master.cf"
+pf_master_cf
 cat >> "$PF/master.cf" << EOF
 127.0.0.1:$PF_PORT inet n - n - - smtpd
   -o syslog_name=postfix-t72/submission
@@ -163,43 +138,8 @@ cat >> "$PF/master.cf" << EOF
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 EOF
-grep -qE '^(qmgr|smtp|cleanup|postlog) ' "$PF/master.cf" || fail "master.cf lost Postfix's services"
 
-PF_MASTER=
-pf_stop() {  # stop the private instance; bounded wait for its master to exit
-  local i
-  [ -n "$PF_MASTER" ] || return 0
-  timeout 20 postfix -c "$PF" stop > /dev/null 2>&1 || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$PF_MASTER" 2> /dev/null || { PF_MASTER=; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
-trap 'pf_stop || true; _cleanup' EXIT
-
-# Postfix's commands log to stderr only when it is a terminal: on failure, run the
-# command again under script(1) to show why.
-pf_cmd() {
-  timeout 30 postfix -c "$PF" "$1" > /dev/null 2>&1 && return 0
-  timeout 30 script -qec "postfix -c '$PF' $1" /dev/null < /dev/null || true
-  cat "$MAILLOG" 2> /dev/null || true
-  fail "postfix -c $PF $1 failed"
-}
-pf_cmd check
-pf_cmd start
-for ((i = 0; i < 100; i++)); do
-  [ -s "$PF/queue/pid/master.pid" ] && break
-  sleep 0.1
-done
-PF_MASTER=$(tr -d ' \n' < "$PF/queue/pid/master.pid" 2> /dev/null || true)
-[[ $PF_MASTER =~ ^[0-9]+$ ]] && kill -0 "$PF_MASTER" || fail "no Postfix master PID in $PF/queue/pid/master.pid"
-track_pid "$PF_MASTER"
-for ((i = 0; i < 100; i++)); do
-  (exec 3<> "/dev/tcp/127.0.0.1/$PF_PORT") 2> /dev/null && break
-  sleep 0.1
-done
-[ "$i" -lt 100 ] || { cat "$MAILLOG"; fail "Postfix does not listen on 127.0.0.1:$PF_PORT"; }
+pf_start "127.0.0.1" "$PF_PORT"
 
 # Postfix itself demands TLS before AUTH and AUTH before relaying (swaks, no Signpost).
 timeout 30 swaks --server "127.0.0.1:$PF_PORT" --timeout 10 --quit-after EHLO > "$WORK/pf-ehlo.txt" 2>&1 || true

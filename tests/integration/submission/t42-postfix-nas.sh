@@ -16,6 +16,7 @@
 # the end (and on any failure), by its master PID.
 # Needs root (Postfix's daemons run as the postfix user from a root-started master).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../postfix.sh"
 source "$(dirname "$0")/common.sh"
 
 [ "$(id -u)" = 0 ] || fail "t42 needs root to run a private Postfix instance"
@@ -41,30 +42,8 @@ runuser -u postfix -- test -r "$PF/ca.pem" \
 MAILLOG=$PF/maillog
 [[ $DEV_PASSWORD =~ ^[A-Za-z0-9._~+/=-]+$ ]] || fail "the dev password does not fit static:USER:PASSWORD"
 
-cat > "$PF/main.cf" << EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $MAILLOG
-maillog_file_prefixes = $PF
-syslog_name = postfix-t42
-
-myhostname = nas.example.test
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-local_transport = error:5.1.1 no local delivery on the NAS
-alias_maps =
-alias_database =
-biff = no
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+pf_main_cf t42 nas.example.test
+cat >> "$PF/main.cf" << EOF
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_recipient_restrictions =
@@ -83,49 +62,10 @@ EOF
 # master.cf: Debian's service lines, without its port-25 smtpd and the pipe(8) transports,
 # with chroot off (no copies of the CA and resolver files in the queue), plus the
 # injection listener.
-awk '
-  /^#/ || /^[ \t]*$/ { next }
-  /^[ \t]/ { if (keep) print; next }
-  { keep = !($2 == "inet" || $8 == "pipe"); if (keep) { $5 = "n"; print } }
-' /etc/postfix/master.cf > "$PF/master.cf"
+pf_master_cf
 echo "$NAS_ADDR:$NAS_PORT inet n - n - - smtpd" >> "$PF/master.cf"
-grep -qE '^(qmgr|smtp|cleanup|postlog) ' "$PF/master.cf" || fail "master.cf lost Postfix's services"
 
-PF_MASTER=
-pf_stop() {  # stop the private instance; bounded wait for its master to exit
-  local i
-  [ -n "$PF_MASTER" ] || return 0
-  postfix -c "$PF" stop > /dev/null 2>&1 || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$PF_MASTER" 2> /dev/null || { PF_MASTER=; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
-trap 'pf_stop || true; _cleanup' EXIT
-
-# Postfix's commands log to stderr only when it is a terminal: on failure, run the
-# command again under script(1) to show why.
-pf_cmd() {
-  postfix -c "$PF" "$1" > /dev/null 2>&1 && return 0
-  timeout 30 script -qec "postfix -c '$PF' $1" /dev/null < /dev/null || true
-  cat "$MAILLOG" 2> /dev/null || true
-  fail "postfix -c $PF $1 failed"
-}
-pf_cmd check
-pf_cmd start
-for ((i = 0; i < 100; i++)); do
-  [ -s "$PF/queue/pid/master.pid" ] && break
-  sleep 0.1
-done
-PF_MASTER=$(tr -d ' \n' < "$PF/queue/pid/master.pid" 2> /dev/null || true)
-[[ $PF_MASTER =~ ^[0-9]+$ ]] && kill -0 "$PF_MASTER" || fail "no Postfix master PID in $PF/queue/pid/master.pid"
-track_pid "$PF_MASTER"
-for ((i = 0; i < 100; i++)); do
-  (exec 3<> "/dev/tcp/$NAS_ADDR/$NAS_PORT") 2> /dev/null && break
-  sleep 0.1
-done
-[ "$i" -lt 100 ] || { cat "$MAILLOG"; fail "Postfix does not listen on $NAS_ADDR:$NAS_PORT"; }
+pf_start "$NAS_ADDR" "$NAS_PORT"
 pass "private Postfix (master $PF_MASTER) listens on $NAS_ADDR:$NAS_PORT, relayhost [127.0.0.1]:$SUBMISSION_PORT"
 
 # --- swaks -> Postfix (no TLS, no AUTH: a device on the LAN) -------------------------
