@@ -35,11 +35,22 @@ using Clock = std::chrono::steady_clock;
 
 // A DNS server that never answers: both sockets bound to one port, never read.
 struct SilentServer {
-    explicit SilentServer(asio::io_context& io) : udp(io, {asio::ip::make_address("127.0.0.1"), 0}), tcp(io) {
-        const auto port = udp.local_endpoint().port();
-        tcp.open(asio::ip::tcp::v4());
-        tcp.bind({asio::ip::make_address("127.0.0.1"), port});
-        tcp.listen(1);
+    // The UDP port is picked by the kernel; the same TCP port may be in use by another
+    // test's connection, so pick again until both are free (bounded).
+    explicit SilentServer(asio::io_context& io) : udp(io), tcp(io) {
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            boost::system::error_code ec;
+            udp = asio::ip::udp::socket(io, {asio::ip::make_address("127.0.0.1"), 0});
+            const auto port = udp.local_endpoint().port();
+            tcp = asio::ip::tcp::acceptor(io);
+            tcp.open(asio::ip::tcp::v4());
+            tcp.bind({asio::ip::make_address("127.0.0.1"), port}, ec);
+            if (!ec) {
+                tcp.listen(1);
+                return;
+            }
+        }
+        throw std::runtime_error("SilentServer: no port free for both UDP and TCP in 100 tries");
     }
     config::DnsConfig config(std::chrono::seconds timeout) const {
         config::DnsConfig c;
