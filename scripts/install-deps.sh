@@ -28,6 +28,7 @@ TEST_PKGS=(
   postfix libsasl2-modules   # the NAS peer; its SASL client needs the PLAIN/LOGIN plugins
   sasl2-bin                   # saslpasswd2: the sasldb for t72's Postfix smarthost (smtpd AUTH)
   unbound dnsutils curl
+  prometheus                  # promtool: tests/integration/cli/t05 checks the /metrics exposition
   nginx-light                 # tests/integration/mtasts: serves MTA-STS policies over HTTPS
 )
 

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +16,7 @@
 #include "keys/store.hpp"
 #include "relay/app/dns_lookup.hpp"
 #include "relay/app/key_rotation.hpp"
+#include "relay/app/version.hpp"
 #include "relay/auth/authenticator.hpp"
 #include "relay/auth/failures.hpp"
 #include "relay/log/log.hpp"
@@ -70,6 +72,20 @@ int serve(const std::filesystem::path& config_path) {
         logger->critical("not started: {}", e.what());
         return 1;
     }
+
+    // The process itself: when it started, and which build this is.
+    prometheus::BuildGauge()
+        .Name("signpost_process_start_time_seconds")
+        .Help("When this signpost process started, in seconds since the Unix epoch")
+        .Register(metrics->registry())
+        .Add({})
+        .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    prometheus::BuildGauge()
+        .Name("signpost_build_info")
+        .Help("Always 1; the version label names the signpost release that is running")
+        .Register(metrics->registry())
+        .Add({{"version", kVersion}})
+        .Set(1);
 
     // DKIM keys: load what is active, run one rotation round (first keys, due activations),
     // then keep the schedule on its own thread.
@@ -139,6 +155,7 @@ int serve(const std::filesystem::path& config_path) {
     qopts.retry.max_lifetime = cfg->queue.max_lifetime;
     qopts.warn_after = cfg->queue.warn_after;
     qopts.hostname = cfg->server.hostname;
+    qopts.registry = &metrics->registry();
     auto manager = std::make_shared<queue::Manager>(io.get_executor(), workers.get_executor(), spool, deliverer,
                                                     qopts, log::with_id(logger, "queue"));
     manager->start(std::move(recovered.messages));
@@ -169,6 +186,7 @@ int serve(const std::filesystem::path& config_path) {
     services.failure_answered = [failures](const std::string& ip) { failures->touch(ip); };
     services.workers = workers.get_executor();
     services.logger = log::with_id(logger, "smtpd");
+    services.metrics = std::make_shared<submission::SubmissionMetrics>(metrics->registry(), *cfg);
     submission::SubmissionServer server(io, services);
     try {
         server.start();
@@ -185,6 +203,7 @@ int serve(const std::filesystem::path& config_path) {
         users_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec) return;
             std::string error;
+            manager->refresh_gauges();  // the oldest message's age moves with the clock
             // After a burst of connections the allocator keeps the peak; give it back
             // once they are gone (an idle TLS session holds ~100 KB while it lives).
             if (server.sessions() > 0) {

@@ -4,12 +4,52 @@
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include "relay/queue/dsn.hpp"
 
 namespace signpost::queue {
 namespace asio = boost::asio;
 using delivery::Outcome;
+
+// Metric families, declared where they are counted. Label values: a closed set.
+struct QueueMetrics {
+    explicit QueueMetrics(prometheus::Registry& r)
+        : messages(prometheus::BuildGauge()
+                       .Name("signpost_queue_messages")
+                       .Help("Messages in the queue (waiting, held or being delivered)")
+                       .Register(r)
+                       .Add({})),
+          oldest_age(prometheus::BuildGauge()
+                         .Name("signpost_queue_oldest_message_age_seconds")
+                         .Help("Seconds since the oldest message in the queue arrived; 0 when the queue is empty")
+                         .Register(r)
+                         .Add({})),
+          recipients(prometheus::BuildCounter()
+                         .Name("signpost_delivery_recipients_total")
+                         .Help("Recipient delivery outcomes: delivered, deferred (a temporary failure, retried) or "
+                               "bounced (failed permanently, expired or returned by the administrator)")
+                         .Register(r)),
+          delivered(recipients.Add({{"result", "delivered"}})),
+          deferred(recipients.Add({{"result", "deferred"}})),
+          bounced(recipients.Add({{"result", "bounced"}})),
+          latency(prometheus::BuildHistogram()
+                      .Name("signpost_delivery_latency_seconds")
+                      .Help("Seconds from a message's acceptance to its delivery, per delivered recipient")
+                      .Register(r)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600,
+                                                                       12 * 3600, 86400})) {}
+    prometheus::Gauge& messages;
+    prometheus::Gauge& oldest_age;
+    prometheus::Family<prometheus::Counter>& recipients;
+    prometheus::Counter& delivered;
+    prometheus::Counter& deferred;
+    prometheus::Counter& bounced;
+    prometheus::Histogram& latency;
+};
 
 namespace {
 
@@ -43,7 +83,38 @@ Manager::Manager(asio::any_io_executor io, asio::any_io_executor blocking, std::
       deliverer_(std::move(deliverer)),
       options_(std::move(options)),
       log_(std::move(logger)),
-      timer_(strand_) {}
+      timer_(strand_) {
+    if (options_.registry) metrics_ = std::make_unique<QueueMetrics>(*options_.registry);
+}
+
+Manager::~Manager() = default;
+
+std::optional<Clock::time_point> Manager::oldest_arrival() const {
+    Clock::rep v = oldest_arrival_.load();
+    if (v == 0) return std::nullopt;
+    return Clock::time_point(Clock::duration(v));
+}
+
+void Manager::refresh_gauges() const {
+    if (!metrics_) return;
+    metrics_->messages.Set(static_cast<double>(size_.load()));
+    double age = 0;
+    if (auto oldest = oldest_arrival())
+        age = std::max(0.0, std::chrono::duration<double>(options_.now() - *oldest).count());
+    metrics_->oldest_age.Set(age);
+}
+
+void Manager::count_result(Outcome outcome, bool expired, Clock::time_point arrival, Clock::time_point now) {
+    if (!metrics_) return;
+    if (outcome == Outcome::delivered) {
+        metrics_->delivered.Increment();
+        metrics_->latency.Observe(std::max(0.0, std::chrono::duration<double>(now - arrival).count()));
+    } else if (outcome == Outcome::permanent || expired) {
+        metrics_->bounced.Increment();
+    } else {
+        metrics_->deferred.Increment();
+    }
+}
 
 void Manager::start(std::vector<Envelope> recovered) {
     asio::post(strand_, [self = shared_from_this(), recovered = std::move(recovered)]() mutable {
@@ -72,6 +143,9 @@ void Manager::add(Envelope e) {
     if (!inserted) return;  // already known (recovered and enqueued twice cannot happen)
     it->second.env = std::move(e);
     size_.store(entries_.size());
+    arrivals_.insert(it->second.env.arrival);
+    oldest_arrival_.store(arrivals_.begin()->time_since_epoch().count());
+    refresh_gauges();
     schedule(it->second);
 }
 
@@ -97,6 +171,14 @@ void Manager::schedule(Entry& entry) {
     entry.due = *due;
     entry.scheduled = true;
     due_.emplace(entry.due, entry.env.id);
+}
+
+void Manager::erase(std::map<std::string, Entry>::iterator it) {
+    if (auto a = arrivals_.find(it->second.env.arrival); a != arrivals_.end()) arrivals_.erase(a);
+    entries_.erase(it);
+    size_.store(entries_.size());
+    oldest_arrival_.store(arrivals_.empty() ? 0 : arrivals_.begin()->time_since_epoch().count());
+    refresh_gauges();
 }
 
 void Manager::unschedule(Entry& entry) {
@@ -167,12 +249,14 @@ void Manager::apply_result(Recipient& r, const delivery::RecipientResult& res, C
         case Outcome::delivered:
             r.state = RcptState::delivered;
             ++counters_.delivered;
+            count_result(Outcome::delivered, false, env.arrival, now);
             log_->info("{}: delivered to <{}> via {} ({}): {}", env.id, r.address,
                        r.remote_host.empty() ? "-" : r.remote_host, res.tls.empty() ? "-" : res.tls, describe(r));
             return;
         case Outcome::permanent:
             r.state = RcptState::failed;
             ++counters_.failed;
+            count_result(Outcome::permanent, false, env.arrival, now);
             log_->warn("{}: failed for <{}> via {}: {}", env.id, r.address,
                        r.remote_host.empty() ? "-" : r.remote_host, describe(r));
             return;
@@ -183,6 +267,7 @@ void Manager::apply_result(Recipient& r, const delivery::RecipientResult& res, C
     if (next) {
         r.next_attempt = *next;
         ++counters_.deferred;
+        count_result(Outcome::temporary, false, env.arrival, now);
         log_->info("{}: deferred <{}> (attempt {}) via {}: {}; next attempt in {}s", env.id, r.address,
                    r.attempts, r.remote_host.empty() ? "-" : r.remote_host, describe(r),
                    std::chrono::duration_cast<std::chrono::seconds>(*next - now).count());
@@ -192,6 +277,7 @@ void Manager::apply_result(Recipient& r, const delivery::RecipientResult& res, C
     r.state = RcptState::failed;
     r.enhanced = "5.4.7";  // RFC 3463: delivery time expired
     ++counters_.failed;
+    count_result(Outcome::temporary, true, env.arrival, now);
     log_->warn("{}: expired for <{}> after {} attempts; last: {}", env.id, r.address, r.attempts, describe(r));
 }
 
@@ -271,7 +357,9 @@ std::size_t mark_bounced(Envelope& env, Clock::time_point now) {
 }
 
 void Manager::bounce_now(Envelope& env, Clock::time_point now) {
-    counters_.failed += mark_bounced(env, now);
+    std::size_t n = mark_bounced(env, now);
+    counters_.failed += n;
+    for (std::size_t i = 0; i < n; ++i) count_result(Outcome::permanent, false, env.arrival, now);
     log_->warn("{}: bounced by the administrator", env.id);
 }
 
@@ -397,8 +485,7 @@ void Manager::finish_settle(SettleOutcome out) {
         std::vector<Done> waiters;
         waiters.swap(entry.waiters);
         if (out.removed) {
-            entries_.erase(it);
-            size_.store(entries_.size());
+            erase(it);
             ++counters_.removed;
             for (auto& w : waiters) w(ControlResult::ok, "");
         } else {

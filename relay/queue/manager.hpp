@@ -24,6 +24,12 @@
 // A DSN that cannot be committed (disk full) leaves the failures unreported; the message is
 // looked at again after `retry_unreported` and the DSN retried.
 //
+// Metrics (when ManagerOptions::registry is set; declared in manager.cpp):
+//   signpost_queue_messages, signpost_queue_oldest_message_age_seconds (gauges; the age is
+//   brought up to date by refresh_gauges(), which relay/app calls every few seconds),
+//   signpost_delivery_recipients_total{result=delivered|deferred|bounced} and
+//   signpost_delivery_latency_seconds (arrival to delivery, per delivered recipient).
+//
 // Control (the CLI through relay/app's control socket): snapshot, flush (now), hold,
 // release, delete, bounce. Each runs on the manager's strand and answers with a result.
 // Operations on a message in flight take effect when its delivery returns.
@@ -52,7 +58,13 @@
 #include "relay/queue/retry.hpp"
 #include "relay/queue/spool.hpp"
 
+namespace prometheus {
+class Registry;
+}
+
 namespace signpost::queue {
+
+struct QueueMetrics;
 
 struct ManagerOptions {
     RetryPolicy retry;
@@ -61,6 +73,7 @@ struct ManagerOptions {
     std::size_t max_in_flight = 64;             // messages handed to delivery at once
     std::chrono::seconds retry_unreported{300}; // a DSN that could not be queued
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
+    prometheus::Registry* registry = nullptr;   // where to declare the queue metrics; null: none
 };
 
 // Counted outcomes (for metrics and tests).
@@ -91,6 +104,7 @@ public:
     Manager(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
             std::shared_ptr<Spool> spool, std::shared_ptr<delivery::Deliverer> deliverer,
             ManagerOptions options, log::Logger logger);
+    ~Manager();
 
     // Takes the recovered messages and starts scheduling.
     void start(std::vector<Envelope> recovered);
@@ -111,6 +125,11 @@ public:
     ManagerCounters counters() const { return counters_; }
     std::size_t size() const { return size_.load(); }
     std::size_t in_flight() const { return in_flight_count_.load(); }
+    // The arrival time of the oldest message in the queue; nullopt when it is empty.
+    // Thread-safe.
+    std::optional<Clock::time_point> oldest_arrival() const;
+    // Sets the queue gauges (size, oldest message's age) to their values now. Thread-safe.
+    void refresh_gauges() const;
 
 private:
     struct Entry {
@@ -129,6 +148,8 @@ private:
     };
 
     void add(Envelope e);
+    void erase(std::map<std::string, Entry>::iterator it);  // forgets a finished message
+    void count_result(delivery::Outcome outcome, bool expired, Clock::time_point arrival, Clock::time_point now);
     std::optional<Clock::time_point> next_due(const Entry& entry) const;
     void schedule(Entry& entry);
     void unschedule(Entry& entry);
@@ -161,6 +182,9 @@ private:
     ManagerCounters counters_;
     std::atomic<std::size_t> size_{0};
     std::atomic<std::size_t> in_flight_count_{0};
+    std::multiset<Clock::time_point> arrivals_;       // of every entry, on the strand
+    std::atomic<Clock::rep> oldest_arrival_{0};        // arrivals_.begin() since the epoch; 0: none
+    std::unique_ptr<QueueMetrics> metrics_;
 };
 
 }  // namespace signpost::queue

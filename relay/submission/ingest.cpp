@@ -278,9 +278,24 @@ void Ingest::abort() {
     if (file_) file_->abort();
 }
 
-IngestResult Ingest::refuse(int code, const char* enhanced, std::string text, std::string reason) {
+const char* to_label(Refusal r) noexcept {
+    switch (r) {
+        case Refusal::size: return "size";
+        case Refusal::bad_from: return "bad_from";
+        case Refusal::sender_not_allowed: return "sender_not_allowed";
+        case Refusal::no_domain: return "no_domain";
+        case Refusal::no_key: return "no_key";
+        case Refusal::storage: return "storage";
+        case Refusal::local_error: return "local_error";
+        case Refusal::data_error: return "data_error";
+    }
+    return "local_error";
+}
+
+IngestResult Ingest::refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason) {
     abort();
     IngestResult r;
+    r.refusal = why;
     r.reply = smtp::make_reply(code, enhanced, std::move(text));
     r.reason = std::move(reason);
     return r;
@@ -296,25 +311,25 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
         if (!write_error_) write_error_ = file_->write(header_);
     }
     if (header_too_big_)
-        return refuse(552, "5.3.4", "The header section is larger than " + std::to_string(kMaxHeaderBytes / 1024) + " KB",
+        return refuse(Refusal::size, 552, "5.3.4", "The header section is larger than " + std::to_string(kMaxHeaderBytes / 1024) + " KB",
                       "header too large");
     if (!from_problem_.empty())
-        return refuse(550, "5.6.0", "Message refused: " + from_problem_ + "; it must have exactly one From address",
+        return refuse(Refusal::bad_from, 550, "5.6.0", "Message refused: " + from_problem_ + "; it must have exactly one From address",
                       "bad From");
     if (!may_send_as_(ctx_.user, from_address_))
-        return refuse(550, "5.7.1", "User " + ctx_.user + " may not send as From: <" + from_address_ + ">",
+        return refuse(Refusal::sender_not_allowed, 550, "5.7.1", "User " + ctx_.user + " may not send as From: <" + from_address_ + ">",
                       "From not allowed");
     if (!domain_) {
         std::string d = from_address_.substr(from_address_.rfind('@') + 1);
-        return refuse(550, "5.7.1", "Signpost does not sign for " + d + " (no [[domain]] entry); not relaying",
+        return refuse(Refusal::no_domain, 550, "5.7.1", "Signpost does not sign for " + d + " (no [[domain]] entry); not relaying",
                       "no domain");
     }
     auto keyset = keys_->signing_keys(domain_->name);
     if (!keyset || keyset->keys.empty())
-        return refuse(451, "4.7.0", keys_->no_active_key_reason(domain_->name), "no active key");
+        return refuse(Refusal::no_key, 451, "4.7.0", keys_->no_active_key_reason(domain_->name), "no active key");
     if (write_error_) {
         bool full = write_error_ == std::errc::no_space_on_device;
-        return refuse(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
                       full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
                       "spool write: " + write_error_.message());
     }
@@ -344,7 +359,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     signer::BodyHash bh = hasher_->finish();
     auto sigs = signer::sign(signed_header, {&bh, 1}, keyset->keys, keys::sign_params(*domain_), now);
     if (!sigs)
-        return refuse(451, "4.7.0", "Signing failed; try again later", "sign: " + sigs.error().message());
+        return refuse(Refusal::local_error, 451, "4.7.0", "Signing failed; try again later", "sign: " + sigs.error().message());
 
     queue::Envelope env;
     env.mail_from = ctx_.envelope.mail_from;
@@ -360,7 +375,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     if (auto ec = file_->commit(env)) {
         bool full = ec == std::errc::no_space_on_device;
         file_->abort();
-        return refuse(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
                       full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
                       "spool commit: " + ec.message());
     }
@@ -368,7 +383,10 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     r.queue_id = id;
     r.envelope = std::move(env);
     r.signed_domain = domain_->name;
-    for (const auto& k : keyset->keys) r.selectors.push_back(k.s);
+    for (const auto& k : keyset->keys) {
+        r.selectors.push_back(k.s);
+        r.key_types.push_back(k.key.type());
+    }
     r.reply = smtp::make_reply(250, "2.0.0", "Ok: queued as " + id);
     return r;
 }

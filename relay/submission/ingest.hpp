@@ -34,6 +34,7 @@
 #include "relay/queue/spool.hpp"
 #include "relay/smtp/server.hpp"
 #include "signer/canon.hpp"
+#include "signer/key.hpp"
 
 namespace signpost::submission {
 
@@ -49,6 +50,20 @@ struct IngestContext {
     smtp::Envelope envelope;
 };
 
+// Why a message (or its MAIL FROM) was refused; the `reason` label.
+enum class Refusal {
+    size,                // over [limits] message_size, or the header section too large (552)
+    bad_from,            // header From without exactly one mailbox (550 5.6.0)
+    sender_not_allowed,  // MAIL FROM or header From the user may not use, or <> (550 5.7.1)
+    no_domain,           // no [[domain]] for the From domain (550 5.7.1)
+    no_key,              // the domain has no active DKIM key (451 4.7.0)
+    storage,             // spool low on space or full (452 4.3.1)
+    local_error,         // spool or signing failure (451)
+    data_error,          // DATA/BDAT content refused: bare LF/CR, NUL, long line (550 5.5.2)
+};
+inline constexpr std::size_t kRefusalCount = 8;
+const char* to_label(Refusal r) noexcept;  // the metric label, e.g. "no_key"
+
 using SenderCheck = std::function<bool(const std::string& user, const std::string& address)>;
 
 struct IngestResult {
@@ -56,8 +71,10 @@ struct IngestResult {
     std::string queue_id;  // set when committed
     queue::Envelope envelope;  // what was committed (when queue_id is set)
     std::string reason;    // short log text for refusals
+    Refusal refusal = Refusal::local_error;  // meaningful when queue_id is empty
     std::string signed_domain;
     std::vector<std::string> selectors;
+    std::vector<signer::KeyType> key_types;  // one per signature, in selector order
 };
 
 class Ingest {
@@ -76,7 +93,7 @@ public:
 private:
     void end_of_header();
     void body(std::string_view bytes);
-    IngestResult refuse(int code, const char* enhanced, std::string text, std::string reason);
+    IngestResult refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason);
 
     std::shared_ptr<const config::Config> config_;
     std::shared_ptr<keys::KeyStore> keys_;

@@ -107,16 +107,19 @@ std::string session_id() {
 
 class SessionPolicy final : public smtp::Policy {
 public:
-    SessionPolicy(const SenderCheck& may_send_as, const queue::Spool& spool) : may_send_as_(may_send_as), spool_(spool) {}
+    SessionPolicy(const SenderCheck& may_send_as, const queue::Spool& spool, SubmissionMetrics* metrics)
+        : may_send_as_(may_send_as), spool_(spool), metrics_(metrics) {}
     std::optional<smtp::Reply> check_sender(const std::string& user, const std::string& address) override {
         if (address.empty())
-            return smtp::make_reply(550, "5.7.1", "The null sender <> is not accepted for submission");
+            return refused(Refusal::sender_not_allowed,
+                           smtp::make_reply(550, "5.7.1", "The null sender <> is not accepted for submission"));
         if (!may_send_as_(user, address))
-            return smtp::make_reply(550, "5.7.1", "User " + user + " may not send as <" + address + ">");
+            return refused(Refusal::sender_not_allowed,
+                           smtp::make_reply(550, "5.7.1", "User " + user + " may not send as <" + address + ">"));
         // Below [queue] min_free_space: say so now rather than after the body (RFC 5321
         // §4.2.2: 452 for MAIL when storage is insufficient).
         if (spool_.low_on_space())
-            return smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later");
+            return refused(Refusal::storage, smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later"));
         return std::nullopt;
     }
     std::optional<smtp::Reply> check_recipient(const std::string&, const std::string&) override {
@@ -124,9 +127,30 @@ public:
     }
 
 private:
+    smtp::Reply refused(Refusal why, smtp::Reply reply) {
+        if (metrics_) metrics_->rejected(why);
+        return reply;
+    }
+
     const SenderCheck& may_send_as_;
     const queue::Spool& spool_;
+    SubmissionMetrics* metrics_;
 };
+
+// The SASL mechanism an "AUTH <mechanism> ..." command line names, for the metric label
+// only (the protocol has already checked it; a SASL response line is base64 and never
+// starts with "AUTH "). nullopt for any other line.
+std::optional<AuthMechanism> auth_command_mechanism(std::string_view line) {
+    auto lower = [](char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); };
+    auto starts_with_ci = [&](std::string_view s, std::string_view prefix) {
+        if (s.size() < prefix.size()) return false;
+        for (std::size_t i = 0; i < prefix.size(); ++i)
+            if (lower(s[i]) != prefix[i]) return false;
+        return true;
+    };
+    if (!starts_with_ci(line, "auth ")) return std::nullopt;
+    return starts_with_ci(line.substr(5), "login") ? AuthMechanism::login : AuthMechanism::plain;
+}
 
 }  // namespace
 
@@ -285,6 +309,9 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
 
     asio::co_spawn(executor, [conn]() -> awaitable<void> { co_await watch(*conn); }, asio::detached);
     log->info("connect from [{}] on {}", ip, listener.name);
+    SubmissionMetrics* metrics = svc.metrics.get();
+    if (metrics) metrics->connection(listener.name);
+    AuthMechanism auth_mechanism = AuthMechanism::plain;  // of the last AUTH command
 
     smtp::ServerOptions opt;
     opt.hostname = cfg->server.hostname;
@@ -293,7 +320,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     opt.max_message_size = limits.message_size;
     opt.max_recipients = limits.max_recipients;
     opt.max_auth_failures = cfg->auth.max_failures;
-    SessionPolicy policy(svc.may_send_as, *svc.spool);
+    SessionPolicy policy(svc.may_send_as, *svc.spool, metrics);
     smtp::ServerProtocol proto(opt, policy);
 
     std::unique_ptr<Ingest> ingest;
@@ -329,6 +356,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         smtp::MessageOutcome outcome;
         if (spool_error || !ingest) {
             bool full = spool_error == std::errc::no_space_on_device;
+            if (metrics) metrics->rejected(full ? Refusal::storage : Refusal::local_error);
             outcome.reply = smtp::make_reply(full ? 452 : 451, full ? "4.3.1" : "4.3.0",
                                              full ? "Insufficient system storage; try again later"
                                                   : "Local error in processing; try again later");
@@ -344,9 +372,14 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             for (const auto& s : r.selectors) sels += (sels.empty() ? "" : ",") + s;
             log->info("queued {}: from=<{}> rcpts={} user={} signed d={} s={}", r.queue_id, proto.envelope().mail_from,
                       proto.envelope().rcpt_to.size(), proto.user(), r.signed_domain, sels);
+            if (metrics) {
+                metrics->accepted();
+                for (auto type : r.key_types) metrics->signed_with(r.signed_domain, type);
+            }
             if (svc.queued) svc.queued(std::move(r.envelope));
         } else {
             log->warn("message refused: {} ({} {})", r.reason, r.reply.code, r.reply.enhanced);
+            if (metrics) metrics->rejected(r.refusal);
         }
         outcome.reply = r.reply;
         co_return outcome;
@@ -421,6 +454,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     co_await asio::post(executor, asio::use_awaitable);
                     password.assign(password.size(), '\0');
                     if (svc.record_auth) svc.record_auth(ip, ok);
+                    if (metrics) metrics->auth(auth_mechanism, ok);
                     if (ok) {
                         log->info("AUTH ok: user={} from [{}]", user, ip);
                     } else {
@@ -445,6 +479,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         auto r = reader.feed(c.in, out);
                         c.in.erase(0, r.consumed);
                         if (ingest && !out.empty() && reader.error() == smtp::DataError::none) ingest->write(out);
+                        if (metrics && !out.empty()) metrics->received(out.size());
                         out.clear();
                         if (r.done) break;
                         c.arm(limits.data_timeout);
@@ -456,6 +491,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         ingest.reset();
                         smtp::MessageOutcome o{smtp::reply_for(reader.error())};
                         log->warn("message refused by the DATA reader: {} {}", o.reply.code, o.reply.enhanced);
+                        if (metrics)
+                            metrics->rejected(reader.error() == smtp::DataError::too_big ? Refusal::size : Refusal::data_error);
                         step = proto.on_message_end(o);
                     } else {
                         step = proto.on_message_end(co_await finish_message());
@@ -488,6 +525,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                             if (ingest && bdat_check.error() == smtp::DataError::none)
                                 ingest->write(std::string_view(c.in).substr(0, take));
                         }
+                        if (metrics && !discard) metrics->received(take);
                         c.in.erase(0, take);
                         left -= take;
                     }
@@ -503,6 +541,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                             ingest.reset();
                             smtp::MessageOutcome o{smtp::reply_for(content)};
                             log->warn("message refused by the BDAT checks: {} {}", o.reply.code, o.reply.enhanced);
+                            if (metrics) metrics->rejected(content == smtp::DataError::too_big ? Refusal::size : Refusal::data_error);
                             step = proto.on_message_end(o);
                         } else {
                             step = proto.on_message_end(co_await finish_message());
@@ -517,6 +556,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     std::string line;
                     bool bare_lf = false;
                     auto status = co_await read_line(c, proto.max_line_length(), limits.command_timeout, line, bare_lf);
+                    if (auto m = auth_command_mechanism(line)) auth_mechanism = *m;
                     step = status == LineStatus::too_long ? proto.on_line_too_long() : proto.on_line(line, bare_lf);
                     break;
                 }

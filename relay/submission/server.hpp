@@ -36,6 +36,7 @@
 #include "relay/log/log.hpp"
 #include "relay/queue/spool.hpp"
 #include "relay/submission/ingest.hpp"
+#include "relay/submission/metrics.hpp"
 
 namespace signpost::submission {
 
@@ -56,6 +57,8 @@ struct Services {
     std::function<void(const std::string& ip)> failure_answered;  // after the delay
     boost::asio::any_io_executor workers;
     log::Logger logger;
+    // Counters for Prometheus; null counts nothing.
+    std::shared_ptr<SubmissionMetrics> metrics;
 };
 
 // A TLS server context from [tls]; throws std::runtime_error naming the file on failure.

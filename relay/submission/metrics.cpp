@@ -1,0 +1,76 @@
+// relay/submission/metrics.cpp — the submission metric families (see metrics.hpp).
+#include "relay/submission/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+namespace signpost::submission {
+
+namespace {
+const char* tls_label(config::TlsMode m) { return m == config::TlsMode::implicit ? "implicit" : "starttls"; }
+std::size_t key_index(signer::KeyType t) { return t == signer::KeyType::ed25519 ? 1 : 0; }
+}  // namespace
+
+SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const config::Config& config) {
+    // Metric families, declared where they are counted.
+    auto& connections = prometheus::BuildCounter()
+                            .Name("signpost_connections_total")
+                            .Help("Submission connections accepted, by listener and its TLS mode")
+                            .Register(registry);
+    auto& auth = prometheus::BuildCounter()
+                     .Name("signpost_auth_attempts_total")
+                     .Help("SMTP AUTH password checks, by SASL mechanism and result")
+                     .Register(registry);
+    auto& accepted = prometheus::BuildCounter()
+                         .Name("signpost_messages_accepted_total")
+                         .Help("Messages committed to the queue (250 after DATA or the last BDAT)")
+                         .Register(registry);
+    auto& rejected = prometheus::BuildCounter()
+                         .Name("signpost_messages_rejected_total")
+                         .Help("Messages refused at MAIL FROM or at the end of the message, by reason")
+                         .Register(registry);
+    auto& signed_total = prometheus::BuildCounter()
+                             .Name("signpost_messages_signed_total")
+                             .Help("DKIM signatures added to accepted messages, by signing domain and key algorithm")
+                             .Register(registry);
+    auto& received = prometheus::BuildCounter()
+                         .Name("signpost_received_bytes_total")
+                         .Help("Message bytes received in DATA and BDAT (after dot-unstuffing), accepted or not")
+                         .Register(registry);
+
+    for (const auto& l : config.listeners)
+        connections_.emplace(l.name, &connections.Add({{"listener", l.name}, {"tls", tls_label(l.tls)}}));
+    const char* mechanisms[] = {"PLAIN", "LOGIN"};
+    for (std::size_t m = 0; m < 2; ++m) {
+        auth_[m * 2] = &auth.Add({{"mechanism", mechanisms[m]}, {"result", "ok"}});
+        auth_[m * 2 + 1] = &auth.Add({{"mechanism", mechanisms[m]}, {"result", "failed"}});
+    }
+    accepted_ = &accepted.Add({});
+    for (std::size_t r = 0; r < kRefusalCount; ++r)
+        rejected_[r] = &rejected.Add({{"reason", to_label(static_cast<Refusal>(r))}});
+    for (const auto& d : config.domains)
+        signed_.emplace(d.name, std::array<prometheus::Counter*, 2>{
+                                    &signed_total.Add({{"domain", d.name}, {"algorithm", "rsa"}}),
+                                    &signed_total.Add({{"domain", d.name}, {"algorithm", "ed25519"}})});
+    received_bytes_ = &received.Add({});
+}
+
+void SubmissionMetrics::connection(const std::string& listener) {
+    if (auto it = connections_.find(listener); it != connections_.end()) it->second->Increment();
+}
+
+void SubmissionMetrics::auth(AuthMechanism mechanism, bool ok) {
+    auth_[(mechanism == AuthMechanism::login ? 2 : 0) + (ok ? 0 : 1)]->Increment();
+}
+
+void SubmissionMetrics::accepted() { accepted_->Increment(); }
+
+void SubmissionMetrics::rejected(Refusal reason) { rejected_[static_cast<std::size_t>(reason)]->Increment(); }
+
+void SubmissionMetrics::signed_with(const std::string& domain, signer::KeyType type) {
+    if (auto it = signed_.find(domain); it != signed_.end()) it->second[key_index(type)]->Increment();
+}
+
+void SubmissionMetrics::received(std::uint64_t bytes) { received_bytes_->Increment(static_cast<double>(bytes)); }
+
+}  // namespace signpost::submission

@@ -1,0 +1,53 @@
+// relay/submission/metrics.hpp — what the submission side counts, for Prometheus.
+//
+// One SubmissionMetrics per daemon, built by relay/app from the registry and the config,
+// handed to the sessions through Services (a null pointer counts nothing). Every label value
+// comes from a closed set: listener names and signing domains from the config (series
+// created up front; anything else is not counted), the rest from closed enums (AuthMechanism
+// below, Refusal in ingest.hpp, signer::KeyType). Nothing a
+// client sends — user names, addresses, EHLO names, peer text — ever becomes a label.
+//
+// Threading: every method may be called from any thread (prometheus-cpp counters are
+// atomic; the series maps are built once in the constructor and only read afterwards).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "config/config.hpp"
+#include "relay/submission/ingest.hpp"
+#include "signer/key.hpp"
+
+namespace prometheus {
+class Registry;
+class Counter;
+}  // namespace prometheus
+
+namespace signpost::submission {
+
+// The SASL mechanisms the protocol implements (RFC 4616 PLAIN, LOGIN).
+enum class AuthMechanism { plain, login };
+
+class SubmissionMetrics {
+public:
+    SubmissionMetrics(prometheus::Registry& registry, const config::Config& config);
+
+    void connection(const std::string& listener);  // a listener not in the config: not counted
+    void auth(AuthMechanism mechanism, bool ok);
+    void accepted();
+    void rejected(Refusal reason);
+    void signed_with(const std::string& domain, signer::KeyType type);  // unknown domain: not counted
+    void received(std::uint64_t bytes);
+
+private:
+    std::map<std::string, prometheus::Counter*, std::less<>> connections_;
+    std::array<prometheus::Counter*, 4> auth_{};  // mechanism * 2 + failed
+    prometheus::Counter* accepted_ = nullptr;
+    std::array<prometheus::Counter*, kRefusalCount> rejected_{};
+    std::map<std::string, std::array<prometheus::Counter*, 2>, std::less<>> signed_;  // [rsa, ed25519]
+    prometheus::Counter* received_bytes_ = nullptr;
+};
+
+}  // namespace signpost::submission
