@@ -247,25 +247,6 @@ std::string policy_url(const std::string& domain, std::uint16_t port) {
     return url;
 }
 
-bool is_policy_domain(std::string_view s) {
-    if (s.empty() || s.size() > 253) return false;
-    std::size_t label = 0;
-    char prev = '.';
-    for (char c : s) {
-        if (c == '.') {
-            if (label == 0 || prev == '-') return false;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
-            if (label == 0 && c == '-') return false;
-            if (++label > 63) return false;
-        } else {
-            return false;
-        }
-        prev = c;
-    }
-    return label > 0 && prev != '-';
-}
-
 std::shared_ptr<Fetcher> make_https_fetcher(std::shared_ptr<dns::Resolver> resolver, FetchOptions options) {
     return std::make_shared<HttpsFetcher>(std::move(resolver), std::move(options));
 }

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "relay/mtasts/mtasts.hpp"
+#include "relay/mtasts/fetch.hpp"
 
 namespace signpost::mtasts {
 namespace {
@@ -88,22 +89,9 @@ std::string show(std::string_view s) {
 // RFC 5321 Domain: sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str]; plus the
 // DNS length limits (63 per label, 253 in all).
 bool is_domain(std::string_view s) {
-    if (s.empty() || s.size() > 253) return false;
-    std::size_t label = 0;
-    char prev = '.';
-    for (char c : s) {
-        if (c == '.') {
-            if (label == 0 || prev == '-') return false;
-            label = 0;
-        } else if (is_alnum(c) || c == '-') {
-            if (label == 0 && c == '-') return false;
-            if (++label > 63) return false;
-        } else {
-            return false;
-        }
-        prev = c;
-    }
-    return label > 0 && prev != '-';
+    std::string lower(s);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return is_policy_domain(lower);
 }
 
 // One well-formed UTF-8 sequence of 2 to 4 octets at s[i] (RFC 3629: no overlong forms, no
@@ -352,6 +340,25 @@ std::optional<std::string> parse_txt_record(std::string_view record, std::string
         return std::nullopt;
     }
     return id;
+}
+
+bool is_policy_domain(std::string_view s) {
+    if (s.empty() || s.size() > 253) return false;
+    std::size_t label = 0;
+    char prev = '.';
+    for (char c : s) {
+        if (c == '.') {
+            if (label == 0 || prev == '-') return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
+            if (label == 0 && c == '-') return false;
+            if (++label > 63) return false;
+        } else {
+            return false;
+        }
+        prev = c;
+    }
+    return label > 0 && prev != '-';
 }
 
 }  // namespace signpost::mtasts
