@@ -294,4 +294,11 @@ Job make_job(const std::filesystem::path& dir, const std::string& message, std::
     return job;
 }
 
+SessionTimeouts short_timeouts(std::chrono::milliseconds t) {
+    SessionTimeouts s;
+    s.connect = s.tls_handshake = s.greeting = s.command = s.mail = s.rcpt = s.data_init = s.data_block =
+        s.data_end = s.quit = s.rset = t;
+    return s;
+}
+
 }  // namespace signpost::delivery::test

@@ -20,6 +20,7 @@
 #include <boost/asio/ssl/stream.hpp>
 
 #include "relay/delivery/deliverer.hpp"
+#include "relay/delivery/smtp_session.hpp"
 
 namespace signpost::delivery::test {
 
@@ -97,6 +98,9 @@ private:
 
 void write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
+
+// Every session timeout set to `t` (default 3 s), so tests that wait for one stay short.
+SessionTimeouts short_timeouts(std::chrono::milliseconds t = std::chrono::seconds(3));
 
 // A job whose message file holds `message` followed by trailing garbage (the spool's
 // trailer stands in): size = message.size().

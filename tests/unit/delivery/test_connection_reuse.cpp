@@ -28,13 +28,6 @@ using namespace signpost::delivery;
 using namespace signpost::delivery::test;
 using namespace std::chrono_literals;
 
-SessionTimeouts short_timeouts() {
-    SessionTimeouts s;
-    s.connect = s.tls_handshake = s.greeting = s.command = s.mail = s.rcpt = s.data_init = s.data_block =
-        s.data_end = s.quit = s.rset = 3s;
-    return s;
-}
-
 SessionOptions plain_options(std::shared_ptr<ConnectionPool> pool) {
     SessionOptions o;
     o.helo_name = "relay.example.net";

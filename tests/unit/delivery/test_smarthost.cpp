@@ -21,13 +21,6 @@ using namespace signpost::delivery;
 using namespace signpost::delivery::test;
 using namespace std::chrono_literals;
 
-SessionTimeouts short_timeouts() {
-    SessionTimeouts s;
-    s.connect = s.tls_handshake = s.greeting = s.command = s.mail = s.rcpt = s.data_init = s.data_block =
-        s.data_end = s.quit = 3s;
-    return s;
-}
-
 struct Fixture {
     TempDir dir;
     TestCert cert = make_test_cert();

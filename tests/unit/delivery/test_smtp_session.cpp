@@ -22,13 +22,6 @@ using namespace signpost::delivery;
 using namespace signpost::delivery::test;
 using namespace std::chrono_literals;
 
-SessionTimeouts short_timeouts(std::chrono::milliseconds t = 3s) {
-    SessionTimeouts s;
-    s.connect = s.tls_handshake = s.greeting = s.command = s.mail = s.rcpt = s.data_init = s.data_block =
-        s.data_end = s.quit = t;
-    return s;
-}
-
 SessionOptions plain_options() {
     SessionOptions o;
     o.helo_name = "relay.example.net";
