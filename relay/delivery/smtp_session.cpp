@@ -309,6 +309,23 @@ private:
     awaitable<void> release();
     awaitable<bool> handshake();
     awaitable<bool> hello();
+
+    // A reply that must be 220 (greeting, STARTTLS): anything else ends this session with
+    // every undecided recipient temporary and another address worth trying; QUIT unless
+    // the server already said 421.
+    awaitable<bool> expect_220(const smtp::Result<smtp::Reply>& r, const char* during, const char* refused) {
+        if (!r) {
+            fail_connection(during, r.error());
+            result.try_next = true;
+            co_return false;
+        }
+        if (r->code == 220) co_return true;
+        log_->info("{}: {}: {} {}", result.remote_host, refused, r->code, one_line(*r));
+        decide_rest(Outcome::temporary, *r);
+        result.try_next = true;
+        if (r->code != 421) co_await quit();
+        co_return false;
+    }
     awaitable<bool> starttls();
     awaitable<bool> authenticate();
     awaitable<void> transaction();
@@ -437,21 +454,11 @@ awaitable<bool> Session::open() {
         if (!ok) co_return false;
     }
 
+    // 421/554 and the like: this server will not talk to us now. Temporary: another
+    // address, or a later attempt, may do better (Postfix's smtp_skip_5xx_greeting).
     auto greeting = co_await read_reply(opt_.timeouts.greeting);
-    if (!greeting) {
-        fail_connection("waiting for the greeting", greeting.error());
-        result.try_next = true;
-        co_return false;
-    }
-    if (greeting->code != 220) {
-        // 421/554 and the like: this server will not talk to us now. Temporary: another
-        // address, or a later attempt, may do better (Postfix's smtp_skip_5xx_greeting).
-        log_->info("{}: greeting refused: {} {}", result.remote_host, greeting->code, one_line(*greeting));
-        decide_rest(Outcome::temporary, *greeting);
-        result.try_next = true;
-        if (greeting->code != 421) co_await quit();
-        co_return false;
-    }
+    bool greeted = co_await expect_220(greeting, "waiting for the greeting", "greeting refused");
+    if (!greeted) co_return false;
 
     bool ok = co_await hello();
     if (!ok) co_return false;
@@ -589,20 +596,10 @@ awaitable<bool> Session::starttls() {
         }
         co_return true;  // opportunistic: plaintext, since TLS was never offered
     }
+    // Offered, then refused: no plaintext fallback (see the header).
     auto r = co_await command("STARTTLS\r\n", opt_.timeouts.command);
-    if (!r) {
-        fail_connection("in reply to STARTTLS", r.error());
-        result.try_next = true;
-        co_return false;
-    }
-    if (r->code != 220) {
-        // Offered, then refused: no plaintext fallback (see the header).
-        log_->info("{}: STARTTLS refused: {} {}", result.remote_host, r->code, one_line(*r));
-        decide_rest(Outcome::temporary, *r);
-        result.try_next = true;
-        if (r->code != 421) co_await quit();
-        co_return false;
-    }
+    bool go = co_await expect_220(r, "in reply to STARTTLS", "STARTTLS refused");
+    if (!go) co_return false;
     // RFC 3207 §4.2: nothing the server sent before the handshake may be trusted.
     c.t->in.clear();
     c.t->parser = smtp::ReplyParser{};
