@@ -47,16 +47,20 @@ wait_exit() {
   fail "process $pid still running after ${limit}s"
 }
 
-# free_port: a port free on 127.0.0.1 for both UDP and TCP right now.
+# free_port: a port free on 127.0.0.1 for both UDP and TCP right now, taken from below the
+# kernel's ephemeral range (ip_local_port_range), so that an outgoing connection of a test
+# running alongside cannot be given it as its local port while a server here restarts.
 free_port() {
   /usr/bin/python3 -c '
-import socket
-for _ in range(50):
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = low - 1 if low > 12000 else 32767
+for _ in range(200):
+    port = random.randint(10000, top)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
     t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        u.bind(("127.0.0.1", port))
         t.bind(("127.0.0.1", port))
     except OSError:
         continue
@@ -65,6 +69,8 @@ for _ in range(50):
         u.close()
     print(port)
     break
+else:
+    raise SystemExit("no free port found")
 '
 }
 

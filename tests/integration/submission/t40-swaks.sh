@@ -28,7 +28,7 @@ sw() {
   timeout 30 swaks --from dev@example.test --ehlo client.test \
     --tls-verify --tls-ca-path "$CERT" --auth-user dev --auth-password "$DEV_PASSWORD" \
     --timeout 10 "$@" > "$WORK/$name.txt" 2>&1 || rc=$?
-  [ "$rc" = 0 ] || { cat "$WORK/$name.txt"; fail "$name: swaks exited $rc"; }
+  [ "$rc" = 0 ] || { cat "$WORK/$name.txt"; echo "--- daemon log:"; cat "$LOG"; fail "$name: swaks exited $rc"; }
   ID=$(queued_id "$WORK/$name.txt")
 }
 starttls=(--server "127.0.0.1:$SUBMISSION_PORT" --tls)
