@@ -372,6 +372,7 @@ void Loader::read_server(const Table& root) {
     config.server.hostname = machine_hostname();
     auto s = section(root, "server");
     if (s) get_bool(*s, "received_client", config.server.received_client);
+    if (s) get_duration(*s, "shutdown_grace", config.server.shutdown_grace, false);
     if (!s || !s->t->contains("hostname")) {
         // The default goes into EHLO and Received:; a machine name that is not a DNS name
         // (say "my_nas") would be refused by peers, so say so here rather than there.

@@ -66,6 +66,7 @@ struct Endpoint {
 struct ServerConfig {
     std::string hostname;  // default: the machine's host name
     bool received_client = true;  // name the client (EHLO name, address) in Received:
+    Duration shutdown_grace{25};  // SIGTERM: how long sessions may take to finish a message
     bool operator==(const ServerConfig&) const = default;
 };
 

@@ -28,7 +28,7 @@ namespace signpost::config::detail {
 inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits", "domain", "keys",
     "queue",  "delivery", "route",    "mta_sts", "dns",     "metrics", "log"};
-inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client"};
+inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
 inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
 inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max_failures",

@@ -74,6 +74,7 @@ std::string to_toml(const Config& c) {
     w.section("server");
     w.str("hostname", c.server.hostname);
     w.boolean("received_client", c.server.received_client);
+    w.duration("shutdown_grace", c.server.shutdown_grace);
 
     for (const ListenerConfig& l : c.listeners) {
         w.array_section("listener");

@@ -80,10 +80,21 @@ void KeyRotation::log_event(const std::string& domain, const keys::Event& e) {
     }
 }
 
+void KeyRotation::set_config(std::shared_ptr<const config::Config> config) {
+    std::lock_guard lock(mutex_);
+    config_ = std::move(config);
+}
+
+std::shared_ptr<const config::Config> KeyRotation::config() {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
 void KeyRotation::run_once() {
+    const auto cfg = config();
     auto now = now_seconds();
     blocked_.clear();
-    for (const auto& d : config_->domains) {
+    for (const auto& d : cfg->domains) {
         std::vector<keys::Event> events;
         keys::StoreIssue issue;
         if (!store_->rotate(d, now, lookup_, events, issue)) {
@@ -95,17 +106,17 @@ void KeyRotation::run_once() {
             if (e.kind == keys::EventKind::blocked) blocked_[d.name].insert(e.algorithm);
         }
     }
-    for (const auto& issue : store_->reload(config_->domains))
+    for (const auto& issue : store_->reload(cfg->domains))
         logger_->error("dkim: {} (signing continues with the keys already loaded)", issue.to_string());
-    for (const auto& d : config_->domains) {
+    for (const auto& d : cfg->domains) {
         if (!store_->signing_keys(d.name))
             logger_->warn("dkim {}: no active key yet: mail from this domain is refused with 451 until "
                           "its record is published (`signpost keys dns --domain {}`)", d.name, d.name);
     }
-    update_metrics();
+    update_metrics(*cfg);
 }
 
-void KeyRotation::update_metrics() {
+void KeyRotation::update_metrics(const config::Config& cfg) {
     auto now = now_seconds();
     auto& f = *families_;
     // Rebuilt each round: keys come and go, and a retired key's series must disappear.
@@ -116,7 +127,7 @@ void KeyRotation::update_metrics() {
         g.Set(v);
         series_.emplace_back(&family, &g);
     };
-    for (const auto& d : config_->domains) {
+    for (const auto& d : cfg.domains) {
         keys::DomainView view;
         keys::StoreIssue issue;
         if (!store_->read(d.name, view, issue)) continue;

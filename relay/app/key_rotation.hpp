@@ -44,12 +44,15 @@ public:
     void run_once();
     void start();
     void trigger();
+    // A config reload: the next round (trigger() it) uses `config`'s domains.
+    void set_config(std::shared_ptr<const config::Config> config);
     void stop();
 
 private:
     void loop();
     void log_event(const std::string& domain, const keys::Event& e);
-    void update_metrics();
+    void update_metrics(const config::Config& cfg);
+    std::shared_ptr<const config::Config> config();  // under mutex_
 
     std::shared_ptr<const config::Config> config_;
     std::shared_ptr<keys::KeyStore> store_;

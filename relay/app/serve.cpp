@@ -1,6 +1,9 @@
 // relay/app/serve.cpp — the daemon's wiring (see serve.hpp).
 #include "relay/app/serve.hpp"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <malloc.h>
 #include <functional>
@@ -63,10 +66,11 @@ int serve(const std::filesystem::path& config_path) {
         return 1;
     }
 
+    boost::asio::io_context io;
     std::unique_ptr<metrics::MetricsServer> metrics;
     keys::TxtLookup lookup;
     try {
-        metrics = std::make_unique<metrics::MetricsServer>(cfg->metrics.listen);
+        metrics = std::make_unique<metrics::MetricsServer>(io, cfg->metrics.listen);
         lookup = make_txt_lookup(cfg->dns);
     } catch (const std::exception& e) {
         logger->critical("not started: {}", e.what());
@@ -94,9 +98,11 @@ int serve(const std::filesystem::path& config_path) {
     rotation.run_once();
     rotation.start();
 
-    // Users: loaded now, re-read when the file changes (checked every few seconds).
-    auto users = std::make_shared<auth::Authenticator>(cfg->auth.users_file, cfg->auth.cache_ttl);
-    if (std::string error; !users->reload(error)) {
+    // Users: loaded now, re-read when the file changes (checked every few seconds). A config
+    // reload that names another file or cache time replaces the Authenticator.
+    auto users_holder = std::make_shared<std::atomic<std::shared_ptr<auth::Authenticator>>>(
+        std::make_shared<auth::Authenticator>(cfg->auth.users_file, cfg->auth.cache_ttl));
+    if (std::string error; !users_holder->load()->reload(error)) {
         logger->critical("not started: {}", error);
         return 1;
     }
@@ -123,7 +129,6 @@ int serve(const std::filesystem::path& config_path) {
     }
     logger->info("queue: {} message(s) recovered from {}", recovered.messages.size(), cfg->queue.dir.string());
 
-    boost::asio::io_context io;
     // Password hashing, signing and fsync run here, never on the I/O threads.
     boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
 
@@ -137,14 +142,28 @@ int serve(const std::filesystem::path& config_path) {
                                  .Help("Deliveries under an MTA-STS testing policy that enforce mode would have refused")
                                  .Register(metrics->registry())
                                  .Add({});
-    auto on_mx_attempt = [&attempts, &testing_failures](const delivery::MxAttempt& a) {
+    // MTA-STS policy fetches by outcome, and how many domains' policies are held.
+    auto& sts_fetches = prometheus::BuildCounter()
+                            .Name("signpost_mta_sts_fetches_total")
+                            .Help("MTA-STS policy fetches, by outcome (fetched, fetch_failed, invalid_policy)")
+                            .Register(metrics->registry());
+    auto& sts_cached = prometheus::BuildGauge()
+                           .Name("signpost_mta_sts_policies_cached")
+                           .Help("Domains whose MTA-STS policy is held (memory and the cache directory)")
+                           .Register(metrics->registry())
+                           .Add({});
+    for (const char* outcome : {"fetched", "fetch_failed", "invalid_policy"}) sts_fetches.Add({{"outcome", outcome}});
+    delivery::DeliveryEvents events;
+    events.session = [&attempts, &testing_failures](const delivery::SessionAttempt& a) {
         attempts.Add({{"policy", a.policy}, {"result", a.result}}).Increment();
         if (a.testing_violation) testing_failures.Increment();
     };
+    events.mta_sts.fetch = [&sts_fetches](const char* outcome) { sts_fetches.Add({{"outcome", outcome}}).Increment(); };
+    events.mta_sts.cached = [&sts_cached](std::size_t n) { sts_cached.Set(static_cast<double>(n)); };
     std::string deliverer_error;
     std::shared_ptr<delivery::Deliverer> deliverer =
         delivery::make_deliverer(*cfg, io.get_executor(), workers.get_executor(), log::with_id(logger, "delivery"),
-                                 deliverer_error, on_mx_attempt);
+                                 deliverer_error, std::move(events));
     if (!deliverer) {
         logger->critical("not started: [delivery] mode = \"{}\": {}", config::to_string(cfg->delivery.mode), deliverer_error);
         rotation.stop();
@@ -173,10 +192,12 @@ int serve(const std::filesystem::path& config_path) {
     services.keys = store;
     services.spool = spool;
     services.queued = [manager](queue::Envelope e) { manager->enqueue(std::move(e)); };
-    services.verify_password = [users](const std::string& u, const std::string& p) {
-        return users->verify(u, p) == auth::AuthResult::ok;
+    services.verify_password = [users_holder](const std::string& u, const std::string& p) {
+        return users_holder->load()->verify(u, p) == auth::AuthResult::ok;
     };
-    services.may_send_as = [users](const std::string& u, const std::string& a) { return users->may_send_as(u, a); };
+    services.may_send_as = [users_holder](const std::string& u, const std::string& a) {
+        return users_holder->load()->may_send_as(u, a);
+    };
     services.locked_out = [failures](const std::string& ip) { return failures->locked_out(ip); };
     services.failure_delay = [failures](const std::string& ip) { return failures->delay(ip); };
     services.record_auth = [failures](const std::string& ip, bool ok) {
@@ -212,7 +233,7 @@ int serve(const std::filesystem::path& config_path) {
                 had_sessions = false;
                 ::malloc_trim(0);
             }
-            auto outcome = users->reload_if_changed(error);
+            auto outcome = users_holder->load()->reload_if_changed(error);
             if (outcome == auth::ReloadOutcome::reloaded) logger->info("users file reloaded");
             if (outcome == auth::ReloadOutcome::failed) logger->error("users file not reloaded: {} (the previous one stays in use)", error);
             watch_users();
@@ -220,43 +241,133 @@ int serve(const std::filesystem::path& config_path) {
     };
     watch_users();
 
+    // /healthz: the listeners accept and the spool can take mail.
+    std::atomic<bool> stopping{false};
+    metrics->set_health_check([&server, &stopping, spool, dir = cfg->queue.dir]() -> std::string {
+        if (stopping) return "stopping";
+        if (!server.listening()) return "a submission listener is not accepting";
+        if (::access(dir.c_str(), W_OK | X_OK) != 0) return "the queue directory " + dir.string() + " is not writable";
+        if (spool->low_on_space()) return "the queue's file system is below [queue] min_free_space";
+        return "";
+    });
+    metrics->start();
+
+    // SIGHUP: the whole configuration again, all or nothing. What cannot change in a running
+    // process (listeners, the spool, the delivery set-up, the metrics address) is reported
+    // and waits for a restart; the rest applies to new sessions at once.
+    auto reload = [&] {
+        logger->info("received SIGHUP: reloading {}", config_path.string());
+        config::LoadResult next_loaded = config::load_file(config_path);
+        if (!next_loaded.ok()) {
+            for (const auto& e : next_loaded.errors) logger->error("config: {}", e.to_string());
+            logger->error("configuration not reloaded: {} error{}; the running configuration stays in use",
+                          next_loaded.errors.size(), next_loaded.errors.size() == 1 ? "" : "s");
+            return;
+        }
+        std::shared_ptr<const config::Config> next = next_loaded.config;
+        // Everything that can fail is prepared before anything changes.
+        std::shared_ptr<boost::asio::ssl::context> tls;
+        try {
+            tls = submission::make_tls_context(next->tls);
+        } catch (const std::exception& e) {
+            logger->error("TLS not reloaded: {}; configuration not reloaded, the running configuration stays in use",
+                          e.what());
+            return;
+        }
+        std::shared_ptr<auth::Authenticator> next_users = users_holder->load();
+        if (next->auth.users_file != cfg->auth.users_file || next->auth.cache_ttl != cfg->auth.cache_ttl)
+            next_users = std::make_shared<auth::Authenticator>(next->auth.users_file, next->auth.cache_ttl);
+        if (std::string error; !next_users->reload(error)) {
+            logger->error("users file not reloaded: {}; configuration not reloaded, the running configuration stays "
+                          "in use", error);
+            return;
+        }
+        std::string later;
+        auto restart_only = [&](bool changed, const char* what) {
+            if (changed) later += std::string(later.empty() ? "" : ", ") + what;
+        };
+        restart_only(next->listeners != cfg->listeners, "[[listener]]");
+        restart_only(next->queue != cfg->queue, "[queue]");
+        restart_only(next->keys.dir != cfg->keys.dir, "[keys] dir");
+        restart_only(next->delivery != cfg->delivery, "[delivery]");
+        restart_only(next->routes != cfg->routes, "[[route]]");
+        restart_only(next->mta_sts != cfg->mta_sts, "[mta_sts]");
+        restart_only(next->dns != cfg->dns, "[dns]");
+        restart_only(next->metrics != cfg->metrics, "[metrics]");
+        restart_only(next->log != cfg->log, "[log]");
+
+        server.set_config(next, std::move(tls));
+        users_holder->store(next_users);
+        failures->set_policy(auth::FailurePolicy{.max_failures = next->auth.max_failures, .lockout = next->auth.lockout});
+        rotation.set_config(next);
+        rotation.trigger();  // keys of new or changed [[domain]] tables, read on the rotation thread
+        cfg = next;
+        logger->info("configuration reloaded: new sessions use it");
+        if (!later.empty()) logger->warn("changed settings that take effect after a restart: {}", later);
+    };
+
+    // SIGTERM/SIGINT: no new connections; idle sessions are told 421 at once and a session
+    // in the middle of a message may finish it, for up to [server] shutdown_grace; then the
+    // queue stops and deliveries in flight settle (bounded); exit 0.
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     int exit_code = 0;
     boost::asio::steady_timer stop_timer(io);
+    auto stop_queue = [&] {
+        control.stop();
+        manager->stop();
+        deliverer->stop();
+        // Deliveries in flight report (as deferred when cut short) and their state is
+        // saved before the process ends; bounded so a stuck peer cannot hold the exit.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        auto wait_settled = std::make_shared<std::function<void()>>();
+        *wait_settled = [&, deadline, wait_settled] {
+            if (manager->in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
+                if (manager->in_flight() > 0)
+                    logger->warn("{} delivery(ies) still in flight at exit; they are retried at the next start",
+                                 manager->in_flight());
+                metrics->stop();
+                io.stop();
+                return;
+            }
+            stop_timer.expires_after(std::chrono::milliseconds(20));
+            stop_timer.async_wait([wait_settled](const boost::system::error_code&) { (*wait_settled)(); });
+        };
+        (*wait_settled)();
+    };
+    auto stop_sessions = [&] {
+        const auto grace = cfg->server.shutdown_grace;
+        auto deadline = std::chrono::steady_clock::now() + grace;
+        server.drain();
+        auto wait_sessions = std::make_shared<std::function<void()>>();
+        *wait_sessions = [&, deadline, wait_sessions] {
+            if (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+                stop_timer.expires_after(std::chrono::milliseconds(20));
+                stop_timer.async_wait([wait_sessions](const boost::system::error_code&) { (*wait_sessions)(); });
+                return;
+            }
+            if (server.sessions() > 0)
+                logger->warn("{} session(s) still open after shutdown_grace ({}s): closing them; a message they had "
+                             "not finished was not accepted", server.sessions(), grace.count());
+            server.stop();
+            stop_queue();
+        };
+        (*wait_sessions)();
+    };
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signo) {
             if (ec) return;
             if (signo == SIGHUP) {
-                logger->info("received SIGHUP: re-reading TLS certificate, users and DKIM keys");
-                rotation.trigger();
-                std::string error;
-                if (!server.reload_tls(error)) logger->error("TLS not reloaded: {} (the previous certificate stays in use)", error);
-                if (!users->reload(error)) logger->error("users file not reloaded: {} (the previous one stays in use)", error);
+                if (!stopping) reload();
                 signals.async_wait(on_signal);
                 return;
             }
-            logger->info("received {}, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
-            server.stop();
-            control.stop();
+            if (stopping) return;  // a second SIGTERM changes nothing: the deadlines hold
+            stopping = true;
+            logger->info("received {}, stopping: no new connections; open sessions may finish their message "
+                         "(up to {}s)", signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace.count());
             users_timer.cancel();
-            manager->stop();
-            deliverer->stop();
-            // Deliveries in flight report (as deferred when cut short) and their state is
-            // saved before the process ends; bounded so a stuck peer cannot hold the exit.
-            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            auto wait_settled = std::make_shared<std::function<void()>>();
-            *wait_settled = [&, deadline, wait_settled] {
-                if (manager->in_flight() == 0 || std::chrono::steady_clock::now() > deadline) {
-                    if (manager->in_flight() > 0)
-                        logger->warn("{} delivery(ies) still in flight at exit; they are retried at the next start",
-                                     manager->in_flight());
-                    io.stop();
-                    return;
-                }
-                stop_timer.expires_after(std::chrono::milliseconds(20));
-                stop_timer.async_wait([wait_settled](const boost::system::error_code&) { (*wait_settled)(); });
-            };
-            (*wait_settled)();
+            signals.async_wait(on_signal);
+            stop_sessions();
         };
     signals.async_wait(on_signal);
     logger->info("ready");

@@ -54,6 +54,11 @@ void FailureTracker::sweep(std::chrono::steady_clock::time_point now) {
     }
 }
 
+void FailureTracker::set_policy(FailurePolicy policy) {
+    std::lock_guard lock(mutex_);
+    policy_ = policy;
+}
+
 void FailureTracker::record_failure(std::string_view ip) {
     std::string key = failure_key(ip);
     const auto now = clock_();

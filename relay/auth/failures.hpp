@@ -61,6 +61,9 @@ public:
     FailureTracker(const FailureTracker&) = delete;
     FailureTracker& operator=(const FailureTracker&) = delete;
 
+    // A config reload: the new limits apply from the next failure; what is counted stays.
+    void set_policy(FailurePolicy policy);
+
     void record_failure(std::string_view ip);
     void record_success(std::string_view ip);
 
@@ -92,7 +95,7 @@ private:
     void sweep(std::chrono::steady_clock::time_point now);
     void erase(Map::iterator it);
 
-    const FailurePolicy policy_;
+    FailurePolicy policy_;  // guarded by mutex_ (set_policy)
     const SteadyClock clock_;
 
     mutable std::mutex mutex_;

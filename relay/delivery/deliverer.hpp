@@ -54,6 +54,19 @@ struct Job {
 
 using DoneHandler = std::function<void(std::vector<RecipientResult>)>;
 
+// One finished outbound session (or a domain refused before any), for metrics: bounded
+// labels only.
+struct SessionAttempt {
+    const char* policy = "opportunistic";  // to_string(PolicySource): which TLS policy applied
+    const char* result = "deferred";       // "delivered", "deferred", "bounced" (first recipient's)
+    bool testing_violation = false;        // MTA-STS testing: enforce would have refused it
+};
+
+// The metric label of an outcome: "delivered", "bounced" (permanent) or "deferred".
+inline const char* result_label(Outcome o) {
+    return o == Outcome::delivered ? "delivered" : o == Outcome::permanent ? "bounced" : "deferred";
+}
+
 class Deliverer {
 public:
     virtual ~Deliverer() = default;

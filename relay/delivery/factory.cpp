@@ -13,12 +13,14 @@ namespace signpost::delivery {
 
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
                                           boost::asio::any_io_executor blocking, log::Logger logger,
-                                          std::string& error, std::function<void(const MxAttempt&)> on_mx_attempt) {
+                                          std::string& error, DeliveryEvents events) {
     switch (config.delivery.mode) {
     case config::DeliveryMode::smarthost:
         try {
-            return std::make_unique<SmarthostDeliverer>(config.delivery, config.server.hostname, std::move(io),
-                                                        std::move(logger));
+            auto smarthost = std::make_unique<SmarthostDeliverer>(config.delivery, config.server.hostname,
+                                                                  std::move(io), std::move(logger));
+            smarthost->on_attempt(std::move(events.session));
+            return smarthost;
         } catch (const std::runtime_error& e) {
             error = e.what();
             return nullptr;
@@ -33,7 +35,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
         try {
             auto resolver = dns::make_unbound_resolver(io, config.dns);
             std::shared_ptr<mtasts::PolicyStore> policies;
-            if (config.mta_sts.enabled) policies = mtasts::make_policy_store(io, resolver, config);
+            if (config.mta_sts.enabled) policies = mtasts::make_policy_store(io, resolver, config, std::move(events.mta_sts));
             auto tls = make_client_tls_context(config.delivery.extra_ca_file, error);
             if (!tls) {
                 error = "delivery.extra_ca_file: " + error;
@@ -51,7 +53,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
             options.helo_name = config.server.hostname;
             options.port = config.delivery.mx_port;
             options.routes = config.routes;
-            options.on_attempt = std::move(on_mx_attempt);
+            options.on_attempt = std::move(events.session);
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
                                                  options, std::move(logger), std::move(broad));
         } catch (const std::runtime_error& e) {

@@ -20,13 +20,19 @@
 #include "relay/delivery/deliverer.hpp"
 #include "relay/delivery/mx.hpp"
 #include "relay/log/log.hpp"
+#include "relay/mtasts/mtasts.hpp"
 
 namespace signpost::delivery {
 
-// `on_mx_attempt` (mode mx) is told about every session's policy and result (metrics).
+// What the deliverers tell the daemon (metrics); any of it may be empty.
+struct DeliveryEvents {
+    // Every outbound session (modes mx and smarthost): the TLS policy and the result.
+    std::function<void(const SessionAttempt&)> session;
+    mtasts::StoreEvents mta_sts;  // mode mx with [mta_sts] enabled
+};
+
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
                                           boost::asio::any_io_executor blocking, log::Logger logger,
-                                          std::string& error,
-                                          std::function<void(const MxAttempt&)> on_mx_attempt = {});
+                                          std::string& error, DeliveryEvents events = {});
 
 }  // namespace signpost::delivery

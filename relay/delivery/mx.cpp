@@ -271,9 +271,9 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                     jlog->warn("{}: MTA-STS testing: enforce would have refused {}: {}", domain, res.remote_host, violation);
                 }
                 if (opt.on_attempt) {
-                    MxAttempt a;
+                    SessionAttempt a;
                     a.policy = to_string(d.source);
-                    a.result = res.recipients.empty() ? "deferred" : result_word(res.recipients.front().outcome);
+                    a.result = res.recipients.empty() ? "deferred" : result_label(res.recipients.front().outcome);
                     a.testing_violation = !violation.empty();
                     opt.on_attempt(a);
                 }
@@ -284,7 +284,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         if (last) co_return std::move(last->recipients);
         if (!unlisted.empty() && !policy_allows_any(policy, plan)) {
             counters.enforce_refusals.fetch_add(1);
-            if (opt.on_attempt) opt.on_attempt(MxAttempt{"mta-sts-enforce", "deferred", false});
+            if (opt.on_attempt) opt.on_attempt(SessionAttempt{"mta-sts-enforce", "deferred", false});
             std::string hosts;
             for (const auto& h : unlisted) hosts += (hosts.empty() ? "" : ", ") + h;
             co_return results_for_all(job, Outcome::temporary, "4.7.5",
@@ -294,10 +294,6 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         co_return results_for_all(job, Outcome::temporary, "4.4.4",
                                   "no MX host of " + domain + " could be reached" +
                                       (last_problem.empty() ? std::string() : ": " + last_problem));
-    }
-
-    static const char* result_word(Outcome o) {
-        return o == Outcome::delivered ? "delivered" : o == Outcome::permanent ? "bounced" : "deferred";
     }
 
     static bool policy_allows_any(const std::optional<mtasts::Policy>& policy, const MxPlan& plan) {

@@ -63,13 +63,6 @@ MxPlan plan_mx(const std::vector<dns::MxRecord>& records, const std::string& dom
 // The domain part of an address, lower-cased ("" when there is none).
 std::string recipient_domain(const std::string& address);
 
-// One finished session (or a domain refused before any), for metrics: bounded labels only.
-struct MxAttempt {
-    const char* policy = "opportunistic";  // to_string(PolicySource)
-    const char* result = "deferred";       // "delivered", "deferred", "bounced" (first recipient's)
-    bool testing_violation = false;        // MTA-STS testing: enforce would have refused it
-};
-
 struct MxOptions {
     std::string helo_name;
     std::uint16_t port = 25;             // [delivery] mx_port (tests use another)
@@ -77,7 +70,7 @@ struct MxOptions {
     std::size_t max_addresses = 10;      // per domain and attempt
     SessionTimeouts timeouts;
     std::vector<config::RouteConfig> routes;  // [[route]]: next hop and/or TLS per domain
-    std::function<void(const MxAttempt&)> on_attempt;  // may be empty; called on job strands
+    std::function<void(const SessionAttempt&)> on_attempt;  // may be empty; called on job strands
 };
 
 struct MxCounters {

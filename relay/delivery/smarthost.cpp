@@ -69,6 +69,7 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
     config::Endpoint smarthost;
     SessionOptions base;  // base.pool: the deliverer's ConnectionPool
     std::size_t max_sessions = 20;
+    std::function<void(const SessionAttempt&)> on_attempt;  // set before the first job
 
     mutable std::mutex mutex;
     std::size_t active = 0;
@@ -117,6 +118,8 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
             results = results_for_all(job, Outcome::temporary, "4.3.0", std::string("internal error: ") + e.what());
         }
         log_results(log, results);
+        if (on_attempt && !stop->stopped() && !results.empty())
+            on_attempt(SessionAttempt{"smarthost", result_label(results.front().outcome), false});
         co_return results;
     }
 
@@ -194,6 +197,10 @@ SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, s
 }
 
 SmarthostDeliverer::~SmarthostDeliverer() { stop(); }
+
+void SmarthostDeliverer::on_attempt(std::function<void(const SessionAttempt&)> observer) {
+    impl_->on_attempt = std::move(observer);
+}
 
 void SmarthostDeliverer::deliver(Job job, DoneHandler done) {
     std::unique_lock lock(impl_->mutex);

@@ -55,6 +55,10 @@ public:
                        SessionTimeouts timeouts = {}, ConnectionPool::Limits pool_limits = {});
     ~SmarthostDeliverer() override;
 
+    // Told about every finished job (policy "smarthost", the first recipient's result); set
+    // before the first deliver().
+    void on_attempt(std::function<void(const SessionAttempt&)> observer);
+
     void deliver(Job job, DoneHandler done) override;
     // Ends sessions in flight (their undecided recipients: temporary), answers waiting
     // and later jobs at once with temporary failures, and QUITs idle connections.

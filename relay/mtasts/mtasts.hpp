@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,8 +77,18 @@ public:
     virtual std::optional<Policy> cached(const std::string& domain) const = 0;
 };
 
+// What the store tells the daemon (metrics); either may be empty. Called on the store's
+// strand.
+struct StoreEvents {
+    // Every policy fetch: "fetched" (a valid policy), "fetch_failed" (DNS, connection, TLS
+    // or HTTP failure) or "invalid_policy" (the body did not parse).
+    std::function<void(const char* outcome)> fetch;
+    // How many domains' policies are held, after loading the cache and after each change.
+    std::function<void(std::size_t policies)> cached;
+};
+
 // Throws std::runtime_error naming the file when the CA file or cache dir cannot be used.
 std::shared_ptr<PolicyStore> make_policy_store(boost::asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
-                                               const config::Config& config);
+                                               const config::Config& config, StoreEvents events = {});
 
 }  // namespace signpost::mtasts

@@ -212,6 +212,10 @@ private:
     static awaitable<void> run_flight(std::shared_ptr<StoreImpl> self, std::string domain,
                                       std::shared_ptr<Flight> flight);
     awaitable<Lookup> discover(const std::string& domain);
+    // Counts one fetch for StoreEvents: `policy` is what the body parsed to.
+    void count_fetch(const FetchResult& f, const std::optional<Policy>& policy) const {
+        if (opt_.events.fetch) opt_.events.fetch(!f.ok ? "fetch_failed" : policy ? "fetched" : "invalid_policy");
+    }
     awaitable<FetchResult> fetch(const std::string& domain) {
         FetchResult r = co_await asio::co_spawn(io_, opt_.fetcher->fetch(domain), use_awaitable);
         co_return r;
@@ -304,6 +308,7 @@ void StoreImpl::load() {
     }
     if (ec) log_->warn("MTA-STS cache dir {}: {}", dir_.string(), ec.message());
     log_->debug("MTA-STS cache: {} policies loaded from {}", loaded, dir_.string());
+    if (opt_.events.cached) opt_.events.cached(loaded);
 }
 
 awaitable<Lookup> StoreImpl::resolve(std::string domain) {
@@ -382,6 +387,7 @@ awaitable<Lookup> StoreImpl::discover(const std::string& domain) {
     if (fetched.ok) {
         std::string error;
         std::optional<Policy> policy = parse_policy(fetched.body, error);
+        count_fetch(fetched, policy);
         if (policy) {
             policy->id = *txt.id;
             policy->fetched = opt_.clock();
@@ -391,6 +397,7 @@ awaitable<Lookup> StoreImpl::discover(const std::string& domain) {
         }
         failure = "policy: " + error;
     } else {
+        count_fetch(fetched, std::nullopt);
         failure = "fetch: " + fetched.error;
     }
     if (usable) {
@@ -435,6 +442,7 @@ awaitable<void> StoreImpl::refresh(std::shared_ptr<StoreImpl> self, std::string 
     std::string error = fetched.error;
     std::optional<Policy> policy;
     if (fetched.ok) policy = parse_policy(fetched.body, error);
+    self->count_fetch(fetched, policy);
     if (!policy) {
         self->log_->warn("MTA-STS {}: background refresh failed: {}{}", domain, fetched.ok ? "policy: " : "fetch: ", error);
         co_return;
@@ -450,10 +458,13 @@ awaitable<void> StoreImpl::refresh(std::shared_ptr<StoreImpl> self, std::string 
 }
 
 void StoreImpl::keep(const std::string& domain, const Policy& policy, std::string_view body) {
+    std::size_t held_count = 0;
     {
         std::lock_guard lock(mutex_);
         memory_[domain] = policy;
+        held_count = memory_.size();
     }
+    if (opt_.events.cached) opt_.events.cached(held_count);
     const fs::path path = file_of(domain);
     if (auto ec = write_file_atomic(path, format_cache_file(domain, policy, body)))
         log_->warn("MTA-STS {}: cannot write the cache file {}: {} (the policy is kept in memory)", domain,
@@ -567,9 +578,10 @@ std::shared_ptr<PolicyStore> make_policy_store(boost::asio::any_io_executor io, 
 }
 
 std::shared_ptr<PolicyStore> make_policy_store(boost::asio::any_io_executor io, std::shared_ptr<dns::Resolver> resolver,
-                                               const config::Config& config) {
+                                               const config::Config& config, StoreEvents events) {
     if (!config.mta_sts.enabled) return std::make_shared<DisabledStore>();
     StoreOptions options;
+    options.events = std::move(events);
     options.fetcher = make_https_fetcher(resolver, fetch_options(config));
     options.logger = log::with_id(log::make_root(config.log.format, config.log.level), "mta-sts");
     return make_policy_store(io, std::move(resolver), config, std::move(options));

@@ -65,6 +65,7 @@ struct StoreOptions {
     log::Logger logger;  // default: no logging
     // After a failed background refresh, the least time before the next attempt.
     std::chrono::seconds refresh_retry{300};
+    StoreEvents events;
 };
 
 // As make_policy_store(io, resolver, config), with the given fetcher, clock and logger.

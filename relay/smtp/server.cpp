@@ -609,4 +609,10 @@ Step ServerProtocol::on_timeout() {
     return neutral(make_reply(421, "4.4.2", options_.hostname + " Timeout, closing connection"));
 }
 
+Step ServerProtocol::on_shutdown() {
+    if (state_ == State::closed) return closed_step();
+    wait_ = Wait::none;
+    return neutral(make_reply(421, "4.3.2", options_.hostname + " Service shutting down, try again later"));
+}
+
 }  // namespace signpost::smtp

@@ -181,6 +181,11 @@ public:
 
     // Timeouts are the I/O layer's; it calls this to get the 421 to send before closing.
     Step on_timeout();
+    // The service is stopping: the 421 4.3.2 to send before closing (RFC 5321 §3.8).
+    Step on_shutdown();
+    // A transaction is open: MAIL was accepted and the message has not ended (or been
+    // reset) yet. A stopping server lets such a session finish its message.
+    bool in_transaction() const { return state_ == State::mail || state_ == State::rcpt || state_ == State::bdat; }
 
     const Envelope& envelope() const { return envelope_; }
     // Changes whenever the transaction is reset (RSET, EHLO, end of message, a refused

@@ -53,6 +53,7 @@ SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const confi
                                     &signed_total.Add({{"domain", d.name}, {"algorithm", "rsa"}}),
                                     &signed_total.Add({{"domain", d.name}, {"algorithm", "ed25519"}})});
     received_bytes_ = &received.Add({});
+    signed_family_ = &signed_total;
 }
 
 void SubmissionMetrics::connection(const std::string& listener) {
@@ -68,7 +69,13 @@ void SubmissionMetrics::accepted() { accepted_->Increment(); }
 void SubmissionMetrics::rejected(Refusal reason) { rejected_[static_cast<std::size_t>(reason)]->Increment(); }
 
 void SubmissionMetrics::signed_with(const std::string& domain, signer::KeyType type) {
-    if (auto it = signed_.find(domain); it != signed_.end()) it->second[key_index(type)]->Increment();
+    if (auto it = signed_.find(domain); it != signed_.end()) {
+        it->second[key_index(type)]->Increment();
+        return;
+    }
+    // A signing domain added by a config reload: `domain` comes from the config, so the
+    // label set stays bounded. Family::Add returns the existing series after the first.
+    signed_family_->Add({{"domain", domain}, {"algorithm", key_index(type) == 0 ? "rsa" : "ed25519"}}).Increment();
 }
 
 void SubmissionMetrics::received(std::uint64_t bytes) { received_bytes_->Increment(static_cast<double>(bytes)); }

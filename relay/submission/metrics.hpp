@@ -20,10 +20,9 @@
 #include "relay/submission/ingest.hpp"
 #include "signer/key.hpp"
 
-namespace prometheus {
-class Registry;
-class Counter;
-}  // namespace prometheus
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
 
 namespace signpost::submission {
 
@@ -38,7 +37,8 @@ public:
     void auth(AuthMechanism mechanism, bool ok);
     void accepted();
     void rejected(Refusal reason);
-    void signed_with(const std::string& domain, signer::KeyType type);  // unknown domain: not counted
+    // `domain` is a configured signing domain (one added by a reload gets its series then).
+    void signed_with(const std::string& domain, signer::KeyType type);
     void received(std::uint64_t bytes);
 
 private:
@@ -47,6 +47,7 @@ private:
     prometheus::Counter* accepted_ = nullptr;
     std::array<prometheus::Counter*, kRefusalCount> rejected_{};
     std::map<std::string, std::array<prometheus::Counter*, 2>, std::less<>> signed_;  // [rsa, ed25519]
+    prometheus::Family<prometheus::Counter>* signed_family_ = nullptr;  // domains added by a reload
     prometheus::Counter* received_bytes_ = nullptr;
 };
 

@@ -163,14 +163,21 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::shared_ptr<asio::ssl::context> tls;  // guarded by mutex
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::size_t> per_ip;  // guarded by mutex
-    std::map<std::uint64_t, std::function<void()>> cancels;  // live sessions, guarded by mutex
+    // Live sessions, guarded by mutex: called with true to drain, false to cancel.
+    std::map<std::uint64_t, std::function<void(bool drain)>> cancels;
     std::uint64_t next_session = 0;
     std::atomic<std::size_t> count{0};
-    bool stopping = false;
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> draining{false};
 
     std::shared_ptr<asio::ssl::context> tls_context() {
         std::lock_guard lock(mutex);
         return tls;
+    }
+    // The configuration new sessions start with (svc.config is replaced by set_config).
+    std::shared_ptr<const config::Config> config() {
+        std::lock_guard lock(mutex);
+        return svc.config;
     }
 
     awaitable<void> accept_loop(tcp::acceptor& acceptor, config::ListenerConfig listener);
@@ -187,6 +194,9 @@ struct Conn {
     Clock::time_point end_of_life;
     bool timed_out = false;
     bool closed = false;
+    bool idle = false;      // waiting for a command outside a transaction
+    bool draining = false;  // the server is stopping: leave at the next idle point
+    bool drained = false;   // the wait for a command was cut short by draining
     std::string in;       // bytes read and not yet consumed
     std::string pending;  // replies held back (PIPELINING)
     bool skipping_long_line = false;
@@ -271,7 +281,7 @@ awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds t
 
 awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::ListenerConfig listener, std::string ip) {
     auto self = shared_from_this();
-    auto cfg = svc.config;
+    auto cfg = config();
     const auto& limits = cfg->limits;
     std::string sid = session_id();
     auto log = log::with_id(svc.logger, sid);
@@ -285,13 +295,21 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         std::weak_ptr<Conn> weak = conn;
         std::lock_guard lock(mutex);
         key = next_session++;
-        cancels[key] = [weak, executor] {
-            asio::post(executor, [weak] {
-                if (auto live = weak.lock()) {
-                    live->closed = true;
-                    live->transport.cancel();
-                    live->watchdog.cancel();
+        cancels[key] = [weak, executor](bool drain) {
+            asio::post(executor, [weak, drain] {
+                auto live = weak.lock();
+                if (!live) return;
+                if (drain) {
+                    live->draining = true;
+                    if (live->idle && !live->closed) {
+                        live->drained = true;
+                        live->transport.cancel();
+                    }
+                    return;
                 }
+                live->closed = true;
+                live->transport.cancel();
+                live->watchdog.cancel();
             });
         };
     }
@@ -343,6 +361,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     };
     std::error_code spool_error;
     bool say_timeout = false;
+    bool say_shutdown = false;
     smtp::BodyChecker bdat_check;  // DATA's content rules for BDAT chunks
     // A large read buffer only while a message body is being read (not in the coroutine
     // frame, which every idle session keeps).
@@ -552,9 +571,20 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     break;
                 }
                 case smtp::Next::read_line: {
+                    if ((c.draining || draining) && !proto.in_transaction() && c.in.empty()) {
+                        // Stopping: no message is open, so nothing is lost by leaving now.
+                        step = proto.on_shutdown();
+                        log->info("service stopping: closing the session");
+                        break;
+                    }
                     if (step.flush) co_await flush(c);
                     std::string line;
                     bool bare_lf = false;
+                    c.idle = !proto.in_transaction();
+                    struct Busy {
+                        Conn& c;
+                        ~Busy() { c.idle = false; }
+                    } busy{c};
                     auto status = co_await read_line(c, proto.max_line_length(), limits.command_timeout, line, bare_lf);
                     if (auto m = auth_command_mechanism(line)) auth_mechanism = *m;
                     step = status == LineStatus::too_long ? proto.on_line_too_long() : proto.on_line(line, bare_lf);
@@ -563,7 +593,10 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             }
         }
     } catch (const boost::system::system_error& e) {
-        if (c.timed_out && !c.closed) {
+        if (c.drained && !c.closed) {
+            log->info("service stopping: closing the session");
+            say_shutdown = true;
+        } else if (c.timed_out && !c.closed) {
             log->info("timeout, closing");
             say_timeout = true;
         } else if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
@@ -575,9 +608,9 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         // Not an I/O error: a bug. This session ends; the daemon and the others carry on.
         log->error("session aborted: {}", e.what());
     }
-    if (say_timeout && c.transport.can_write()) {
+    if ((say_timeout || say_shutdown) && c.transport.can_write()) {
         // Best effort: say why, with a short deadline of its own.
-        smtp::Step t = proto.on_timeout();
+        smtp::Step t = say_shutdown ? proto.on_shutdown() : proto.on_timeout();
         c.pending.clear();
         queue_replies(c, t);
         c.timed_out = false;
@@ -608,7 +641,8 @@ awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, con
         // Replies are small and the client waits for each: do not let Nagle hold one back
         // behind the TLS session tickets (a 40 ms stall per connection otherwise).
         socket.set_option(tcp::no_delay(true), ec);
-        const auto& limits = svc.config->limits;
+        const auto cfg = config();
+        const auto& limits = cfg->limits;
         std::string refusal;
         {
             std::lock_guard lock(mutex);
@@ -623,7 +657,7 @@ awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, con
             svc.logger->warn("refused [{}] on {}: {}", ip, listener.name, refusal);
             // A short, fixed answer; nothing is read from the client.
             auto reply = std::make_shared<std::string>(
-                smtp::make_reply(421, "4.7.0", svc.config->server.hostname + " " + refusal).wire());
+                smtp::make_reply(421, "4.7.0", cfg->server.hostname + " " + refusal).wire());
             auto sock = std::make_shared<tcp::socket>(std::move(socket));
             asio::async_write(*sock, asio::buffer(*reply), [sock, reply](boost::system::error_code, std::size_t) {
                 boost::system::error_code ignored;
@@ -644,8 +678,9 @@ SubmissionServer::SubmissionServer(asio::io_context& io, Services services)
 SubmissionServer::~SubmissionServer() { stop(); }
 
 void SubmissionServer::start() {
-    impl_->tls = make_tls_context(impl_->svc.config->tls);
-    for (const auto& l : impl_->svc.config->listeners) {
+    const auto cfg = impl_->config();
+    impl_->tls = make_tls_context(cfg->tls);
+    for (const auto& l : cfg->listeners) {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(l.address.host, ec);
         if (ec) throw std::runtime_error("listener " + l.name + ": bad address " + l.address.host);
@@ -662,20 +697,46 @@ void SubmissionServer::start() {
     }
 }
 
-void SubmissionServer::stop() {
+void SubmissionServer::drain() {
     if (!impl_) return;
-    impl_->stopping = true;
+    impl_->draining = true;
     for (auto& a : impl_->acceptors) {
         boost::system::error_code ec;
         a->close(ec);
     }
     std::lock_guard lock(impl_->mutex);
-    for (auto& [key, cancel] : impl_->cancels) cancel();
+    for (auto& [key, cancel] : impl_->cancels) cancel(true);
+}
+
+void SubmissionServer::stop() {
+    if (!impl_) return;
+    impl_->stopping = true;
+    impl_->draining = true;
+    for (auto& a : impl_->acceptors) {
+        boost::system::error_code ec;
+        a->close(ec);
+    }
+    std::lock_guard lock(impl_->mutex);
+    for (auto& [key, cancel] : impl_->cancels) cancel(false);
+}
+
+void SubmissionServer::set_config(std::shared_ptr<const config::Config> config,
+                                  std::shared_ptr<asio::ssl::context> tls) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->svc.config = std::move(config);
+    impl_->tls = std::move(tls);
+}
+
+bool SubmissionServer::listening() const {
+    if (!impl_ || impl_->draining || impl_->acceptors.empty()) return false;
+    for (const auto& a : impl_->acceptors)
+        if (!a->is_open()) return false;
+    return true;
 }
 
 bool SubmissionServer::reload_tls(std::string& error) {
     try {
-        auto ctx = make_tls_context(impl_->svc.config->tls);
+        auto ctx = make_tls_context(impl_->config()->tls);
         std::lock_guard lock(impl_->mutex);
         impl_->tls = std::move(ctx);
         return true;

@@ -14,6 +14,14 @@
 // TLS: TLS 1.2 and 1.3 only (or 1.3 only with [tls] min_version = "1.3"), ECDHE with
 // AES-GCM or ChaCha20-Poly1305, session resumption (session cache and TLS 1.3 tickets).
 // reload_tls() swaps the certificate for new connections; existing sessions keep theirs.
+// set_config() does the same for the whole configuration (a SIGHUP reload): sessions that
+// are open keep the one they started with; listeners are bound once, at start().
+//
+// Stopping: drain() closes the listeners, tells every session that waits for a command
+// outside a transaction "421 4.3.2" and closes it, and lets a session in the middle of a
+// message (MAIL given, message not yet answered) finish it before it gets the 421. stop()
+// then cuts whatever is left; a message cut short was never answered 250, so it is the
+// client's to send again.
 //
 // Untrusted input: everything a client sends. Threading: start/stop/reload_tls from the
 // thread that runs the daemon's wiring; sessions run on the io_context's threads.
@@ -71,12 +79,18 @@ public:
 
     // Binds every listener; throws std::runtime_error naming the address on failure.
     void start();
+    // Stops accepting; sessions end at their next point between transactions (see above).
+    void drain();
     // Stops accepting and cancels every session.
     void stop();
     // Loads [tls] again; on failure keeps the old context and returns false with `error`.
     bool reload_tls(std::string& error);
+    // New sessions use `config` and `tls` (from make_tls_context(config->tls)).
+    void set_config(std::shared_ptr<const config::Config> config, std::shared_ptr<boost::asio::ssl::context> tls);
 
     std::size_t sessions() const;
+    // Every listener is open and accepting (false before start() and after drain()).
+    bool listening() const;
 
 private:
     struct Impl;

@@ -859,6 +859,25 @@ TEST(StartTls, NotOfferedAndFailed) {
     EXPECT_EQ(t.line("EHLO x").next, Next::close);
 }
 
+TEST(Server, ShutdownAndTransactionState) {
+    Session s(options(true));
+    s.ehlo();
+    s.authenticate();
+    EXPECT_FALSE(s.p.in_transaction());
+    ASSERT_EQ(s.say("MAIL FROM:<alice@example.org>"), "250 2.1.0 Sender ok\r\n");
+    EXPECT_TRUE(s.p.in_transaction());
+    ASSERT_EQ(s.say("RCPT TO:<bob@example.net>").substr(0, 3), "250");
+    EXPECT_TRUE(s.p.in_transaction());
+    ASSERT_EQ(s.say("RSET").substr(0, 3), "250");
+    EXPECT_FALSE(s.p.in_transaction());  // reset: nothing left to finish
+
+    const Step st = s.p.on_shutdown();
+    EXPECT_EQ(wire(st), "421 4.3.2 mx.example.test Service shutting down, try again later\r\n");
+    EXPECT_EQ(st.next, Next::close);
+    EXPECT_TRUE(s.p.on_shutdown().replies.empty());  // once
+    EXPECT_TRUE(s.line("NOOP").replies.empty());
+}
+
 TEST(Server, Timeout) {
     Session s;
     s.ehlo();
