@@ -152,6 +152,13 @@ void MetricsServer::set_health_check(std::function<std::string()> check) {
     impl_->health = std::move(check);
 }
 
+std::uint16_t MetricsServer::port() const {
+    if (!impl_) return 0;
+    boost::system::error_code ec;
+    auto ep = impl_->acceptor.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+}
+
 void MetricsServer::start() {
     if (!impl_) return;
     asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);

@@ -45,6 +45,9 @@ public:
     // start(); without one /healthz always answers 200.
     void set_health_check(std::function<std::string()> check);
 
+    // The bound port (0 without an endpoint); `listen` may ask for port 0 (tests).
+    std::uint16_t port() const;
+
     void start();
     // Stops accepting; requests in progress end with their connection.
     void stop();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -103,6 +104,40 @@ TEST_F(mtasts_store, FetchesOnceThenAnswersFromTheCache) {
     EXPECT_TRUE(store->cached("EXAMPLE.test."));  // normalized like lookup()
     EXPECT_FALSE(store->cached("other.test"));
     EXPECT_THAT(logged(), HasSubstr("policy fetched (mode enforce, 1 mx, max_age 864000, id 20240101)"));
+}
+
+TEST_F(mtasts_store, EventsCountFetchesByOutcomeAndPoliciesHeld) {
+    std::map<std::string, int> fetches;
+    std::vector<std::size_t> held;
+    auto make = [&] {
+        StoreOptions o;
+        o.fetcher = fetcher;
+        o.clock = [this] { return now; };
+        o.logger = logger;
+        o.events.fetch = [&](const char* outcome) { ++fetches[outcome]; };
+        o.events.cached = [&](std::size_t n) { held.push_back(n); };
+        return make_policy_store(io.get_executor(), resolver, cfg, std::move(o));
+    };
+    auto store = make();
+    EXPECT_EQ(held, std::vector<std::size_t>{0});  // the (empty) cache directory was read
+
+    resolver->set_txt(kTxtName, {"v=STSv1; id=1"});
+    fetcher->fail(kDomain, "connection refused");
+    lookup(store);
+    fetcher->serve(kDomain, "version: STSv1\r\nmode: sometimes\r\n");
+    lookup(store);
+    fetcher->serve(kDomain, kPolicyA);
+    lookup(store);
+    lookup(store);  // from the cache: no fetch
+    resolver->set_txt("_mta-sts.other.test", {"v=STSv1; id=7"});
+    fetcher->serve("other.test", kPolicyB);
+    lookup(store, "other.test");
+    EXPECT_EQ(fetches, (std::map<std::string, int>{{"fetch_failed", 1}, {"invalid_policy", 1}, {"fetched", 2}}));
+    EXPECT_EQ(held, (std::vector<std::size_t>{0, 1, 2}));
+
+    held.clear();
+    auto restarted = make();  // both policies come back from the cache files
+    EXPECT_EQ(held, std::vector<std::size_t>{2});
 }
 
 TEST_F(mtasts_store, DomainIsNormalizedAndValidated) {
