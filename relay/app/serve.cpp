@@ -255,13 +255,25 @@ int serve(const std::filesystem::path& config_path) {
     // SIGHUP: the whole configuration again, all or nothing. What cannot change in a running
     // process (listeners, the spool, the delivery set-up, the metrics address) is reported
     // and waits for a restart; the rest applies to new sessions at once.
+    // The files the running configuration names (certificate, users, keys) are re-read
+    // even when the new configuration is refused, so a renewed certificate is not held up
+    // by an unrelated mistake in the file.
+    auto reread_files = [&] {
+        std::string error;
+        if (!server.reload_tls(error)) logger->error("TLS not reloaded: {} (the previous certificate stays in use)", error);
+        if (!users_holder->load()->reload(error))
+            logger->error("users file not reloaded: {} (the previous one stays in use)", error);
+        rotation.trigger();
+    };
     auto reload = [&] {
         logger->info("received SIGHUP: reloading {}", config_path.string());
         config::LoadResult next_loaded = config::load_file(config_path);
         if (!next_loaded.ok()) {
             for (const auto& e : next_loaded.errors) logger->error("config: {}", e.to_string());
-            logger->error("configuration not reloaded: {} error{}; the running configuration stays in use",
+            logger->error("configuration not reloaded: {} error{}; the running configuration stays in use (its "
+                          "certificate, users file and DKIM keys are re-read)",
                           next_loaded.errors.size(), next_loaded.errors.size() == 1 ? "" : "s");
+            reread_files();
             return;
         }
         std::shared_ptr<const config::Config> next = next_loaded.config;
