@@ -25,20 +25,27 @@
 // signing side; verification accepts RSA public keys of 1024..8192 bits (RFC 8301 §3.2:
 // verifiers MUST accept >= 1024).
 //
-// Purity: no files are read — keys come in as bytes. RSA signing in Botan blinds with the
-// system RNG; that does not change the (deterministic, PKCS#1 v1.5) signature bytes.
+// Purity: no files are read — keys come in as bytes. RSA private operations are blinded
+// with random numbers; that does not change the (deterministic, PKCS#1 v1.5) signature
+// bytes.
 //
 // Untrusted input: key bytes (operator-provided), key records (DNS, attacker-controlled).
 // No exception leaves these functions except std::bad_alloc: Botan errors become Errc values.
 //
 // Threading: a PrivateKey/PublicKey is immutable and may be used by many threads at once.
-// Signer reuse: building a Botan signer for an RSA key builds its blinder (a modular
-// inversion), which costs about three times the signature itself. So a PrivateKey owns a
-// small pool of Botan signers, shared by all its copies and guarded by a mutex: dkim_sign()
-// takes one (or builds one if none is free), signs, and returns it; a signer whose
-// operation threw is dropped, never reused. The pool holds at most as many signers as
-// threads have signed with the key at once (capped at max_pooled_signers); blinding stays
-// on (Botan refreshes the blinder itself as it is used).
+// RSA signatures: made with OpenSSL's libcrypto (EVP_DigestSign, RSASSA-PKCS1-v1_5 with
+// SHA-256; OpenSSL blinds RSA private operations itself) from the same key, handed over as
+// PKCS#8 DER when the key is loaded: Botan 2.19's RSA signature costs about twice
+// OpenSSL 3's on these machines (tests/bench/signer: raw.botan.rsa2048.sign against
+// raw.openssl.rsa2048.sign), and it is the largest single part of the relay's CPU per
+// message. Botan still
+// parses, checks, generates and exports keys, verifies, and signs Ed25519 (where it is
+// as fast as OpenSSL).
+// Signer reuse (Ed25519): a PrivateKey owns a small pool of Botan signers, shared by all
+// its copies and guarded by a mutex: dkim_sign() takes one (or builds one if none is free),
+// signs, and returns it; a signer whose operation threw is dropped, never reused. The pool
+// holds at most as many signers as threads have signed with the key at once (capped at
+// max_pooled_signers).
 // Lifetime: key memory comes from Botan's secure-memory pool, a static object. Do not keep
 // keys in objects with static storage duration (they could be freed after the pool at exit).
 // For the same reason the signer pool lives in the key, never in a static or thread_local.
