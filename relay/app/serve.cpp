@@ -129,8 +129,12 @@ int serve(const std::filesystem::path& config_path) {
     }
     logger->info("queue: {} message(s) recovered from {}", recovered.messages.size(), cfg->queue.dir.string());
 
-    // Password hashing, signing and fsync run here, never on the I/O threads.
+    // Password hashing (argon2id: CPU and memory, so no more threads than cores) and the
+    // capture deliverer's file work run here, never on the I/O threads.
     boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
+    // Signing and committing messages, and the queue's state files: threads that mostly
+    // wait for fsync. Their number bounds how many commits share one directory fsync.
+    boost::asio::thread_pool committers(32);
 
     // MX delivery attempts by TLS policy and result; MTA-STS testing-mode failures.
     auto& attempts = prometheus::BuildCounter()
@@ -175,7 +179,7 @@ int serve(const std::filesystem::path& config_path) {
     qopts.warn_after = cfg->queue.warn_after;
     qopts.hostname = cfg->server.hostname;
     qopts.registry = &metrics->registry();
-    auto manager = std::make_shared<queue::Manager>(io.get_executor(), workers.get_executor(), spool, deliverer,
+    auto manager = std::make_shared<queue::Manager>(io.get_executor(), committers.get_executor(), spool, deliverer,
                                                     qopts, log::with_id(logger, "queue"));
     manager->start(std::move(recovered.messages));
     queue::ControlServer control(io, cfg->queue.dir / "control.sock", manager, spool, log::with_id(logger, "queue"));
@@ -206,6 +210,7 @@ int serve(const std::filesystem::path& config_path) {
     };
     services.failure_answered = [failures](const std::string& ip) { failures->touch(ip); };
     services.workers = workers.get_executor();
+    services.committers = committers.get_executor();
     services.logger = log::with_id(logger, "smtpd");
     services.metrics = std::make_shared<submission::SubmissionMetrics>(metrics->registry(), *cfg);
     submission::SubmissionServer server(io, services);
@@ -389,6 +394,7 @@ int serve(const std::filesystem::path& config_path) {
     io.run();
     for (auto& t : io_threads) t.join();
     workers.join();
+    committers.join();
     rotation.stop();
     logger->info("stopped");
     return exit_code;

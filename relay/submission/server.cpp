@@ -381,8 +381,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                                                   : "Local error in processing; try again later");
             co_return outcome;
         }
-        // Signing and fsync block: do them on the worker pool, then come back.
-        co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
+        // Signing and fsync block: do them on the commit pool, then come back.
+        co_await asio::post(asio::bind_executor(svc.committers ? svc.committers : svc.workers, asio::use_awaitable));
         IngestResult r = ingest->finish(std::chrono::system_clock::now());
         co_await asio::post(executor, asio::use_awaitable);
         ingest.reset();

@@ -64,6 +64,11 @@ struct Services {
     std::function<void(const std::string& ip, bool ok)> record_auth;
     std::function<void(const std::string& ip)> failure_answered;  // after the delay
     boost::asio::any_io_executor workers;
+    // Where a finished message is signed and committed (fsync of its file, then the group
+    // commit of the queue directory). Mostly waiting on the disk, so a larger pool than
+    // `workers`: a commit batch can only hold as many messages as there are threads here.
+    // Empty: `workers`.
+    boost::asio::any_io_executor committers;
     log::Logger logger;
     // Counters for Prometheus; null counts nothing.
     std::shared_ptr<SubmissionMetrics> metrics;
