@@ -88,6 +88,17 @@ init_dev() {
   DEV_PASSWORD=$(cat "$dir/dev-password")
 }
 
+# serve_dev DIR: init_dev DIR, then `signpost serve` on it in the background (tracked),
+# logging to $WORK/serve.log; returns once it is ready. Sets SPID and LOG.
+serve_dev() {
+  init_dev "$1"
+  LOG=$WORK/serve.log
+  "$SIGNPOST" serve --config "$1/signpost.toml" > "$LOG" 2>&1 &
+  SPID=$!
+  track_pid "$SPID"
+  wait_for_log "$LOG" 'ready'
+}
+
 # make_test_ca DIR: a test CA (DIR/ca.pem) and a certificate for "localhost" and 127.0.0.1
 # signed by it (DIR/sink.pem, DIR/sink.key), for receiving servers started by a test.
 make_test_ca() {

@@ -12,12 +12,7 @@ command -v promtool > /dev/null || fail "promtool is not installed (package prom
 command -v curl > /dev/null || fail "curl is not installed (scripts/install-deps.sh)"
 
 dev=$WORK/dev
-init_dev "$dev"
-LOG=$WORK/serve.log
-"$SIGNPOST" serve --config "$dev/signpost.toml" > "$LOG" 2>&1 &
-SPID=$!
-track_pid "$SPID"
-wait_for_log "$LOG" 'ready'
+serve_dev "$dev"
 
 # sw NAME ARGS...: swaks over STARTTLS with AUTH PLAIN as dev; transcript in $WORK/NAME.txt,
 # exit status in $RC.

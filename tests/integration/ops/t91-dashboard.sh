@@ -78,12 +78,7 @@ pass "the dashboard is valid JSON; every panel has an expression; every expressi
 
 # --- 2. the metric names against a live scrape ------------------------------------------------
 dev=$WORK/dev
-init_dev "$dev"
-LOG=$WORK/serve.log
-"$SIGNPOST" serve --config "$dev/signpost.toml" > "$LOG" 2>&1 &
-SPID=$!
-track_pid "$SPID"
-wait_for_log "$LOG" 'ready'
+serve_dev "$dev"
 timeout 30 swaks --server "127.0.0.1:$SUBMISSION_PORT" --tls --auth PLAIN --auth-user dev --auth-password "$DEV_PASSWORD" \
   --from dev@example.test --to someone@example.org --header 'Subject: t91' --timeout 10 > "$WORK/swaks.txt" 2>&1 \
   || { cat "$WORK/swaks.txt"; fail "swaks could not submit"; }

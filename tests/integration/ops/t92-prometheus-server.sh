@@ -12,12 +12,7 @@ command -v prometheus > /dev/null || fail "prometheus is not installed (package 
 command -v curl > /dev/null || fail "curl is not installed (scripts/install-deps.sh)"
 
 dev=$WORK/dev
-init_dev "$dev"
-LOG=$WORK/serve.log
-"$SIGNPOST" serve --config "$dev/signpost.toml" > "$LOG" 2>&1 &
-SPID=$!
-track_pid "$SPID"
-wait_for_log "$LOG" 'ready'
+serve_dev "$dev"
 
 for i in 1 2; do
   RC=0
