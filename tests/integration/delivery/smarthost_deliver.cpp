@@ -20,6 +20,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "relay/delivery/smarthost.hpp"
 
@@ -103,7 +104,12 @@ int main(int argc, char** argv) {
     std::optional<std::vector<delivery::RecipientResult>> results;
     try {
         delivery::SmarthostDeliverer deliverer(cfg, "relay.signpost.test", io.get_executor(), logger, 20, timeouts);
-        deliverer.deliver(job, [&](std::vector<delivery::RecipientResult> r) { results = std::move(r); });
+        deliverer.deliver(job, [&](std::vector<delivery::RecipientResult> r) {
+            results = std::move(r);
+            // Done: QUIT the connection the pool keeps for reuse, so that io.run ends now
+            // rather than when the pool's idle timeout (30 s) expires.
+            boost::asio::post(io, [&deliverer] { deliverer.stop(); });
+        });
         io.run_for(std::chrono::seconds(120));
     } catch (const std::runtime_error& e) {
         std::cerr << "smarthost_deliver: " << e.what() << "\n";
