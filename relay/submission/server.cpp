@@ -194,7 +194,8 @@ struct Conn {
     Clock::time_point end_of_life;
     bool timed_out = false;
     bool closed = false;
-    bool idle = false;      // waiting for a command outside a transaction
+    bool idle = false;      // blocked reading the next command, outside a transaction
+    bool may_idle = false;  // the command being read is outside a transaction
     bool draining = false;  // the server is stopping: leave at the next idle point
     bool drained = false;   // the wait for a command was cut short by draining
     std::string in;       // bytes read and not yet consumed
@@ -272,6 +273,13 @@ awaitable<LineStatus> read_line(Conn& c, std::size_t max, std::chrono::seconds t
         co_await flush(c);
         // Small: idle sessions wait here, and this buffer lives in their coroutine frame.
         char buf[1024];
+        // Only while blocked here may a stopping server cut the session short: never in
+        // the middle of writing a reply.
+        c.idle = c.may_idle;
+        struct NotIdle {
+            Conn& conn;
+            ~NotIdle() { conn.idle = false; }
+        } not_idle{c};
         std::size_t n = co_await c.transport.read_some(asio::buffer(buf));
         c.in.append(buf, n);
     }
@@ -580,11 +588,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     if (step.flush) co_await flush(c);
                     std::string line;
                     bool bare_lf = false;
-                    c.idle = !proto.in_transaction();
-                    struct Busy {
-                        Conn& c;
-                        ~Busy() { c.idle = false; }
-                    } busy{c};
+                    c.may_idle = !proto.in_transaction();
                     auto status = co_await read_line(c, proto.max_line_length(), limits.command_timeout, line, bare_lf);
                     if (auto m = auth_command_mechanism(line)) auth_mechanism = *m;
                     step = status == LineStatus::too_long ? proto.on_line_too_long() : proto.on_line(line, bare_lf);
