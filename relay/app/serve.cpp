@@ -263,6 +263,7 @@ int serve(const std::filesystem::path& config_path) {
     // The files the running configuration names (certificate, users, keys) are re-read
     // even when the new configuration is refused, so a renewed certificate is not held up
     // by an unrelated mistake in the file.
+    const std::shared_ptr<const config::Config> started = cfg;
     auto reread_files = [&] {
         std::string error;
         if (!server.reload_tls(error)) logger->error("TLS not reloaded: {} (the previous certificate stays in use)", error);
@@ -299,19 +300,21 @@ int serve(const std::filesystem::path& config_path) {
                           "in use", error);
             return;
         }
+        // Compared with what this process started with: a change that waits for a restart
+        // is reported at every reload until then.
         std::string later;
         auto restart_only = [&](bool changed, const char* what) {
             if (changed) later += std::string(later.empty() ? "" : ", ") + what;
         };
-        restart_only(next->listeners != cfg->listeners, "[[listener]]");
-        restart_only(next->queue != cfg->queue, "[queue]");
-        restart_only(next->keys.dir != cfg->keys.dir, "[keys] dir");
-        restart_only(next->delivery != cfg->delivery, "[delivery]");
-        restart_only(next->routes != cfg->routes, "[[route]]");
-        restart_only(next->mta_sts != cfg->mta_sts, "[mta_sts]");
-        restart_only(next->dns != cfg->dns, "[dns]");
-        restart_only(next->metrics != cfg->metrics, "[metrics]");
-        restart_only(next->log != cfg->log, "[log]");
+        restart_only(next->listeners != started->listeners, "[[listener]]");
+        restart_only(next->queue != started->queue, "[queue]");
+        restart_only(next->keys.dir != started->keys.dir, "[keys] dir");
+        restart_only(next->delivery != started->delivery, "[delivery]");
+        restart_only(next->routes != started->routes, "[[route]]");
+        restart_only(next->mta_sts != started->mta_sts, "[mta_sts]");
+        restart_only(next->dns != started->dns, "[dns]");
+        restart_only(next->metrics != started->metrics, "[metrics]");
+        restart_only(next->log != started->log, "[log]");
 
         server.set_config(next, std::move(tls));
         users_holder->store(next_users);

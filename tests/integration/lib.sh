@@ -93,7 +93,8 @@ init_dev() {
 serve_dev() {
   init_dev "$1"
   LOG=$WORK/serve.log
-  "$SIGNPOST" serve --config "$1/signpost.toml" > "$LOG" 2>&1 &
+  : > "$LOG"  # not in the background job: wait_for_log must never see an older run's lines
+  "$SIGNPOST" serve --config "$1/signpost.toml" >> "$LOG" 2>&1 &
   SPID=$!
   track_pid "$SPID"
   wait_for_log "$LOG" 'ready'

@@ -5,8 +5,8 @@
 #      and key, "configuration not reloaded", and the old configuration keeps working
 #   c. SIGHUP with a valid change ([limits] max_recipients = 1): "configuration reloaded",
 #      and a new session gets 452 4.5.3 for its second recipient
-#   d. a changed listener address is reported as taking effect after a restart; the old
-#      listener keeps accepting
+#   d. a changed listener address is reported as taking effect after a restart (at every
+#      reload until then); the old listener keeps accepting
 #   e. SIGTERM while one client is in the middle of DATA and another is idle after AUTH:
 #      the idle one is told 421 4.3.2 at once, new connections are refused, /healthz
 #      answers 503, the first client finishes its message and gets 250 (then 421), the
@@ -69,6 +69,12 @@ other=$(free_port)
 sed -i "s|127.0.0.1:$SUBMISSIONS_PORT|127.0.0.1:$other|" "$cfg"
 kill -HUP "$pid"
 wait_for_log "$log" 'take effect after a restart: \[\[listener\]\]'
+kill -HUP "$pid"  # still pending: said again
+for ((i = 0; i < 100; i++)); do
+  [ "$(grep -c 'take effect after a restart: \[\[listener\]\]' "$log")" -ge 2 ] && break
+  sleep 0.1
+done
+[ "$(grep -c 'take effect after a restart: \[\[listener\]\]' "$log")" = 2 ] || { cat "$log"; fail "d: a second reload does not repeat the pending listener change"; }
 reply=$(submit c@example.org)
 [[ $reply == "250 2.0.0"* ]] || fail "d: after a listener change the old listener got: $reply"
 pass "d. a listener change is reported for the next restart; the running listeners stay"

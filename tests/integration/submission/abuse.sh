@@ -31,7 +31,10 @@ abuse_setup() {
 
 abuse_serve() {
   log=$WORK/serve.log
-  "$SIGNPOST" serve --config "$cfg" > "$log" 2>&1 &
+  # Emptied here, not by the redirection below: that one happens in the background job, maybe
+  # after wait_for_log has already read an earlier run's "ready".
+  : > "$log"
+  "$SIGNPOST" serve --config "$cfg" >> "$log" 2>&1 &
   pid=$!
   track_pid $pid
   wait_for_log "$log" 'ready'
