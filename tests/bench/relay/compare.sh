@@ -307,8 +307,8 @@ done
 
 # --- floor figures of this machine ----------------------------------------------------------
 log "floor: openssl speed, fsync, TLS handshakes"
-rsa_signs=$(openssl speed -mr -seconds 2 rsa2048 2> /dev/null | awk -F: '/^\+F2:/ {print $4}')
-ed_signs=$(openssl speed -mr -seconds 2 ed25519 2> /dev/null | awk -F: '/^\+F6:/ {print $5}')
+rsa_signs=$(openssl speed -mr -seconds 2 rsa2048 2> /dev/null | awk -F: '/^\+F2:/ {printf "%.0f", $4}')
+ed_signs=$(openssl speed -mr -seconds 2 ed25519 2> /dev/null | awk -F: '/^\+F6:/ {printf "%.0f", $5}')
 sha_mbs=$(openssl speed -mr -seconds 2 -bytes 16384 sha256 2> /dev/null | awk -F: '/^\+F:/ {printf "%.0f", $4 / 1e6}')
 mkdir -p "$SP/spool/bench-probe"
 "$PY" "$REPO/tests/bench/loadgen/fsync_probe.py" "$SP/spool/bench-probe" 300 10 > "$WORK/fsync.out" 2>&1 || true
