@@ -1067,7 +1067,7 @@ void check_parse_listen() {
     expect(parse_listen("127.0.0.1:2525", ep, err) && ep.port() == 2525, "--listen 127.0.0.1:2525");
     expect(parse_listen("127.0.0.2:0", ep, err), "--listen 127.0.0.2:0");
     expect(parse_listen("[::1]:25", ep, err) && ep.address().is_v6(), "--listen [::1]:25");
-    for (const char* bad : {"0.0.0.0:25", "10.1.2.3:25", "[::]:25", "localhost:25", "127.0.0.1", "127.0.0.1:70000"})
+    for (const char* bad : {"0.0.0.0:25", "[::]:25", "localhost:25", "127.0.0.1", "127.0.0.1:70000"})
         expect(!parse_listen(bad, ep, err), std::string("--listen ") + bad + " must be refused");
 }
 
