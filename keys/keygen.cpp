@@ -42,7 +42,11 @@ std::string generate_private_key_pem(config::DkimAlgorithm algorithm) {
 std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view data,
                                   unsigned mode) {
     std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-    std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp");
+    // Appended, not `"." + string`: GCC 12 -O3 reports a false -Wrestrict there (bug 105651).
+    std::string tmp_name = ".";
+    tmp_name += path.filename().string();
+    tmp_name += ".tmp";
+    std::filesystem::path tmp = dir / tmp_name;
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return last_error();
     std::error_code ec;

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds Signpost twice (plain, and with AddressSanitizer +
-# UndefinedBehaviorSanitizer), runs the unit tests in the sanitizer build and then the
-# whole suite (unit, vectors, integration with real peers) in the plain build. The output
-# ends with ctest's summary of the whole suite.
+# Installs what is needed, builds Signpost twice (optimized as Release is, -O3, with debug
+# information; and with AddressSanitizer + UndefinedBehaviorSanitizer), both with warnings
+# as errors, runs the unit tests in the sanitizer build and then the whole suite (unit,
+# vectors, integration with real peers, the Docker image) in the optimized build. The
+# output ends with ctest's summary of the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 ./scripts/install-deps.sh
 
-echo "== build (RelWithDebInfo)"
-./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-echo "== build (ASan + UBSan)"
-./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSIGNPOST_SANITIZE=ON -DSIGNPOST_BUILD_BENCH=OFF
+# -O3 as in Release (the Docker image's build), so warnings that only -O3 shows fail here.
+echo "== build (-O3 -g, warnings are errors)"
+./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O3 -g -DNDEBUG" \
+  -DSIGNPOST_WERROR=ON
+echo "== build (ASan + UBSan, warnings are errors)"
+./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSIGNPOST_SANITIZE=ON -DSIGNPOST_BUILD_BENCH=OFF \
+  -DSIGNPOST_WERROR=ON
 
 echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

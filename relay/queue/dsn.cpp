@@ -222,7 +222,11 @@ std::optional<std::string> build_dsn(const DsnInput& in) {
         const std::string status =
             valid_status(r.status, cls) ? r.status : std::string(1, cls) + ".0.0";
         text += "\r\n";
-        text += fold("", "<" + to_7bit(r.address) + ">:", "    ") + "\r\n";
+        // Appended, not `"<" + string`: GCC 12 -O3 reports a false -Wrestrict there (bug 105651).
+        std::string bracketed = "<";
+        bracketed += to_7bit(r.address);
+        bracketed += ">:";
+        text += fold("", bracketed, "    ") + "\r\n";
         text += "    Status " + status + ", last attempt " + rfc5322_date(r.last_attempt) + "\r\n";
         if (r.remote_host)
             text += fold("    Remote server: ", clean_host(*r.remote_host), "    ") + "\r\n";

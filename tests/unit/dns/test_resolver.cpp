@@ -203,7 +203,10 @@ TEST(dns_Resolver, ManyQueriesFromSeveralThreads) {
     auto resolver = dns::make_unbound_resolver(io.get_executor(), server.config(1s));
     std::atomic<int> timeouts{0}, others{0};
     auto ask = [&](int i) -> asio::awaitable<void> {
-        dns::AddressAnswer a = co_await resolver->a("h" + std::to_string(i) + ".example.test");
+        std::string name = "h";  // appended: GCC 12 -O3 false -Wrestrict on "h" + std::string
+        name += std::to_string(i);
+        name += ".example.test";
+        dns::AddressAnswer a = co_await resolver->a(name);
         (a.status == dns::Status::timeout ? timeouts : others)++;
     };
     for (int i = 0; i < 300; ++i) asio::co_spawn(io, ask(i), asio::detached);

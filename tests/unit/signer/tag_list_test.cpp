@@ -62,7 +62,11 @@ TEST(TagList, Errors) {
 
 TEST(TagList, BoundedNumberOfTags) {
     std::string many;
-    for (std::size_t i = 0; i < max_tags; ++i) many += "t" + std::to_string(i) + "=x;";
+    for (std::size_t i = 0; i < max_tags; ++i) {
+        many += 't';
+        many += std::to_string(i);
+        many += "=x;";
+    }
     EXPECT_TRUE(parse_tag_list(many));
     many += "one=more";
     auto r = parse_tag_list(many);

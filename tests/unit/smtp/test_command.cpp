@@ -250,7 +250,11 @@ TEST(MailParameters, KnownParametersAndErrors) {
 
 TEST(MailParameters, AtMostSixteen) {
     std::string text;
-    for (int i = 0; i < 17; ++i) text += "X" + std::to_string(i) + " ";
+    for (int i = 0; i < 17; ++i) {
+        text += 'X';
+        text += std::to_string(i);
+        text += ' ';
+    }
     EXPECT_EQ(parse_parameters(text).error(), make_error_code(Errc::param_syntax));
 }
 

@@ -144,7 +144,7 @@ TEST(DataReader, LineLength998Passes999Fails) {
     EXPECT_EQ(o.out, l998 + "\r\n");
     o = once(".." + std::string(997, 'x') + kEnd);
     EXPECT_EQ(o.error, DataError::none);
-    EXPECT_EQ(o.out, "." + std::string(997, 'x') + "\r\n");
+    EXPECT_EQ(o.out, std::string(".").append(997, 'x').append("\r\n"));
     o = once(".." + l998 + kEnd);
     EXPECT_EQ(o.error, DataError::line_too_long);
 
