@@ -6,14 +6,10 @@
 #include <fstream>
 #include <system_error>
 
-#include <botan/auto_rng.h>
-#include <botan/ecdsa.h>
-#include <botan/pkcs8.h>
-#include <botan/x509self.h>
-
 #include "config/config.hpp"
 #include "keys/keygen.hpp"
 #include "keys/store.hpp"
+#include "relay/app/self_signed.hpp"
 #include "relay/auth/users.hpp"
 
 namespace signpost::app {
@@ -21,23 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kDevDomain = "example.test";
-
-struct SelfSigned {
-    std::string cert_pem;
-    std::string key_pem;
-};
-
-// ECDSA P-256 certificate for localhost and 127.0.0.1, valid for one year.
-SelfSigned make_self_signed() {
-    Botan::AutoSeeded_RNG rng;
-    Botan::ECDSA_PrivateKey key(rng, Botan::EC_Group("secp256r1"));
-    Botan::X509_Cert_Options opts("localhost/ZZ/Signpost development", 365u * 24 * 3600);
-    opts.dns = "localhost";
-    opts.ip = "127.0.0.1";
-    opts.add_ex_constraint("PKIX.ServerAuth");
-    auto cert = Botan::X509::create_self_signed_cert(opts, key, "SHA-256", rng);
-    return {cert.PEM_encode(), Botan::PKCS8::PEM_encode(key)};
-}
 
 std::string dev_config() {
     return R"(# Signpost development setup, written by `signpost init --dev`.
@@ -117,7 +96,11 @@ int init_dev(const fs::path& dir, std::ostream& out, std::ostream& err) {
     }
     fs::permissions(dir / "keys", fs::perms::owner_all, ec);
 
-    SelfSigned tls = make_self_signed();
+    SelfSignedRequest request;
+    request.common_name = "localhost";
+    request.dns_names = {"localhost"};
+    request.ips = {"127.0.0.1"};
+    CertificatePem tls = make_self_signed(request);
     if (!write_or_report(dir / "tls/cert.pem", tls.cert_pem, 0644, err) ||
         !write_or_report(dir / "tls/key.pem", tls.key_pem, 0600, err))
         return 1;

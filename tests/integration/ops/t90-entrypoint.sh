@@ -208,9 +208,15 @@ code=$(curl -s -o "$WORK/healthz.txt" -w '%{http_code}' "http://127.0.0.1:$MET_P
 [ "$code" = 200 ] || fail "/healthz (the image's HEALTHCHECK) answered $code: $(cat "$WORK/healthz.txt" 2> /dev/null)"
 curl -sSf "http://127.0.0.1:$MET_PORT/metrics" > "$WORK/metrics.txt" || fail "cannot scrape /metrics"
 grep -qx 'signpost_messages_accepted_total 2' "$WORK/metrics.txt" || { grep '^signpost_messages' "$WORK/metrics.txt"; fail "accepted is not 2"; }
-pass "/healthz answers 200 and /metrics counts the two messages"
+"$SIGNPOST" health --config "$CFG" > "$WORK/health.out" 2>&1 || { cat "$WORK/health.out"; fail "signpost health (the image's HEALTHCHECK) exits non-zero"; }
+grep -qx 'healthy: ok' "$WORK/health.out" || fail "signpost health says: $(cat "$WORK/health.out")"
+pass "/healthz answers 200, signpost health agrees, and /metrics counts the two messages"
 
 kill -TERM "$SPID"
 wait_exit "$SPID" 35
 [ "$EXIT_CODE" = 0 ] || { cat "$LOG"; fail "serve exited $EXIT_CODE after SIGTERM"; }
-pass "SIGTERM stops it with exit 0"
+RC=0
+"$SIGNPOST" health --config "$CFG" > "$WORK/health2.out" 2>&1 || RC=$?
+[ "$RC" = 1 ] && grep -q '^unhealthy: cannot connect' "$WORK/health2.out" \
+  || { cat "$WORK/health2.out"; fail "signpost health with the daemon stopped: exit $RC"; }
+pass "SIGTERM stops it with exit 0; signpost health then exits 1 (unhealthy)"

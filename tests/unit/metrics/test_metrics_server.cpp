@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <prometheus/counter.h>
 
+#include "relay/metrics/health_probe.hpp"
 #include "relay/metrics/metrics.hpp"
 
 namespace {
@@ -84,6 +85,41 @@ TEST_F(MetricsEndpoint, HealthFollowsTheCheck) {
     auto bad = request(http::verb::get, "/healthz?verbose=1");  // a query string is ignored
     EXPECT_EQ(bad.result(), http::status::service_unavailable);
     EXPECT_EQ(bad.body(), "the queue directory is not writable\n");
+}
+
+// `signpost health` (health_probe.hpp) against the real endpoint: 200 and 503 with the
+// reason, and a port where nothing listens.
+TEST_F(MetricsEndpoint, ProbeReportsStatusAndReason) {
+    const signpost::config::Endpoint at{"127.0.0.1", server->port()};
+    auto ok = signpost::metrics::probe_health(at, std::chrono::seconds(5));
+    EXPECT_TRUE(ok.reached);
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_EQ(ok.text, "ok");
+    {
+        std::lock_guard lock(mutex);
+        problem = "queue directory is not writable";
+    }
+    auto bad = signpost::metrics::probe_health(at, std::chrono::seconds(5));
+    EXPECT_TRUE(bad.reached);
+    EXPECT_EQ(bad.status, 503);
+    EXPECT_NE(bad.text.find("queue directory is not writable"), std::string::npos) << bad.text;
+}
+
+TEST(HealthProbe, NothingListeningIsNotReached) {
+    // Bind a port, then close it: nothing listens there any more.
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = acceptor.local_endpoint().port();
+    acceptor.close();
+    auto answer = signpost::metrics::probe_health({"127.0.0.1", port}, std::chrono::seconds(2));
+    EXPECT_FALSE(answer.reached);
+    EXPECT_NE(answer.text.find("cannot connect"), std::string::npos) << answer.text;
+}
+
+TEST(HealthProbe, WildcardListenAddressesAreAskedOnLoopback) {
+    EXPECT_EQ(signpost::metrics::connect_host_for("0.0.0.0"), "127.0.0.1");
+    EXPECT_EQ(signpost::metrics::connect_host_for("::"), "::1");
+    EXPECT_EQ(signpost::metrics::connect_host_for("127.0.0.5"), "127.0.0.5");
 }
 
 TEST_F(MetricsEndpoint, HeadHasNoBodyOtherMethodsAndPathsAreRefused) {
