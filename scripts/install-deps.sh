@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of Signpost with apt (Debian 12).
+# Installs Signpost's dependencies with apt (Debian 12).
+#   scripts/install-deps.sh           build and test dependencies (the README's commands)
+#   scripts/install-deps.sh --build   build dependencies only: enough to build the binary,
+#                                     and the unit tests, in every CMake build type (the
+#                                     Docker image's build stage uses this)
 # Idempotent: when every package is already installed it returns in about a second
 # without touching the network.
 #
@@ -9,10 +13,17 @@
 # duration of the install and removed afterwards if this script created it.
 set -euo pipefail
 
+mode=all
+case "${1:-}" in
+  "" | --all) ;;
+  --build) mode=build ;;
+  *) echo "usage: install-deps.sh [--build | --all]" >&2; exit 2 ;;
+esac
+
 BUILD_PKGS=(
-  build-essential cmake pkg-config ninja-build git
+  build-essential cmake pkg-config ninja-build
   libboost1.81-dev libssl-dev libbotan-2-dev
-  libunbound-dev libevent-dev
+  libunbound-dev libevent-dev nettle-dev   # libunbound.pc requires libevent, nettle and hogweed
   libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev
 )
@@ -31,9 +42,13 @@ TEST_PKGS=(
   prometheus                  # promtool (t05 checks /metrics); the server itself (ops/t92)
   python3-yaml                # ops/t91 parses docker/compose.yml and the Grafana provisioning
   nginx-light                 # tests/integration/mtasts: serves MTA-STS policies over HTTPS
+  git                         # tests/docker: builds the image from a clean clone
+  docker.io mmdebstrap        # tests/docker: a Docker daemon, and base images made from Debian packages
+  docker-compose              # tests/docker: validates docker/compose.yml
 )
 
-want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+want=("${BUILD_PKGS[@]}")
+[ "$mode" = build ] || want+=("${TEST_PKGS[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runtime half of the Docker image: the shared libraries the `signpost` binary links
-# against, CA certificates, openssl and curl (docker/entrypoint.sh, HEALTHCHECK), a non-root
-# user and the data directories.
+# against, CA certificates, a non-root user and the data directories. No openssl or curl:
+# `signpost init --self-signed` and `signpost health` do their work.
 #   scripts/install-runtime.sh            install (as root, in the image's runtime stage)
 #   scripts/install-runtime.sh --check BIN
 #                                         check that every library BIN needs belongs to a
@@ -14,7 +14,6 @@ RUNTIME_PKGS=(
   libprometheus-cpp-core1.0 libspdlog1.10 libfmt9
   libstdc++6 libgcc-s1 libc6 zlib1g libbz2-1.0 liblzma5 libsqlite3-0 libtspi1
   libnettle8 libhogweed6 libgmp10
-  openssl curl   # docker/entrypoint.sh's self-signed certificate; the image's HEALTHCHECK
 )
 
 if [ "${1:-}" = "--check" ]; then
