@@ -7,7 +7,7 @@
 #   signpost-entrypoint signpost ARGS...    run the signpost command as given, nothing prepared
 #                                           (docker run IMAGE signpost queue list)
 #   signpost-entrypoint SUBCOMMAND ARGS...  the same for keys, users, queue, check-config,
-#                                           explain, dkim, version, init (`signpost` implied)
+#                                           explain, dkim, version, init, health (`signpost` implied)
 #   signpost-entrypoint OTHER ARGS...       exec OTHER as given (a shell, for instance)
 #
 # Two ways to configure:
@@ -95,7 +95,7 @@ case "${1:-serve}" in
   signpost)
     shift
     exec "$SIGNPOST_BIN" "$@" ;;
-  keys | users | queue | check-config | explain | dkim | version | init)
+  keys | users | queue | check-config | explain | dkim | version | init | health)
     exec "$SIGNPOST_BIN" "$@" ;;
   *)
     exec "$@" ;;
@@ -379,15 +379,10 @@ writable_dir "$SPOOL_DIR" 0750
 
 if [ "$SELF_SIGNED" = 1 ]; then
   writable_dir "$CONFIG_DIR/tls" 0750
-  # Made once, and again only when SIGNPOST_HOSTNAME changes.
-  if [ ! -s "$TLS_CERT" ] || [ ! -s "$TLS_KEY" ] \
-     || ! openssl x509 -in "$TLS_CERT" -noout -ext subjectAltName 2> /dev/null | grep -qxF "    DNS:$HOSTNAME_"; then
-    (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$HOSTNAME_" \
-       -addext "subjectAltName=DNS:$HOSTNAME_" -keyout "$TLS_KEY" -out "$TLS_CERT" 2> /dev/null) \
-      || die "openssl could not make a self-signed certificate in $CONFIG_DIR/tls"
-    chmod 0644 "$TLS_CERT"
-    log "made a self-signed certificate for $HOSTNAME_: $TLS_CERT"
-  fi
+  # Made once, and again only when SIGNPOST_HOSTNAME changes (or the pair is unusable).
+  out=$("$SIGNPOST_BIN" init --self-signed --hostname "$HOSTNAME_" --cert "$TLS_CERT" --key "$TLS_KEY" 2>&1) \
+    || { printf '%s\n' "$out" >&2; die "could not make a self-signed certificate in $CONFIG_DIR/tls"; }
+  if [[ $out == made* ]]; then log "$out"; fi
   warn "******************************************************************************"
   warn "No TLS certificate was given (SIGNPOST_TLS_CERT, SIGNPOST_TLS_KEY): clients are"
   warn "offered the SELF-SIGNED certificate $TLS_CERT."
