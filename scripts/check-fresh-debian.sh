@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Checks the README's promise "on a fresh Debian 12 machine, as root, from a clone":
+# in a new minimal Debian 12 container (debian:12, made from Debian's packages when absent,
+# scripts/lib/docker-local.sh) holding only a clean clone of this checkout's HEAD, it runs
+#   1. ./scripts/dev.sh  until Signpost is ready, submits the README's swaks message and
+#      finds it signed in .dev/outbox/, then stops it with SIGTERM (exit 0 expected);
+#   2. every CMake build type not built by test.sh (RelWithDebInfo at its stock -O2,
+#      MinSizeRel) with warnings as errors;
+#   3. ./scripts/test.sh, the whole suite, and prints its closing ctest summary.
+# The container shares the host's network (loopback included) and the host's Docker daemon
+# (its socket), so the suite's Docker test builds and runs the image there; it gets
+# CAP_SYS_ADMIN for the suite's tmpfs test. Takes 40-60 minutes on 2 cores; not part of
+# every CI run: run it before a release and whenever scripts/install-deps.sh changes.
+#   scripts/check-fresh-debian.sh [--keep]     --keep: leave the container for a look
+# Output: progress here, the full logs in the printed work directory. Exit 0 when all passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+keep=0
+[ "${1:-}" = --keep ] && keep=1
+source scripts/lib/docker-local.sh
+
+work=$(mktemp -d /tmp/signpost-fresh.XXXXXX)
+name=signpost-fresh-$$
+docker_local_init
+cleanup() {
+  if [ "$keep" = 0 ]; then "$DOCKER" rm -f "$name" > /dev/null 2>&1 || true; else echo "container kept: $name"; fi
+  docker_stop_daemon
+}
+trap cleanup EXIT
+echo "fresh-debian: logs in $work"
+
+docker_ensure_daemon "$work"
+docker_ensure_base_images
+git clone -q --no-hardlinks "$repo" "$work/signpost"
+echo "fresh-debian: clean clone of $(git -C "$work/signpost" log -1 --format='%h %s')"
+
+"$DOCKER" run -d --name "$name" --network host --cap-add SYS_ADMIN \
+  -v /var/run/docker.sock:/var/run/docker.sock debian:12 sleep infinity > /dev/null
+"$DOCKER" cp "$work/signpost" "$name:/root/signpost"
+in_box() { "$DOCKER" exec -w /root/signpost "$name" bash -c "$1"; }
+
+# 1. The development command: runs in the foreground, so in the background here.
+start=$(date +%s)
+in_box './scripts/dev.sh > /root/dev.log 2>&1 & echo $! > /root/dev.pid'
+ready=0
+for ((i = 0; i < 3600; i++)); do
+  if in_box 'grep -qE "\] ready$" /root/dev.log' 2> /dev/null; then ready=1; break; fi
+  if ! in_box 'kill -0 "$(cat /root/dev.pid)"' 2> /dev/null; then break; fi
+  sleep 1
+done
+"$DOCKER" cp "$name:/root/dev.log" "$work/dev.log"
+[ "$ready" = 1 ] || { tail -n 40 "$work/dev.log"; echo "fresh-debian: FAIL: scripts/dev.sh did not start Signpost"; exit 1; }
+echo "fresh-debian: scripts/dev.sh installed, built and started Signpost in $(($(date +%s) - start))s"
+in_box 'swaks --server 127.0.0.1:2587 --tls --auth PLAIN --auth-user dev --auth-password "$(cat .dev/dev-password)" \
+          --from you@example.test --to someone@example.org --header "Subject: hello" > /root/swaks.log 2>&1' \
+  || { "$DOCKER" cp "$name:/root/swaks.log" "$work/"; cat "$work/swaks.log"; echo "fresh-debian: FAIL: the README's swaks submission"; exit 1; }
+for ((i = 0; i < 100; i++)); do
+  in_box 'ls .dev/outbox/*.eml > /dev/null 2>&1' && break
+  sleep 0.1
+done
+in_box 'grep -q "^DKIM-Signature:" .dev/outbox/*.eml' || { echo "fresh-debian: FAIL: no signed message in .dev/outbox"; exit 1; }
+in_box 'kill -TERM "$(cat /root/dev.pid)"; for i in $(seq 100); do kill -0 "$(cat /root/dev.pid)" 2>/dev/null || exit 0; sleep 0.1; done; exit 1' \
+  || { echo "fresh-debian: FAIL: Signpost did not stop on SIGTERM"; exit 1; }
+echo "fresh-debian: the README's message was accepted and written signed to .dev/outbox; SIGTERM stopped it"
+
+# 2. The build types test.sh does not build, warnings as errors.
+for type in RelWithDebInfo MinSizeRel; do
+  start=$(date +%s)
+  in_box "./scripts/build.sh /root/build-$type -DCMAKE_BUILD_TYPE=$type -DSIGNPOST_WERROR=ON > /root/build-$type.log 2>&1" \
+    || { "$DOCKER" cp "$name:/root/build-$type.log" "$work/"; grep -m5 -B5 'error' "$work/build-$type.log"; echo "fresh-debian: FAIL: $type build"; exit 1; }
+  echo "fresh-debian: $type build with -Werror: ok ($(($(date +%s) - start))s)"
+done
+
+# 3. The test command.
+start=$(date +%s)
+rc=0
+in_box './scripts/test.sh > /root/test.log 2>&1' || rc=$?
+"$DOCKER" cp "$name:/root/test.log" "$work/test.log"
+echo "fresh-debian: scripts/test.sh exited $rc after $(($(date +%s) - start))s; its summary:"
+sed -n '/tests passed\|tests failed/,$p' "$work/test.log" | head -n 40
+exit "$rc"
