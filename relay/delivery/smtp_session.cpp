@@ -377,11 +377,14 @@ awaitable<void> Session::run() {
         if (!ok) co_return;
     }
 
-    // RFC 6531 §3.4: a message that needs SMTPUTF8 must not go to a server without it; the
-    // sender gets a DSN with 5.6.7 (RFC 6533 §3).
+    // RFC 6531 §3.4: a message that needs SMTPUTF8 (a UTF-8 address or header, decided at
+    // ingest) must not go to a server without it. Another MX host of the domain may offer
+    // it, so the next one is tried; when none does, the sender gets a DSN with 5.6.7
+    // (RFC 6533 §3) that says Signpost decided, not the server.
     if (job_.smtputf8 && !caps_.smtputf8) {
         decide_rest(Outcome::permanent, 0, "5.6.7",
                     "the message needs SMTPUTF8 (RFC 6531) and " + result.remote_host + " does not offer it");
+        result.try_next = true;
         co_await quit();
         co_return;
     }

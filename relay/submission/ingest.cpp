@@ -128,7 +128,25 @@ std::optional<std::string> mailbox_address(std::string_view mailbox) {
 
 std::string header_value(const signer::HeaderField& f) { return std::string(f.value); }
 
+bool has_non_ascii(std::string_view text) {
+    return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
 }  // namespace
+
+bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header) {
+    if (!envelope.smtputf8) return false;
+    if (has_non_ascii(envelope.mail_from) || has_non_ascii(header)) return true;
+    return std::any_of(envelope.rcpt_to.begin(), envelope.rcpt_to.end(),
+                       [](const std::string& r) { return has_non_ascii(r); });
+}
+
+std::string received_protocol(bool esmtp, bool smtputf8, bool tls, bool authenticated) {
+    std::string with = smtputf8 ? "UTF8SMTP" : esmtp ? "ESMTP" : "SMTP";
+    if (tls) with += 'S';
+    if (authenticated) with += 'A';
+    return with;
+}
 
 std::optional<std::string> single_mailbox(std::string_view value, std::string& problem) {
     // Split at top-level commas and group punctuation; count mailboxes.
@@ -339,7 +357,8 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     const std::string& id = file_->id();
     const std::string& host = config_->server.hostname;
     std::string date = queue::rfc5322_date(now);
-    std::string with = std::string(ctx_.esmtp ? "ESMTP" : "SMTP") + (ctx_.tls.empty() ? "" : "S") + "A";
+    // Submission is always authenticated here.
+    std::string with = received_protocol(ctx_.esmtp, ctx_.envelope.smtputf8, !ctx_.tls.empty(), true);
     if (config_->server.received_client)
         fixups += "Received: from " + (ctx_.client_name.empty() ? std::string("unknown") : ctx_.client_name) + " ([" +
                   ctx_.client_address + "])\r\n\tby " + host + " (Signpost) with " + with + " id " + id +
@@ -370,7 +389,8 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     env.prepend += fixups;
     env.arrival = now;
     env.size = size_;
-    env.smtputf8 = ctx_.envelope.smtputf8;
+    // What the next hop must offer, not what the client said it may send (DESIGN.md).
+    env.smtputf8 = needs_smtputf8(ctx_.envelope, header_);
     env.body_8bit = ctx_.envelope.body_8bit;
     if (auto ec = file_->commit(env)) {
         bool full = ec == std::errc::no_space_on_device;

@@ -112,6 +112,17 @@ private:
     std::string from_problem_;           // why the header From is unusable
 };
 
+// Whether the next hop must offer SMTPUTF8 for this message (RFC 6531 §3.2, RFC 6532): the
+// client asked for SMTPUTF8 and the reverse-path, a forward-path or the header section
+// holds a non-ASCII byte. A client's SMTPUTF8 flag alone (Go's net/smtp sets it on every
+// message) only says what it may send; a message without SMTPUTF8 that carries 8-bit bytes
+// in its header is legacy 8-bit mail and is passed on as such, as Postfix does.
+bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header);
+
+// The Received field's "with" keyword (RFC 3848, and RFC 6531 §3.7.4 for SMTPUTF8
+// sessions): "ESMTPSA", "UTF8SMTPSA", ...
+std::string received_protocol(bool esmtp, bool smtputf8, bool tls, bool authenticated);
+
 // The addr-spec of a From field's value when it holds exactly one mailbox; otherwise
 // nullopt and `problem` says what is wrong ("no address", "2 addresses", ...).
 std::optional<std::string> single_mailbox(std::string_view from_value, std::string& problem);

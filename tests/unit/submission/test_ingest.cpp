@@ -113,8 +113,7 @@ protected:
         ctx.client_address = "192.0.2.7";
         ctx.client_name = "nas.lan";
         ctx.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256";
-        ctx.envelope.mail_from = "alice@example.test";
-        ctx.envelope.rcpt_to = {"bob@example.org"};
+        ctx.envelope = envelope_;
         SenderCheck allow = [](const std::string& u, const std::string& a) {
             return u == "dev" && (a.ends_with("example.test") || a.ends_with("parent.test"));
         };
@@ -149,6 +148,7 @@ protected:
         return r ? *r : std::vector<signer::SignatureResult>{};
     }
 
+    smtp::Envelope envelope_{"alice@example.test", {"bob@example.org"}, std::nullopt, false, false};
     fs::path dir_;
     std::shared_ptr<const config::Config> config_;
     std::shared_ptr<keys::KeyStore> keys_;
@@ -246,6 +246,41 @@ TEST_F(IngestTest, HeaderOnlyMessageIsSignedWithAnEmptyBody) {
     IngestResult r = run("From: alice@example.test\r\nSubject: no body\r\n");
     ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
     EXPECT_TRUE(verify(delivered(r.queue_id)).at(0).passed());
+}
+
+TEST(NeedsSmtputf8, OnlyAUtf8AddressOrHeaderInAnSmtputf8Transaction) {
+    const std::string ascii_header = "From: a@example.test\r\nSubject: hi\r\n";
+    const std::string utf8_header = "From: a@example.test\r\nSubject: gr\xC3\xBC\xC3\x9F\r\n";
+    smtp::Envelope e{"a@example.test", {"b@example.org"}, std::nullopt, true, true};
+    EXPECT_FALSE(needs_smtputf8(e, ascii_header));  // Go's net/smtp: the flag on plain ASCII mail
+    EXPECT_TRUE(needs_smtputf8(e, utf8_header));
+    e.rcpt_to.push_back("s\xC3\xB6ren@example.org");
+    EXPECT_TRUE(needs_smtputf8(e, ascii_header));
+    e.rcpt_to.pop_back();
+    e.mail_from = "j\xC3\xB8rn@example.test";
+    EXPECT_TRUE(needs_smtputf8(e, ascii_header));
+    e.smtputf8 = false;  // legacy 8-bit header without SMTPUTF8: passed on as it came
+    EXPECT_FALSE(needs_smtputf8(e, utf8_header));
+}
+
+TEST(ReceivedProtocol, Rfc3848AndRfc6531Keywords) {
+    EXPECT_EQ(received_protocol(true, false, true, true), "ESMTPSA");
+    EXPECT_EQ(received_protocol(true, false, false, true), "ESMTPA");
+    EXPECT_EQ(received_protocol(false, false, false, false), "SMTP");
+    EXPECT_EQ(received_protocol(true, true, true, true), "UTF8SMTPSA");
+    EXPECT_EQ(received_protocol(true, true, false, false), "UTF8SMTP");
+}
+
+TEST_F(IngestTest, TheEnvelopeAsksSmtputf8OnlyOfMessagesThatNeedIt) {
+    activate("example.test");
+    envelope_.smtputf8 = true;
+    IngestResult plain = run(kMessage);
+    ASSERT_EQ(plain.reply.code, 250) << plain.reply.wire();
+    EXPECT_FALSE(spool_->load(plain.queue_id)->smtputf8);
+    EXPECT_NE(delivered(plain.queue_id).find(" with UTF8SMTPSA id "), std::string::npos);
+    IngestResult utf8 = run("From: alice@example.test\r\nSubject: \xC3\xA9t\xC3\xA9\r\n\r\nbody\r\n");
+    ASSERT_EQ(utf8.reply.code, 250) << utf8.reply.wire();
+    EXPECT_TRUE(spool_->load(utf8.queue_id)->smtputf8);
 }
 
 }  // namespace
