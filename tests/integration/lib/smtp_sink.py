@@ -20,6 +20,7 @@
 #   --auth USER:PASS         offer AUTH PLAIN/LOGIN (inside TLS only) and require it
 #   --reject-rcpt ADDR       answer RCPT TO:<ADDR> with 550 5.1.1 (repeatable)
 #   --tempfail-rcpt ADDR     answer RCPT TO:<ADDR> with 451 4.7.1 (repeatable)
+#   --no-smtputf8            do not offer SMTPUTF8 (aiosmtpd's Controller offers it by default)
 # Runs until SIGTERM or SIGINT. Built for thousands of messages: nothing is fsynced and
 # nothing is held in memory after a message is stored.
 import argparse
@@ -110,6 +111,7 @@ def main():
     p.add_argument("--auth")
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--tempfail-rcpt", action="append", default=[])
+    p.add_argument("--no-smtputf8", action="store_true")
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
@@ -134,6 +136,8 @@ def main():
 
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
 
+    if args.no_smtputf8:
+        kwargs["enable_SMTPUTF8"] = False
     port = args.port or free_port()
     controller = Controller(handler, hostname=args.host, port=port, server_hostname="sink.test",
                             data_size_limit=64 * 1024 * 1024, **kwargs)
