@@ -8,7 +8,7 @@
 #      MinSizeRel) with warnings as errors;
 #   3. ./scripts/test.sh, the whole suite, and prints its closing ctest summary.
 # The container shares the host's network (loopback included) and the host's Docker daemon
-# (its socket), so the suite's Docker test builds and runs the image there; it gets
+# (its socket), has an init process (--init) that reaps what the steps leave behind, so the suite's Docker test builds and runs the image there; it gets
 # CAP_SYS_ADMIN for the suite's tmpfs test. Takes 40-60 minutes on 2 cores; not part of
 # every CI run: run it before a release and whenever scripts/install-deps.sh changes.
 #   scripts/check-fresh-debian.sh [--keep]     --keep: leave the container for a look
@@ -35,7 +35,7 @@ docker_ensure_base_images
 git clone -q --no-hardlinks "$repo" "$work/signpost"
 echo "fresh-debian: clean clone of $(git -C "$work/signpost" log -1 --format='%h %s')"
 
-"$DOCKER" run -d --name "$name" --network host --cap-add SYS_ADMIN \
+"$DOCKER" run -d --init --name "$name" --network host --cap-add SYS_ADMIN \
   -v /var/run/docker.sock:/var/run/docker.sock debian:12 sleep infinity > /dev/null
 "$DOCKER" cp "$work/signpost" "$name:/root/signpost"
 in_box() { "$DOCKER" exec -w /root/signpost "$name" bash -c "$1"; }
