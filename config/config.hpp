@@ -45,6 +45,9 @@ struct ConfigError {
 };
 
 enum class TlsMode { starttls, implicit };
+// A bare LF in message content: a line end written as CRLF (Postfix 3.9's
+// smtpd_forbid_bare_newline = normalize), or the message refused (550 5.5.2).
+enum class BareLf { normalize, refuse };
 enum class TlsVersion { tls1_2, tls1_3 };
 enum class DkimAlgorithm { ed25519, rsa2048, rsa3072, rsa4096 };
 enum class Canonicalization { simple, relaxed };
@@ -101,6 +104,10 @@ struct LimitsConfig {
     Duration command_timeout{300};  // RFC 5321 §4.5.3.2: 5 minutes
     Duration data_timeout{600};     // RFC 5321 §4.5.3.2: 10 minutes for the DATA block
     Duration connection_timeout{3600};
+    BareLf bare_lf = BareLf::normalize;
+    // Lines up to this many octets are folded at 998 before signing; longer ones refuse
+    // the message. 998 = refuse every line over RFC 5322's limit.
+    std::uint64_t max_line_length = 1000 * 1000;
     bool operator==(const LimitsConfig&) const = default;
 };
 
@@ -257,6 +264,7 @@ std::string format_size(std::uint64_t n);  // largest exact unit: "25MB"
 std::optional<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port = 0);
 
 std::string_view to_string(TlsMode);
+std::string_view to_string(BareLf);
 std::string_view to_string(TlsVersion);
 std::string_view to_string(DkimAlgorithm);
 std::string_view to_string(Canonicalization);

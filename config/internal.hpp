@@ -35,7 +35,7 @@ inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max
                                                  "lockout"};
 inline constexpr std::string_view kLimitsKeys[] = {
     "message_size",    "max_recipients", "max_connections",   "max_connections_per_ip",
-    "command_timeout", "data_timeout",   "connection_timeout"};
+    "command_timeout", "data_timeout",   "connection_timeout", "bare_lf", "max_line_length"};
 inline constexpr std::string_view kDomainKeys[] = {
     "name",         "selector_prefix",  "algorithms", "rotate_every",   "publish_lead",
     "retire_after", "canonicalization", "headers",    "sign_subdomains"};
@@ -80,6 +80,7 @@ struct Named {
 
 inline constexpr Named<TlsMode> kTlsModes[] = {{"starttls", TlsMode::starttls},
                                                {"implicit", TlsMode::implicit}};
+inline constexpr Named<BareLf> kBareLf[] = {{"normalize", BareLf::normalize}, {"refuse", BareLf::refuse}};
 inline constexpr Named<TlsVersion> kTlsVersions[] = {{"1.2", TlsVersion::tls1_2},
                                                      {"1.3", TlsVersion::tls1_3}};
 inline constexpr Named<DkimAlgorithm> kDkimAlgorithms[] = {

@@ -102,6 +102,8 @@ std::string to_toml(const Config& c) {
     w.duration("command_timeout", c.limits.command_timeout);
     w.duration("data_timeout", c.limits.data_timeout);
     w.duration("connection_timeout", c.limits.connection_timeout);
+    w.str("bare_lf", to_string(c.limits.bare_lf));
+    w.size("max_line_length", c.limits.max_line_length);
 
     for (const DomainConfig& d : c.domains) {
         w.array_section("domain");

@@ -1,9 +1,11 @@
-// relay/smtp/data_reader.cpp — the strict DATA body reader (see data_reader.hpp).
+// relay/smtp/data_reader.cpp — the DATA body reader and BDAT content rules (see
+// data_reader.hpp).
 //
-// States, by what the previous octets were:
-//   line_start  at the start of a line (after CRLF, or at the very start of the data)
-//   in_line     inside a line (also after a bare CR or LF: those never start a line, so
-//               "\n.\r\n" and "\r.\r\n" cannot end the data)
+// DataReader states, by what the previous octets were:
+//   line_start  at the start of a line after CRLF (or at the very start of the data)
+//   in_line     inside a line (also after a bare CR, and after a normalized bare LF:
+//               those never start a line, so "\n.\r\n" and "\r.\r\n" cannot end the data
+//               and their "." is content)
 //   cr          a CR inside a line: a CRLF if LF follows, else a bare CR
 //   dot         "." at the start of a line: stuffing, or the terminator if CRLF follows
 //   dot_cr      "." CR at the start of a line: the end if LF follows
@@ -11,7 +13,6 @@
 #include "relay/smtp/data_reader.hpp"
 
 #include <algorithm>
-#include <limits>
 
 namespace signpost::smtp {
 namespace {
@@ -24,7 +25,7 @@ std::uint64_t add_sat(std::uint64_t a, std::uint64_t b) { return b > kMax64 - a 
 
 }  // namespace
 
-Reply reply_for(DataError e) {
+Reply reply_for(DataError e, const ContentRules& rules) {
     switch (e) {
     case DataError::none: break;
     case DataError::bare_lf:
@@ -34,42 +35,118 @@ Reply reply_for(DataError e) {
     case DataError::nul:
         return make_reply(550, "5.6.0", "Message refused: NUL character in message");
     case DataError::line_too_long:
-        return make_reply(550, "5.6.0", "Message refused: line longer than 998 characters");
+        return make_reply(550, "5.6.0", "Message refused: a line is longer than " +
+                                            std::to_string(rules.max_line_length) + " characters");
+    case DataError::header_line_too_long:
+        return make_reply(550, "5.6.0", "Message refused: a header line is longer than 998 characters and has no "
+                                        "space to fold it at");
     case DataError::too_big:
         return make_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     }
     return make_reply(451, "4.3.0", "Local error in processing");
 }
 
-DataReader::DataReader(std::uint64_t max_size) : max_size_(max_size) {}
-
-// A run of line octets with no CR, LF or NUL in it.
-void DataReader::content(std::string_view run, std::string& out) {
-    if (error_ == DataError::none) {
-        const std::uint64_t line_room = line_length_ >= max_data_line ? 0 : max_data_line - line_length_;
-        const std::uint64_t size_room = size_ >= max_size_ ? 0 : max_size_ - size_;
-        const std::uint64_t fits = std::min<std::uint64_t>({run.size(), line_room, size_room});
-        out.append(run.data(), static_cast<std::size_t>(fits));
-        // The first octet that does not fit raises the error; at a tie the line limit wins.
-        if (fits < run.size()) fail(line_room <= size_room ? DataError::line_too_long : DataError::too_big);
+const char* describe(DataError e) {
+    switch (e) {
+    case DataError::none: return "no error";
+    case DataError::bare_lf: return "a bare LF (lines must end with CRLF; [limits] bare_lf = \"refuse\")";
+    case DataError::bare_cr: return "a bare CR (lines must end with CRLF)";
+    case DataError::nul: return "a NUL character";
+    case DataError::line_too_long: return "a line longer than [limits] max_line_length";
+    case DataError::header_line_too_long: return "a header line over 998 characters with no space to fold at";
+    case DataError::too_big: return "larger than [limits] message_size";
     }
-    // line_length_ only needs to count past the limit, so it saturates there.
-    line_length_ = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(static_cast<std::uint64_t>(line_length_) + run.size(), max_data_line + 1));
-    size_ = add_sat(size_, run.size());
+    return "unknown";
 }
 
-void DataReader::line_end(std::string& out) {
-    if (error_ == DataError::none) {
-        if (size_ > max_size_ || max_size_ - size_ < 2) {
-            fail(DataError::too_big);
-        } else {
-            out += "\r\n";
+// ---- LineShaper ------------------------------------------------------------------------------
+
+void LineShaper::count(std::uint64_t n) {
+    size_ = add_sat(size_, n);
+    if (size_ > rules_.max_size) fail(DataError::too_big);
+}
+
+void LineShaper::emit(std::string_view bytes, std::string& out) {
+    if (error_ == DataError::none) out.append(bytes);
+}
+
+void LineShaper::content(std::string_view run, std::string& out) {
+    if (error_ != DataError::none) {  // refused already: only the size goes on counting
+        count(run.size());
+        return;
+    }
+    while (!run.empty()) {
+        if (logical_length_ >= rules_.max_line_length) {
+            fail(DataError::line_too_long);
+            // Only the first octets matter from here: the message is refused.
+            count(run.size());
+            return;
+        }
+        const std::uint64_t line_room = rules_.max_line_length - logical_length_;
+        const std::size_t room = max_data_line - line_.size();
+        std::size_t take = std::min<std::size_t>(run.size(), room);
+        take = static_cast<std::size_t>(std::min<std::uint64_t>(take, line_room));
+        if (take > 0) {
+            line_.append(run.data(), take);
+            logical_length_ += take;
+            count(take);
+            run.remove_prefix(take);
+            continue;
+        }
+        // The physical line is full (998 octets) and the logical one may go on: fold.
+        fold(out);
+        if (error_ != DataError::none) {
+            count(run.size());
+            return;
         }
     }
-    size_ = add_sat(size_, 2);
-    line_length_ = 0;
 }
+
+void LineShaper::fold(std::string& out) {
+    std::size_t cut;  // line_[0, cut) is written with a CRLF; line_[cut, end) stays
+    if (in_header_) {
+        // Before the last space or tab that is not the first octet: the next line then
+        // starts with that whitespace, a continuation line (RFC 5322 §2.2.3).
+        std::size_t p = line_.find_last_of(" \t");
+        if (p == std::string::npos || p == 0) {
+            fail(DataError::header_line_too_long);
+            return;
+        }
+        cut = p;
+    } else {
+        std::size_t p = line_.find_last_of(" \t");
+        cut = p == std::string::npos ? line_.size() : p + 1;
+    }
+    count(2);
+    emit(std::string_view(line_).substr(0, cut), out);
+    emit("\r\n", out);
+    ++folds_;
+    line_.erase(0, cut);
+}
+
+void LineShaper::line_end(std::string& out) {
+    if (in_header_ && logical_length_ == 0) in_header_ = false;  // the empty line after the header
+    count(2);
+    emit(line_, out);
+    emit("\r\n", out);
+    line_.clear();
+    logical_length_ = 0;
+}
+
+void LineShaper::end_without_line_end(std::string& out) {
+    emit(line_, out);
+    line_.clear();
+    logical_length_ = 0;
+}
+
+// ---- DataReader ------------------------------------------------------------------------------
+
+DataReader::DataReader(std::uint64_t max_size) : DataReader(ContentRules{max_size, false, max_data_line}) {}
+
+DataReader::DataReader(const ContentRules& rules)
+    : normalize_(rules.normalize_bare_lf),
+      shaper_(ContentRules{rules.max_size, rules.normalize_bare_lf,
+                           std::max<std::uint64_t>(rules.max_line_length, max_data_line)}) {}
 
 DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
     Result r;
@@ -94,9 +171,14 @@ DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
             if (c == '\r') {
                 state_ = dot_cr;
                 ++i;
-            } else if (c == '\n') {  // ".\n": not the end
-                fail(DataError::bare_lf);
-                size_ = add_sat(size_, 1);
+            } else if (c == '\n') {  // CRLF "." LF: not the end
+                if (normalize_) {
+                    // A line "." ended by a bare LF: kept as content, stuffed again on delivery.
+                    shaper_.content(".", out);
+                    shaper_.line_end(out);
+                } else {
+                    shaper_.fail(DataError::bare_lf);
+                }
                 state_ = in_line;
                 ++i;
             } else {
@@ -110,18 +192,16 @@ DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
                 r.done = true;
                 return r;
             }
-            fail(DataError::bare_cr);  // "." CR x: not the end
-            size_ = add_sat(size_, 1);
-            state_ = in_line;  // `c` is read again as content
+            shaper_.fail(DataError::bare_cr);  // "." CR x: not the end
+            state_ = in_line;                  // `c` is read again as content
             break;
         case cr:
             if (c == '\n') {
-                line_end(out);
+                shaper_.line_end(out);
                 state_ = line_start;
                 ++i;
             } else {
-                fail(DataError::bare_cr);
-                size_ = add_sat(size_, 1);
+                shaper_.fail(DataError::bare_cr);
                 state_ = in_line;  // `c` is read again as content
             }
             break;
@@ -129,19 +209,18 @@ DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
             std::size_t j = i;
             while (j < n && in[j] != '\r' && in[j] != '\n' && in[j] != '\0') ++j;
             if (j > i) {
-                content(in.substr(i, j - i), out);
+                shaper_.content(in.substr(i, j - i), out);
                 i = j;
                 if (i == n) break;
             }
             if (in[i] == '\r') {
                 state_ = cr;
             } else if (in[i] == '\n') {
-                fail(DataError::bare_lf);
-                size_ = add_sat(size_, 1);
+                // Normalized: a line end, but the next line is content (no stuffing, no end).
+                if (normalize_) shaper_.line_end(out);
+                else shaper_.fail(DataError::bare_lf);
             } else {
-                fail(DataError::nul);
-                line_length_ = std::min<std::uint32_t>(line_length_ + 1, max_data_line + 1);
-                size_ = add_sat(size_, 1);
+                shaper_.fail(DataError::nul);
             }
             ++i;
             break;
@@ -154,32 +233,43 @@ DataReader::Result DataReader::feed(std::string_view in, std::string& out) {
     return r;
 }
 
-void BodyChecker::feed(std::string_view chunk) {
-    for (char c : chunk) {
-        if (error_ != DataError::none) return;
+// ---- BodyChecker (BDAT) --------------------------------------------------------------------------
+
+void BodyChecker::feed(std::string_view chunk, std::string& out) {
+    std::size_t i = 0;
+    const std::size_t n = chunk.size();
+    while (i < n) {
         if (pending_cr_) {
             pending_cr_ = false;
-            if (c != '\n') {
-                error_ = DataError::bare_cr;
-                return;
+            if (chunk[i] == '\n') {
+                shaper_.line_end(out);
+                ++i;
+                continue;
             }
-            line_length_ = 0;
-            continue;
+            shaper_.fail(DataError::bare_cr);
         }
-        switch (c) {
-            case '\r': pending_cr_ = true; break;
-            case '\n': error_ = DataError::bare_lf; break;
-            case '\0': error_ = DataError::nul; break;
-            default:
-                if (++line_length_ > max_data_line) error_ = DataError::line_too_long;
+        std::size_t j = i;
+        while (j < n && chunk[j] != '\r' && chunk[j] != '\n' && chunk[j] != '\0') ++j;
+        if (j > i) shaper_.content(chunk.substr(i, j - i), out);
+        if (j == n) break;
+        if (chunk[j] == '\r') pending_cr_ = true;
+        else if (chunk[j] == '\n') {
+            if (normalize_) shaper_.line_end(out);
+            else shaper_.fail(DataError::bare_lf);
+        } else {
+            shaper_.fail(DataError::nul);
         }
+        i = j + 1;
     }
 }
 
-DataError BodyChecker::finish() {
-    if (error_ == DataError::none && pending_cr_) error_ = DataError::bare_cr;
-    return error_;
+DataError BodyChecker::finish(std::string& out) {
+    if (pending_cr_) {
+        pending_cr_ = false;
+        shaper_.fail(DataError::bare_cr);
+    }
+    shaper_.end_without_line_end(out);
+    return shaper_.error();
 }
 
 }  // namespace signpost::smtp
-

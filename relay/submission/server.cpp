@@ -49,6 +49,12 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const config::TlsConfig& tl
 
 namespace {
 
+// The content rules for DATA and BDAT from [limits] (relay/smtp/data_reader.hpp).
+smtp::ContentRules content_rules(const config::LimitsConfig& limits) {
+    return smtp::ContentRules{limits.message_size, limits.bare_lf == config::BareLf::normalize,
+                              limits.max_line_length};
+}
+
 // The connection: a TCP socket, later wrapped in TLS (implicit, or after STARTTLS).
 class Transport {
 public:
@@ -370,7 +376,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     std::error_code spool_error;
     bool say_timeout = false;
     bool say_shutdown = false;
-    smtp::BodyChecker bdat_check;  // DATA's content rules for BDAT chunks
+    smtp::BodyChecker bdat_check{content_rules(limits)};  // DATA's content rules for BDAT chunks
+    std::string bdat_out;                                 // a chunk's shaped octets
     // A large read buffer only while a message body is being read (not in the coroutine
     // frame, which every idle session keeps).
     std::vector<char> body_buf;
@@ -499,7 +506,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                 case smtp::Next::read_data: {
                     co_await flush(c);
                     spool_error = start_ingest();
-                    smtp::DataReader reader(limits.message_size);
+                    const smtp::ContentRules rules = content_rules(limits);
+                    smtp::DataReader reader(rules);
                     std::string out;
                     c.arm(limits.data_timeout);
                     for (;;) {
@@ -516,12 +524,15 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     if (reader.error() != smtp::DataError::none) {
                         if (ingest) ingest->abort();
                         ingest.reset();
-                        smtp::MessageOutcome o{smtp::reply_for(reader.error())};
-                        log->warn("message refused by the DATA reader: {} {}", o.reply.code, o.reply.enhanced);
+                        smtp::MessageOutcome o{smtp::reply_for(reader.error(), rules)};
+                        log->warn("message refused: {}: {} {}", smtp::describe(reader.error()), o.reply.code,
+                                  o.reply.enhanced);
                         if (metrics)
                             metrics->rejected(reader.error() == smtp::DataError::too_big ? Refusal::size : Refusal::data_error);
                         step = proto.on_message_end(o);
                     } else {
+                        if (reader.folds() > 0)
+                            log->info("folded {} line(s) longer than 998 characters", reader.folds());
                         step = proto.on_message_end(co_await finish_message());
                     }
                     std::vector<char>().swap(body_buf);
@@ -532,7 +543,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         // A new transaction: whatever an earlier, abandoned one left goes.
                         if (ingest) ingest->abort();
                         ingest.reset();
-                        bdat_check = smtp::BodyChecker{};
+                        bdat_check = smtp::BodyChecker{content_rules(limits)};
                         spool_error = {};
                         bdat_transaction = proto.transaction();
                     }
@@ -548,17 +559,21 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         }
                         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.in.size()));
                         if (!discard) {
-                            bdat_check.feed(std::string_view(c.in).substr(0, take));
-                            if (ingest && bdat_check.error() == smtp::DataError::none)
-                                ingest->write(std::string_view(c.in).substr(0, take));
+                            bdat_out.clear();
+                            bdat_check.feed(std::string_view(c.in).substr(0, take), bdat_out);
+                            if (ingest && bdat_check.error() == smtp::DataError::none && !bdat_out.empty())
+                                ingest->write(bdat_out);
                         }
                         if (metrics && !discard) metrics->received(take);
                         c.in.erase(0, take);
                         left -= take;
                     }
                     if (proto.bdat_last()) {
-                        smtp::DataError content = bdat_check.finish();
-                        bdat_check = smtp::BodyChecker{};
+                        bdat_out.clear();
+                        smtp::DataError content = bdat_check.finish(bdat_out);
+                        if (ingest && content == smtp::DataError::none && !bdat_out.empty()) ingest->write(bdat_out);
+                        const std::uint64_t bdat_folds = bdat_check.folds();
+                        bdat_check = smtp::BodyChecker{content_rules(limits)};
                         if (proto.bdat_discard()) {
                             if (ingest) ingest->abort();
                             ingest.reset();
@@ -566,11 +581,13 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         } else if (content != smtp::DataError::none) {
                             if (ingest) ingest->abort();
                             ingest.reset();
-                            smtp::MessageOutcome o{smtp::reply_for(content)};
-                            log->warn("message refused by the BDAT checks: {} {}", o.reply.code, o.reply.enhanced);
+                            smtp::MessageOutcome o{smtp::reply_for(content, content_rules(limits))};
+                            log->warn("message refused: {}: {} {}", smtp::describe(content), o.reply.code,
+                                      o.reply.enhanced);
                             if (metrics) metrics->rejected(content == smtp::DataError::too_big ? Refusal::size : Refusal::data_error);
                             step = proto.on_message_end(o);
                         } else {
+                            if (bdat_folds > 0) log->info("folded {} line(s) longer than 998 characters", bdat_folds);
                             step = proto.on_message_end(co_await finish_message());
                         }
                     } else {

@@ -222,11 +222,18 @@ r.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
 code, lines = r.reply()
 record("5. second transaction, single BDAT LAST", (code, lines[-1]), msg, ["hal@example.org"])
 
-# 6. BDAT gets DATA's content rules: bare LF, bare CR, NUL, a bare LF in the header -> 550
-bad = (("bare LF", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\nline2\r\n", "5.5.2"),
-       ("bare CR", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\rline2\r\n", "5.5.2"),
-       ("NUL", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\x00line2\r\n", "5.6.0"),
-       ("bare LF in the header", b"From: dev@example.test\nSubject: x\r\n\r\nbody\r\n", "5.5.2"))
+# 6. BDAT gets DATA's content rules: bare CR, NUL -> 550; a bare LF, in the body or the
+#    header, is a line end written as CRLF ([limits] bare_lf = "normalize", the default)
+bad = (("bare CR", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\rline2\r\n", "5.5.2"),
+       ("NUL", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\x00line2\r\n", "5.6.0"))
+lf = (("6. BDAT with a bare LF in the body, normalized", b"From: dev@example.test\r\nSubject: x\r\n\r\nline1\nline2\r\n"),
+      ("6. BDAT with a bare LF in the header, normalized", b"From: dev@example.test\nSubject: y\r\n\r\nbody\n"))
+for label, m in lf:
+    r.cmd("MAIL FROM:<dev@example.test>", 250)
+    r.cmd("RCPT TO:<ivy@example.org>", 250)
+    r.send(b"BDAT %d LAST\r\n" % len(m) + m)
+    code, lines = r.reply()
+    record(label, (code, lines[-1]), m.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), ["ivy@example.org"])
 for label, m, enh in bad:
     r.cmd("MAIL FROM:<dev@example.test>", 250)
     r.cmd("RCPT TO:<ivy@example.org>", 250)
@@ -250,11 +257,11 @@ r.cmd("QUIT", 221)
 PY
 cat "$WORK/client.log"
 [ "$rc" = 0 ] || { cat "$LOG"; fail "the Python client failed (exit $rc)"; }
-[ "$(wc -l < "$out/results")" = 7 ] || fail "want seven accepted messages"
+[ "$(wc -l < "$out/results")" = 9 ] || fail "want nine accepted messages"
 # The spool first, then the outbox: capture writes ID.eml before the spooled copy goes.
 if grep -rqs JUNK-SHOULD-NOT-APPEAR "$(dirname "$CFG")/spool"; then fail "an abandoned BDAT chunk reached the spool"; fi
 if grep -rqs JUNK-SHOULD-NOT-APPEAR "$OUTBOX"; then fail "an abandoned BDAT chunk reached the outbox"; fi
-pass "BDAT refuses bare LF/CR and NUL like DATA (550), and an abandoned BDAT leaves nothing behind"
+pass "BDAT refuses bare CR and NUL like DATA (550), normalizes bare LFs, and an abandoned BDAT leaves nothing behind"
 
 # Each message: queued with its recipients, signed, verified, and delivered as
 # Signpost's fields followed by exactly the bytes that were sent.
@@ -272,8 +279,8 @@ if names != ["dkim-signature", "received"] and names != ["date", "dkim-signature
     sys.exit("Signpost prepended %s" % names)
 PY
 done < "$out/results"
-[ "$(grep -cE ' queued [0-9A-Z]+: from=' "$LOG")" = 7 ] || { cat "$LOG"; fail "want exactly seven messages queued in the log"; }
-[ "$(ls "$OUTBOX" | grep -c '\.eml$')" = 7 ] || { ls -la "$OUTBOX"; fail "want exactly seven messages in the outbox"; }
+[ "$(grep -cE ' queued [0-9A-Z]+: from=' "$LOG")" = 9 ] || { cat "$LOG"; fail "want exactly nine messages queued in the log"; }
+[ "$(ls "$OUTBOX" | grep -c '\.eml$')" = 9 ] || { ls -la "$OUTBOX"; fail "want exactly nine messages in the outbox"; }
 if grep -rqs JUNK-SHOULD-NOT-APPEAR "$OUTBOX"; then fail "an abandoned BDAT chunk reached the outbox"; fi
 pass "every message is delivered as Signpost's fields followed by the exact bytes sent; nothing else was accepted"
 

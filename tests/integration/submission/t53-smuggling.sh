@@ -9,9 +9,12 @@
 # and a clean message whose end CRLF.CRLF is split across writes at every position is
 # accepted (250 2.0.0), so the silence above means something. Only the clean messages
 # are accepted, each delivered (outbox/ID.eml) to its one recipient without smuggled text; a normal submission works afterwards.
+# Runs with [limits] bare_lf = "refuse" (the strict mode); t5b covers the default, which
+# normalizes bare LFs and delivers each of these as one message.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/abuse.sh"
 abuse_setup
+printf '\n[limits]\nbare_lf = "refuse"\n' >> "$cfg"
 
 abuse_serve
 

@@ -111,6 +111,8 @@ max_connections_per_ip = 2
 command_timeout = "1m"
 data_timeout = "2m"
 connection_timeout = "3m"
+bare_lf = "refuse"
+max_line_length = "64KB"
 [[domain]]
 name = "example.org"
 selector_prefix = "mail-1"
@@ -165,6 +167,8 @@ format = "json"
     EXPECT_EQ(c.auth.lockout, 1h);
     EXPECT_EQ(c.limits.message_size, 10u * 1024 * 1024);
     EXPECT_EQ(c.limits.max_recipients, 50u);
+    EXPECT_EQ(c.limits.bare_lf, BareLf::refuse);
+    EXPECT_EQ(c.limits.max_line_length, 64000u);
     EXPECT_EQ(c.limits.max_connections, 10u);
     EXPECT_EQ(c.limits.max_connections_per_ip, 2u);
     EXPECT_EQ(c.limits.command_timeout, 1min);
@@ -359,6 +363,10 @@ INSTANTIATE_TEST_SUITE_P(
         // out of range
         ErrorCase{"IntTooSmall", "[limits]\nmax_recipients = 0\n", 2, 18, "limits.max_recipients",
                   "expected an integer from 1 to 10000, found 0"},
+        ErrorCase{"BareLfUnknown", "[limits]\nbare_lf = \"strict\"\n", 2, 11, "limits.bare_lf",
+                  "invalid value \"strict\"; expected one of \"normalize\" or \"refuse\""},
+        ErrorCase{"LineLengthBelowRfc", "[limits]\nmax_line_length = \"500\"\n", 2, 19, "limits.max_line_length",
+                  "expected a size from 998 to 2GB, found \"500\""},
         ErrorCase{"IntTooLarge", "[delivery]\nmx_port = 70000\n", 2, 11, "delivery.mx_port",
                   "expected an integer from 1 to 65535, found 70000"},
         ErrorCase{"SizeTooLarge", "[limits]\nmessage_size = \"3GB\"\n", 2, 16, "limits.message_size",

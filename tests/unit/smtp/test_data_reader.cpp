@@ -61,7 +61,7 @@ struct Row {
     const char* name;
     std::string in;
     bool done;
-    std::string out;  // expected output (up to the first error)
+    std::string out;  // expected output (the complete lines before the first error)
     DataError error;
     std::size_t consumed;  // expected end position when done
 };
@@ -82,26 +82,27 @@ std::vector<Row> rows() {
         {"only the first end counts", ".\r\n.\r\n", true, "", DataError::none, 3},
         {"not yet ended", "a\r\n.", false, "a\r\n", DataError::none, 0},
         {"not yet ended after dot cr", "a\r\n.\r", false, "a\r\n", DataError::none, 0},
-        // Smuggling variants: none of these ends the data.
-        {"LF.LF", "a\n.\nb", false, "a", DataError::bare_lf, 0},
-        {"LF.CRLF", "a\n.\r\nb", false, "a", DataError::bare_lf, 0},
-        {"CR.CRLF", "a\r.\r\nb", false, "a", DataError::bare_cr, 0},
+        // Smuggling variants: none of these ends the data (strict rules: refused).
+        {"LF.LF", "a\n.\nb", false, "", DataError::bare_lf, 0},
+        {"LF.CRLF", "a\n.\r\nb", false, "", DataError::bare_lf, 0},
+        {"CR.CRLF", "a\r.\r\nb", false, "", DataError::bare_cr, 0},
         {"dot LF at start", ".\nb", false, "", DataError::bare_lf, 0},
         {"CRLF.LF", "a\r\n.\nb", false, "a\r\n", DataError::bare_lf, 0},
-        {"CR.CR", "a\r.\rb", false, "a", DataError::bare_cr, 0},
+        {"CR.CR", "a\r.\rb", false, "", DataError::bare_cr, 0},
         {"CRLF.CR x", "a\r\n.\rb", false, "a\r\n", DataError::bare_cr, 0},
         // ... and with the real CRLF.CRLF after them the data ends, refused.
-        {"LF.LF then end", "a\n.\nb" + kEnd, true, "a", DataError::bare_lf, 10},
-        {"LF.CRLF then end", "a\n.\r\nb" + kEnd, true, "a", DataError::bare_lf, 11},
-        {"CR.CRLF then end", "a\r.\r\nb" + kEnd, true, "a", DataError::bare_cr, 11},
+        {"LF.LF then end", "a\n.\nb" + kEnd, true, "", DataError::bare_lf, 10},
+        {"LF.CRLF then end", "a\n.\r\nb" + kEnd, true, "", DataError::bare_lf, 11},
+        {"CR.CRLF then end", "a\r.\r\nb" + kEnd, true, "", DataError::bare_cr, 11},
         {"dot LF at start then end", ".\nb" + kEnd, true, "", DataError::bare_lf, 8},
         {"CRLF.LF then end", "a\r\n.\nb" + kEnd, true, "a\r\n", DataError::bare_lf, 11},
-        {"bare LF line end", "a\nb\r\n.\r\n", true, "a", DataError::bare_lf, 8},
-        {"bare CR in line", "a\rb\r\n.\r\n", true, "a", DataError::bare_cr, 8},
-        {"CR CR LF", "a\r\r\n.\r\n", true, "a", DataError::bare_cr, 7},
-        {"NUL", "a\0b\r\n.\r\n"s, true, "a", DataError::nul, 8},
-        {"first error wins", "a\0b\nc\r\n.\r\n"s, true, "a", DataError::nul, 10},
-        {"no output after error", "a\nbbb\r\nccc\r\n.\r\n", true, "a", DataError::bare_lf, 15},
+        {"bare LF line end", "a\nb\r\n.\r\n", true, "", DataError::bare_lf, 8},
+        {"bare CR in line", "a\rb\r\n.\r\n", true, "", DataError::bare_cr, 8},
+        {"CR CR LF", "a\r\r\n.\r\n", true, "", DataError::bare_cr, 7},
+        {"NUL", "a\0b\r\n.\r\n"s, true, "", DataError::nul, 8},
+        {"first error wins", "a\0b\nc\r\n.\r\n"s, true, "", DataError::nul, 10},
+        {"no output after error", "a\nbbb\r\nccc\r\n.\r\n", true, "", DataError::bare_lf, 15},
+        {"lines before the error are out", "ok\r\na\rb\r\n.\r\n", true, "ok\r\n", DataError::bare_cr, 12},
     };
 }
 
@@ -136,7 +137,7 @@ TEST(DataReader, LineLength998Passes999Fails) {
     o = once(l999 + kEnd);
     EXPECT_EQ(o.error, DataError::line_too_long);
     EXPECT_TRUE(o.done);
-    EXPECT_EQ(o.out, l998);  // everything before the 999th octet
+    EXPECT_EQ(o.out, "");  // the line that broke the limit is not written
 
     // A stuffed line may be 999 octets on the wire: the limit counts after unstuffing.
     o = once("." + l998 + kEnd);
@@ -162,10 +163,10 @@ TEST(DataReader, SizeCap) {
     Outcome o = once("01234567" + kEnd, 10);
     EXPECT_EQ(o.error, DataError::none);
     EXPECT_EQ(o.size, 10u);
-    // 11 octets: the CRLF takes it over, the content before it was passed on.
+    // 11 octets: the CRLF takes it over; that line is not written.
     o = once("012345678" + kEnd, 10);
     EXPECT_EQ(o.error, DataError::too_big);
-    EXPECT_EQ(o.out, "012345678");
+    EXPECT_EQ(o.out, "");
     EXPECT_TRUE(o.done);
     EXPECT_EQ(o.size, 11u);
     // Reading goes on to the real end, counting; the 101st octet comes before the 999th.
@@ -182,7 +183,7 @@ TEST(DataReader, SizeCapBeforeLineLimit) {
     const std::string big(5000, 'y');
     const Outcome o = once(big + kEnd, 100);
     EXPECT_EQ(o.error, DataError::too_big);
-    EXPECT_EQ(o.out, std::string(100, 'y'));
+    EXPECT_EQ(o.out, "");
     EXPECT_EQ(o.size, 5002u);
     EXPECT_TRUE(o.done);
     EXPECT_EQ(run(big + kEnd, 100, {3, 1, 17}), o);
@@ -319,10 +320,204 @@ TEST(BodyChecker, SameRulesAsDataForAnyChunking) {
     for (const auto& c : cases) {
         for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{3}}) {
             BodyChecker checker;
-            if (chunk == 0) checker.feed(c.body);
+            std::string out;
+            if (chunk == 0) checker.feed(c.body, out);
             else
-                for (std::size_t i = 0; i < c.body.size(); i += chunk) checker.feed(std::string_view(c.body).substr(i, chunk));
-            EXPECT_EQ(checker.finish(), c.want) << "chunk " << chunk << ": " << c.body.substr(0, 40);
+                for (std::size_t i = 0; i < c.body.size(); i += chunk)
+                    checker.feed(std::string_view(c.body).substr(i, chunk), out);
+            EXPECT_EQ(checker.finish(out), c.want) << "chunk " << chunk << ": " << c.body.substr(0, 40);
+            if (c.want == DataError::none) {
+                EXPECT_EQ(out, c.body);  // strict rules change nothing
+            }
         }
     }
 }
+
+// ---- The default rules of [limits]: bare LF normalized, long lines folded --------------------
+
+namespace {
+
+using signpost::smtp::BodyChecker;
+using signpost::smtp::ContentRules;
+using signpost::smtp::DataError;
+using signpost::smtp::DataReader;
+
+const ContentRules kLenient{1'000'000, true, 100'000};
+
+// DATA with `rules`, fed in chunks of `chunk` octets (0 = all at once).
+Outcome run_rules(const std::string& in, const ContentRules& rules, std::size_t chunk) {
+    DataReader reader(rules);
+    Outcome o;
+    std::size_t pos = 0;
+    while (pos < in.size()) {
+        const std::size_t len = chunk == 0 ? in.size() - pos : std::min(chunk, in.size() - pos);
+        const auto r = reader.feed(std::string_view(in).substr(pos, len), o.out);
+        if (r.done) {
+            o.done = true;
+            o.consumed = pos + r.consumed;
+            break;
+        }
+        pos += len;
+    }
+    if (!o.done) o.consumed = pos;
+    o.error = reader.error();
+    o.size = reader.size();
+    return o;
+}
+
+// The SMTP-smuggling shapes with bare LFs, normalized: each stays inside the one message,
+// its "." lines are content (delivery stuffs them again), and only CRLF.CRLF ends it.
+TEST(DataReaderNormalize, BareLfIsALineEndAndNeverEndsTheData) {
+    const std::string end = "\r\n.\r\n";
+    struct Case {
+        const char* name;
+        std::string in;
+        std::string out;
+    };
+    const std::vector<Case> cases = {
+        // curl --upload-file of an LF file: curl ends it with CRLF.CRLF, so one empty line more.
+        {"LF line ends", "a\nb\n" + end, "a\r\nb\r\n\r\n"},
+        {"LF.LF", "a\n.\nb" + end, "a\r\n.\r\nb\r\n"},
+        {"LF.CRLF", "a\n.\r\nb" + end, "a\r\n.\r\nb\r\n"},
+        {"CRLF.LF", "a\r\n.\nb" + end, "a\r\n.\r\nb\r\n"},
+        {"LF..", "a\n..b" + end, "a\r\n..b\r\n"},     // not stuffing after a bare LF
+        {"CRLF..", "a\r\n..b" + end, "a\r\n.b\r\n"},  // stuffing after CRLF, as ever
+        {"LF at the start", "\n.\nx" + end, "\r\n.\r\nx\r\n"},
+        {"smuggled command", "a\n.\nMAIL FROM:<x@evil>\nRCPT TO:<y@victim>\nDATA\nz" + end,
+         "a\r\n.\r\nMAIL FROM:<x@evil>\r\nRCPT TO:<y@victim>\r\nDATA\r\nz\r\n"},
+    };
+    for (const auto& c : cases) {
+        for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{5}}) {
+            const Outcome o = run_rules(c.in + "QUIT\r\n", kLenient, chunk);
+            EXPECT_TRUE(o.done) << c.name;
+            EXPECT_EQ(o.error, DataError::none) << c.name;
+            EXPECT_EQ(o.out, c.out) << c.name << " chunk " << chunk;
+            EXPECT_EQ(o.consumed, c.in.size()) << c.name << ": the data ends at the real CRLF.CRLF only";
+        }
+    }
+    // "." CRLF after a bare LF is a content line, not the end.
+    const Outcome open_ended = run_rules("a\nb\n.\r\nMAIL FROM:<x@evil>\r\n", kLenient, 0);
+    EXPECT_FALSE(open_ended.done);
+    EXPECT_EQ(open_ended.out, "a\r\nb\r\n.\r\nMAIL FROM:<x@evil>\r\n");
+    // A bare CR is still refused, and so is a bare LF under the strict rule.
+    EXPECT_EQ(run_rules("a\rb" + end, kLenient, 0).error, DataError::bare_cr);
+    EXPECT_EQ(run_rules("a\nb" + end, ContentRules{1'000'000, false, 100'000}, 0).error, DataError::bare_lf);
+}
+
+TEST(DataReaderFold, BodyLinesFoldAfterASpaceOrAt998) {
+    const std::string end = "\r\n.\r\n";
+    const std::string head = "Subject: x\r\n\r\n";
+    // 5000 characters of words: every output line is at most 998 and ends after a space;
+    // joined without the inserted CRLFs they give the line back.
+    std::string words;
+    while (words.size() < 5000) words += "word" + std::to_string(words.size() % 97) + ' ';
+    Outcome o = run_rules(head + words + end, kLenient, 0);
+    ASSERT_EQ(o.error, DataError::none);
+    std::string body = o.out.substr(head.size());
+    std::size_t pos = 0, lines = 0;
+    std::string joined;
+    while (pos < body.size()) {
+        const std::size_t crlf = body.find("\r\n", pos);
+        const std::string line = body.substr(pos, crlf - pos);
+        EXPECT_LE(line.size(), 998u);
+        if (crlf + 2 < body.size()) {
+            EXPECT_EQ(line.back(), ' ');
+        }
+        joined += line;
+        pos = crlf + 2;
+        ++lines;
+    }
+    EXPECT_EQ(joined, words);
+    EXPECT_GE(lines, 6u);
+    // No space at all: cut at exactly 998.
+    const std::string solid(2500, 'h');
+    o = run_rules(head + solid + end, kLenient, 0);
+    ASSERT_EQ(o.error, DataError::none);
+    EXPECT_EQ(o.out, head + solid.substr(0, 998) + "\r\n" + solid.substr(998, 998) + "\r\n" + solid.substr(1996) + "\r\n");
+    // Any chunking gives the same bytes.
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{997}, std::size_t{999}})
+        EXPECT_EQ(run_rules(head + words + end, kLenient, chunk), run_rules(head + words + end, kLenient, 0));
+}
+
+TEST(DataReaderFold, HeaderLinesFoldBeforeASpaceOrAreRefused) {
+    const std::string end = "\r\n.\r\n";
+    std::string value;
+    while (value.size() < 1500) value += "token" + std::to_string(value.size()) + ' ';
+    value.pop_back();
+    const Outcome o = run_rules("X-Long: " + value + "\r\n\r\nbody" + end, kLenient, 3);
+    ASSERT_EQ(o.error, DataError::none);
+    const std::size_t crlf = o.out.find("\r\n");
+    EXPECT_LE(crlf, 998u);
+    EXPECT_EQ(o.out[crlf + 2], ' ');  // a continuation line: unfolding gives the field back
+    std::string unfolded = o.out.substr(0, o.out.find("\r\n\r\n"));
+    for (std::size_t p; (p = unfolded.find("\r\n")) != std::string::npos;) unfolded.erase(p, 2);
+    EXPECT_EQ(unfolded, "X-Long: " + value);
+    // 1200 octets without a space in the header: refused, with its own reply.
+    const Outcome bad = run_rules("X-Solid: " + std::string(1200, 'q') + "\r\n\r\nbody" + end, kLenient, 0);
+    EXPECT_TRUE(bad.done);
+    EXPECT_EQ(bad.error, DataError::header_line_too_long);
+    EXPECT_EQ(reply_for(bad.error).wire().substr(0, 10), "550 5.6.0 ");
+}
+
+TEST(DataReaderFold, LinesOverTheConfiguredLimitAreRefusedNamingIt) {
+    const ContentRules rules{1'000'000, true, 3000};
+    const std::string end = "\r\n.\r\n";
+    EXPECT_EQ(run_rules("S: x\r\n\r\n" + std::string(3000, 'z') + end, rules, 0).error, DataError::none);
+    const Outcome o = run_rules("S: x\r\n\r\n" + std::string(3001, 'z') + end, rules, 0);
+    EXPECT_TRUE(o.done);
+    EXPECT_EQ(o.error, DataError::line_too_long);
+    const auto reply = reply_for(o.error, rules).wire();
+    EXPECT_EQ(reply.substr(0, 10), "550 5.6.0 ");
+    EXPECT_NE(reply.find("3000"), std::string::npos) << reply;
+    EXPECT_NE(std::string(describe(o.error)).find("max_line_length"), std::string::npos);
+}
+
+// Normalizing and folding keep DATA's promise: any split gives the same bytes and end, no
+// output line is over 998 octets, and no output line is a lone "." (CRLF.CRLF never
+// appears inside what is written, since such a line would end the data on the way out
+// only if unstuffed; delivery stuffs it).
+TEST(DataReaderNormalize, RandomInputsAnyChunkingSameResult) {
+    std::mt19937 rng(20261206);
+    const std::string alphabet = "ab .\r\n\n\n.. \t"s;
+    const ContentRules rules{1'000'000, true, 3000};
+    for (int iter = 0; iter < 2000; ++iter) {
+        std::string in;
+        const std::size_t len = rng() % 80;
+        for (std::size_t i = 0; i < len; ++i) in += alphabet[rng() % alphabet.size()];
+        if (rng() % 4 == 0) in += std::string(900 + rng() % 1500, rng() % 2 ? 'w' : ' ');
+        in += "\r\n.\r\n";
+        const Outcome whole = run_rules(in, rules, 0);
+        ASSERT_TRUE(whole.done) << testing::PrintToString(in);
+        for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3} + rng() % 9})
+            ASSERT_EQ(run_rules(in, rules, chunk), whole) << testing::PrintToString(in) << " chunk " << chunk;
+        if (whole.error != DataError::none) continue;
+        std::size_t pos = 0;
+        while (pos < whole.out.size()) {
+            const std::size_t crlf = whole.out.find("\r\n", pos);
+            ASSERT_NE(crlf, std::string::npos);
+            ASSERT_LE(crlf - pos, 998u);
+            ASSERT_EQ(whole.out.substr(pos, crlf - pos).find('\n'), std::string::npos);
+            pos = crlf + 2;
+        }
+    }
+}
+
+// BDAT gets the same shaping as DATA, for any chunking.
+TEST(BodyChecker, NormalizesAndFoldsLikeData) {
+    std::string body = "Subject: s\nX: y\r\n\n";
+    body += std::string(1500, 'b') + "\n.\n" + "tail words here\r\n";
+    const Outcome data = run_rules(body + ".\r\n", kLenient, 0);  // as DATA (no stuffing needed: no CRLF.)
+    ASSERT_EQ(data.error, DataError::none);
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
+        BodyChecker checker(kLenient);
+        std::string out;
+        if (chunk == 0) checker.feed(body, out);
+        else
+            for (std::size_t i = 0; i < body.size(); i += chunk) checker.feed(std::string_view(body).substr(i, chunk), out);
+        EXPECT_EQ(checker.finish(out), DataError::none);
+        EXPECT_EQ(out, data.out) << "chunk " << chunk;
+        EXPECT_EQ(checker.folds(), 1u);
+    }
+}
+
+}  // namespace
