@@ -76,6 +76,10 @@ void LineShaper::content(std::string_view run, std::string& out) {
         return;
     }
     while (!run.empty()) {
+        if (error_ != DataError::none) {  // raised inside this run: the same as above
+            count(run.size());
+            return;
+        }
         if (logical_length_ >= rules_.max_line_length) {
             fail(DataError::line_too_long);
             // Only the first octets matter from here: the message is refused.

@@ -1,11 +1,13 @@
-// tests/fuzz/smtp/fuzz_data_reader.cpp — libFuzzer target for the strict DATA reader.
+// tests/fuzz/smtp/fuzz_data_reader.cpp — libFuzzer target for the DATA reader.
 //
-// Input: 2 octets of size cap (0-65535), 2 octets of split position, then the bytes that
-// follow a 354. Invariants:
+// Input: 2 octets of rules and size cap (top bit: the default [limits] rules — bare LF
+// normalized, long lines folded up to 998 + the split octets; else strict; the other 15
+// bits: the cap), 2 octets of split position, then the bytes that follow a 354.
+// Invariants:
 //   - consumed <= input, and == input when the end was not seen;
 //   - when error() == none: the output has no bare CR or LF, no NUL, no line over 998
-//     octets, is at most the cap, its size equals size(), and (when done) it is empty or
-//     ends in CRLF;
+//     octets, is at most the cap, its size equals size() once done (the line in progress
+//     is held back before), and (when done) it is empty or ends in CRLF;
 //   - feeding the same bytes in two pieces (at the split position) and one octet at a
 //     time gives the same output, end position and error.
 // Seeds: corpus/data_reader/.
@@ -34,8 +36,8 @@ struct Run {
     std::uint64_t size = 0;
 };
 
-Run feed_pieces(std::string_view in, std::uint64_t max, std::size_t piece) {
-    DataReader reader(max);
+Run feed_pieces(std::string_view in, const ContentRules& rules, std::size_t piece) {
+    DataReader reader(rules);
     Run run;
     std::size_t pos = 0;
     while (pos < in.size()) {
@@ -64,15 +66,18 @@ bool same(const Run& a, const Run& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 4 || size > 64 * 1024) return 0;
-    const std::uint64_t max = static_cast<std::uint64_t>(data[0]) << 8 | data[1];
+    const bool lenient = (data[0] & 0x80) != 0;
+    const std::uint64_t max = static_cast<std::uint64_t>(data[0] & 0x7f) << 8 | data[1];
     const std::size_t split = static_cast<std::size_t>(data[2]) << 8 | data[3];
     const std::string_view in(reinterpret_cast<const char*>(data) + 4, size - 4);
+    const ContentRules rules{max, lenient, lenient ? max_data_line + split : max_data_line};
 
-    const Run whole = feed_pieces(in, max, in.size() + 1);
+    const Run whole = feed_pieces(in, rules, in.size() + 1);
     CHECK(whole.end <= in.size());
     if (whole.error == DataError::none) {
         const std::string& o = whole.out;
-        CHECK(o.size() <= max && o.size() == whole.size);
+        // The current line is held back until it ends: all is written once the data ended.
+        CHECK(o.size() <= max && (whole.done ? o.size() == whole.size : o.size() <= whole.size));
         std::size_t line = 0;
         for (std::size_t i = 0; i < o.size(); ++i) {
             CHECK(o[i] != '\0');
@@ -88,8 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (!in.empty()) {
         const std::size_t piece = 1 + split % in.size();
-        CHECK(same(feed_pieces(in, max, piece), whole));
+        CHECK(same(feed_pieces(in, rules, piece), whole));
     }
-    if (in.size() <= 4096) CHECK(same(feed_pieces(in, max, 1), whole));
+    if (in.size() <= 4096) CHECK(same(feed_pieces(in, rules, 1), whole));
     return 0;
 }
