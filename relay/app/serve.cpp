@@ -179,6 +179,10 @@ int serve(const std::filesystem::path& config_path) {
     qopts.warn_after = cfg->queue.warn_after;
     qopts.hostname = cfg->server.hostname;
     qopts.registry = &metrics->registry();
+    // DSNs come From MAILER-DAEMON@<hostname>: signed when a [[domain]] covers the host name.
+    qopts.sign_dsn = [cfg, store](std::string_view message, std::chrono::system_clock::time_point now) {
+        return submission::sign_own_message(*cfg, *store, message, cfg->server.hostname, now);
+    };
     auto manager = std::make_shared<queue::Manager>(io.get_executor(), committers.get_executor(), spool, deliverer,
                                                     qopts, log::with_id(logger, "queue"));
     manager->start(std::move(recovered.messages));

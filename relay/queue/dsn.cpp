@@ -14,10 +14,11 @@ constexpr std::size_t kWidth = 78;      // RFC 5322 §2.1.1 SHOULD
 constexpr std::size_t kMaxLine = 998;   // RFC 5322 §2.1.1 MUST
 constexpr std::string_view kCrlf = "\r\n";
 
-// Untrusted text -> printable 7-bit ASCII on one line. CR, LF and TAB become spaces (a
-// multi-line SMTP reply reads as one line); other controls and invalid UTF-8 become '?';
-// valid non-ASCII code points and the backslash itself become \x{HHHH} (RFC 6533 §3).
-std::string to_7bit(std::string_view in) {
+// Untrusted text -> one printable line. CR, LF and TAB become spaces (a multi-line SMTP
+// reply reads as one line); other controls and invalid UTF-8 become '?'. Valid non-ASCII
+// code points and the backslash itself become \x{HHHH} (RFC 6533 §3) unless `keep_utf8`
+// (the RFC 6533 international form), which keeps them as they are.
+std::string clean_text(std::string_view in, bool keep_utf8) {
     std::string out;
     out.reserve(in.size());
     std::size_t i = 0;
@@ -25,7 +26,7 @@ std::string to_7bit(std::string_view in) {
         const auto c = static_cast<unsigned char>(in[i]);
         if (c < 0x80) {
             if (c == '\r' || c == '\n' || c == '\t') out += ' ';
-            else if (c == '\\') out += "\\x{5C}";  // so our escapes stay unambiguous
+            else if (c == '\\' && !keep_utf8) out += "\\x{5C}";  // so our escapes stay unambiguous
             else if (c < 0x20 || c == 0x7f) out += '?';
             else out += static_cast<char>(c);
             ++i;
@@ -51,12 +52,24 @@ std::string to_7bit(std::string_view in) {
             ++i;
             continue;
         }
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "\\x{%04X}", static_cast<unsigned>(cp));
-        out += buf;
+        if (keep_utf8) {
+            out.append(in.substr(i, len));
+        } else {
+            char buf[16];
+            std::snprintf(buf, sizeof buf, "\\x{%04X}", static_cast<unsigned>(cp));
+            out += buf;
+        }
         i += len;
     }
     return out;
+}
+
+std::string to_7bit(std::string_view in) { return clean_text(in, false); }
+
+bool has_8bit(std::string_view s) {
+    for (char c : s)
+        if (static_cast<unsigned char>(c) >= 0x80) return true;
+    return false;
 }
 
 // Folds `first` + `value` into lines of at most kWidth octets, breaking at spaces; a word
@@ -86,7 +99,9 @@ std::string fold(std::string_view first, std::string_view value, std::string_vie
         while (line.size() + (line_has_word ? 1 : 0) + word.size() > kWidth) {
             // The word alone does not fit: cut it.
             if (line_has_word) flush();
-            const std::size_t room = kWidth > line.size() ? kWidth - line.size() : 1;
+            std::size_t room = kWidth > line.size() ? kWidth - line.size() : 1;
+            // Never inside a UTF-8 sequence (the international form keeps UTF-8).
+            while (room > 1 && room < word.size() && (static_cast<unsigned char>(word[room]) & 0xc0) == 0x80) --room;
             line += word.substr(0, room);
             word.remove_prefix(room);
             line_has_word = true;
@@ -142,8 +157,8 @@ bool valid_status(std::string_view s, char cls) {
     return i == s.size();
 }
 
-// The original header section: up to its first empty line, CRLF endings, 7-bit, lines
-// no longer than kMaxLine.
+// The original header section: up to its first empty line, CRLF endings, 8-bit octets kept
+// (returned intact), NUL and other controls as '?', lines no longer than kMaxLine.
 std::string clean_headers(std::string_view h) {
     std::string out;
     std::size_t pos = 0;
@@ -158,7 +173,7 @@ std::string clean_headers(std::string_view h) {
         if (line.size() > kMaxLine) line = line.substr(0, kMaxLine);
         for (char c : line) {
             const auto u = static_cast<unsigned char>(c);
-            out += (u >= 0x80 || u == 0 || (u < 0x20 && c != '\t')) ? '?' : c;
+            out += (u == 0 || (u < 0x20 && c != '\t') || u == 0x7f) ? '?' : c;
         }
         out += kCrlf;
     }
@@ -188,12 +203,15 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t) {
     return buf;
 }
 
+bool dsn_needs_8bit(std::string_view dsn) { return has_8bit(dsn); }
+
 std::optional<std::string> build_dsn(const DsnInput& in) {
     const std::string sender = strip_angles(in.envelope_sender);
     if (sender.empty()) return std::nullopt;  // never bounce a bounce (RFC 3464 §2, RFC 3834 §2)
     if (in.recipients.empty()) return std::nullopt;
 
     const bool failure = in.kind == DsnKind::failure;
+    const bool intl = in.international;
     const std::string host = clean_host(in.reporting_host);
     const std::string qid = to_7bit(in.queue_id);
 
@@ -224,15 +242,16 @@ std::optional<std::string> build_dsn(const DsnInput& in) {
         text += "\r\n";
         // Appended, not `"<" + string`: GCC 12 -O3 reports a false -Wrestrict there (bug 105651).
         std::string bracketed = "<";
-        bracketed += to_7bit(r.address);
+        bracketed += clean_text(r.address, intl);
         bracketed += ">:";
         text += fold("", bracketed, "    ") + "\r\n";
         text += "    Status " + status + ", last attempt " + rfc5322_date(r.last_attempt) + "\r\n";
         if (r.remote_host)
-            text += fold("    Remote server: ", clean_host(*r.remote_host), "    ") + "\r\n";
-        const std::string diag = to_7bit(r.diagnostic);
+            text += fold(r.remote ? "    Remote server: " : "    Server tried: ", clean_host(*r.remote_host), "    ") +
+                    "\r\n";
+        const std::string diag = clean_text(r.diagnostic, intl);
         if (diag.find_first_not_of(' ') != std::string::npos) {
-            text += "    The remote server replied:\r\n";
+            text += r.remote ? "    The remote server replied:\r\n" : "    Signpost did not deliver it:\r\n";
             text += fold("        ", diag, "        ") + "\r\n";
         }
     }
@@ -247,13 +266,18 @@ std::optional<std::string> build_dsn(const DsnInput& in) {
         const std::string status =
             valid_status(r.status, cls) ? r.status : std::string(1, cls) + ".0.0";
         status_part += kCrlf;
-        status_part += field("Final-Recipient", "rfc822; " + to_7bit(strip_angles(r.address)));
+        // RFC 6533 §3: the "utf-8" address type carries a UTF-8 address as it is.
+        const std::string rcpt = strip_angles(r.address);
+        status_part += field("Final-Recipient", intl && has_8bit(rcpt) ? "utf-8; " + clean_text(rcpt, true)
+                                                                       : "rfc822; " + to_7bit(rcpt));
         status_part += field("Action", failure ? "failed" : "delayed");
         status_part += field("Status", status);
-        if (r.remote_host) status_part += field("Remote-MTA", "dns; " + clean_host(*r.remote_host));
-        const std::string diag = to_7bit(r.diagnostic);
+        // Remote-MTA and an "smtp" diagnostic only for a server's own reply (RFC 3464
+        // §2.3.5, §2.3.6); Signpost's decisions get its own diagnostic type.
+        if (r.remote_host && r.remote) status_part += field("Remote-MTA", "dns; " + clean_host(*r.remote_host));
+        const std::string diag = clean_text(r.diagnostic, intl);
         if (diag.find_first_not_of(' ') != std::string::npos)
-            status_part += field("Diagnostic-Code", "smtp; " + diag);
+            status_part += field("Diagnostic-Code", (r.remote ? "smtp; " : "X-Signpost; ") + diag);
         status_part += field("Last-Attempt-Date", rfc5322_date(r.last_attempt));
         if (!failure) status_part += field("Will-Retry-Until", rfc5322_date(in.retry_until));
     }
@@ -274,7 +298,7 @@ std::optional<std::string> build_dsn(const DsnInput& in) {
     // ---- the message.
     std::string m;
     m += "From: \"Mail Delivery System\" <MAILER-DAEMON@" + host + ">\r\n";
-    m += field("To", "<" + to_7bit(sender) + ">");
+    m += field("To", "<" + clean_text(sender, intl) + ">");
     m += field("Subject", failure ? "Undelivered Mail Returned to Sender"
                                   : "Delayed Mail (still being retried)");
     m += field("Date", rfc5322_date(in.now));
@@ -291,18 +315,18 @@ std::optional<std::string> build_dsn(const DsnInput& in) {
     m += "This is a MIME-encapsulated message.\r\n";
     m += "\r\n--" + boundary + "\r\n";
     m += "Content-Description: Notification\r\n";
-    m += "Content-Type: text/plain; charset=us-ascii\r\n";
-    m += "Content-Transfer-Encoding: 7bit\r\n\r\n";
+    m += intl ? "Content-Type: text/plain; charset=utf-8\r\n" : "Content-Type: text/plain; charset=us-ascii\r\n";
+    m += has_8bit(text) ? "Content-Transfer-Encoding: 8bit\r\n\r\n" : "Content-Transfer-Encoding: 7bit\r\n\r\n";
     m += text;
     m += "\r\n--" + boundary + "\r\n";
     m += "Content-Description: Delivery report\r\n";
-    m += "Content-Type: message/delivery-status\r\n";
-    m += "Content-Transfer-Encoding: 7bit\r\n\r\n";
+    m += intl ? "Content-Type: message/global-delivery-status\r\n" : "Content-Type: message/delivery-status\r\n";
+    m += has_8bit(status_part) ? "Content-Transfer-Encoding: 8bit\r\n\r\n" : "Content-Transfer-Encoding: 7bit\r\n\r\n";
     m += status_part;
     m += "\r\n--" + boundary + "\r\n";
     m += "Content-Description: Undelivered Message Headers\r\n";
-    m += "Content-Type: text/rfc822-headers\r\n";
-    m += "Content-Transfer-Encoding: 7bit\r\n\r\n";
+    m += intl ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
+    m += has_8bit(headers_part) ? "Content-Transfer-Encoding: 8bit\r\n\r\n" : "Content-Transfer-Encoding: 7bit\r\n\r\n";
     m += headers_part;
     m += "\r\n--" + boundary + "--\r\n";
     return m;

@@ -398,6 +398,12 @@ SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {
         in.kind = kind;
         in.retry_until = env.arrival + options_.retry.max_lifetime;
         in.original_headers = spool_->read_headers(env.id).value_or("");
+        // RFC 6533: a message that needed SMTPUTF8, or a UTF-8 address, gets the global form.
+        auto utf8 = [](const std::string& a) {
+            return std::any_of(a.begin(), a.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+        };
+        in.international = env.smtputf8 || utf8(env.mail_from) ||
+                           std::any_of(about.begin(), about.end(), [&](const Recipient* r) { return utf8(r->address); });
         for (const Recipient* r : about) {
             DsnRecipient d;
             d.address = r->address;
@@ -406,6 +412,7 @@ SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {
                 d.status = r->reply_code >= 500 ? "5.0.0" : "4.0.0";
             if (!r->remote_host.empty()) d.remote_host = r->remote_host;
             d.diagnostic = describe(*r);
+            d.remote = r->reply_code != 0;  // 0: no server replied, the decision was ours
             d.last_attempt = r->last_attempt;
             in.recipients.push_back(std::move(d));
         }
@@ -416,6 +423,11 @@ SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {
         dsn.set_recipients({env.mail_from});
         dsn.client = "local";
         dsn.arrival = now;
+        // SMTPUTF8 is needed only when the DSN's own envelope or header holds UTF-8: a UTF-8
+        // sender (its To). UTF-8 in the report's parts is 8-bit content, as for any message.
+        dsn.smtputf8 = utf8(env.mail_from);
+        dsn.body_8bit = dsn_needs_8bit(*bytes);
+        if (options_.sign_dsn) dsn.prepend = options_.sign_dsn(*bytes, now);
         if (auto ec = spool_->commit_message(dsn, *bytes)) return ec;
         log_->info("{}: {} DSN queued as {} to <{}>", env.id, kind == DsnKind::failure ? "failure" : "delay",
                    dsn.id, env.mail_from);

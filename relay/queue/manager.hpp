@@ -74,6 +74,9 @@ struct ManagerOptions {
     std::chrono::seconds retry_unreported{300}; // a DSN that could not be queued
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
     prometheus::Registry* registry = nullptr;   // where to declare the queue metrics; null: none
+    // DKIM-Signature field(s) for a DSN (the whole message, From MAILER-DAEMON@hostname),
+    // or "" when its domain is not one Signpost signs for; unset: DSNs go unsigned.
+    std::function<std::string(std::string_view message, std::chrono::system_clock::time_point now)> sign_dsn;
 };
 
 // Counted outcomes (for metrics and tests).

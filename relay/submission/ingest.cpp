@@ -141,6 +141,26 @@ bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header) {
                        [](const std::string& r) { return has_non_ascii(r); });
 }
 
+std::string sign_own_message(const config::Config& config, keys::KeyStore& keys, std::string_view message,
+                             std::string_view from_domain, std::chrono::system_clock::time_point now) {
+    const config::DomainConfig* domain = config.find_domain(lower(from_domain));
+    if (!domain) return {};
+    auto keyset = keys.signing_keys(domain->name);
+    if (!keyset || keyset->keys.empty()) return {};
+    std::size_t end = message.find("\r\n\r\n");
+    std::string_view header = end == std::string_view::npos ? message : message.substr(0, end + 2);
+    std::string_view body = end == std::string_view::npos ? std::string_view() : message.substr(end + 4);
+    const auto params = keys::sign_params(*domain);
+    signer::BodyHasher hasher(params.body_canon);
+    hasher.update(body);
+    signer::BodyHash bh = hasher.finish();
+    auto sigs = signer::sign(std::string(header), {&bh, 1}, keyset->keys, params, now);
+    if (!sigs) return {};
+    std::string out;
+    for (const auto& s : *sigs) out += s;
+    return out;
+}
+
 std::string received_protocol(bool esmtp, bool smtputf8, bool tls, bool authenticated) {
     std::string with = smtputf8 ? "UTF8SMTP" : esmtp ? "ESMTP" : "SMTP";
     if (tls) with += 'S';

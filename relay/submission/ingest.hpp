@@ -119,6 +119,13 @@ private:
 // in its header is legacy 8-bit mail and is passed on as such, as Postfix does.
 bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header);
 
+// DKIM-Signature field(s) for a complete message Signpost writes itself (a DSN, From
+// MAILER-DAEMON@<from_domain>): signed like submitted mail, with the active keys of the
+// [[domain]] that covers `from_domain` (Config::find_domain). "" when no [[domain]] covers
+// it or it has no active key; the message then goes unsigned.
+std::string sign_own_message(const config::Config& config, keys::KeyStore& keys, std::string_view message,
+                             std::string_view from_domain, std::chrono::system_clock::time_point now);
+
 // The Received field's "with" keyword (RFC 3848, and RFC 6531 §3.7.4 for SMTPUTF8
 // sessions): "ESMTPSA", "UTF8SMTPSA", ...
 std::string received_protocol(bool esmtp, bool smtputf8, bool tls, bool authenticated);

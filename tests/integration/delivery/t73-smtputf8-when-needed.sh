@@ -5,7 +5,11 @@
 #   1. a pure-ASCII message: delivered (MAIL FROM without SMTPUTF8), its Received field
 #      says UTF8SMTPSA (RFC 6531 §3.7.4), both signatures verify with dkimpy;
 #   2. a message with a raw UTF-8 Subject (RFC 6532): accepted (250), then not delivered
-#      but returned to its sender with a DSN of status 5.6.7;
+#      but returned to its sender with a DSN of status 5.6.7 that says Signpost decided
+#      (Diagnostic-Code: X-Signpost, no Remote-MTA), in the RFC 6533 form
+#      (message/global-delivery-status, the original header returned intact), and
+#      DKIM-signed, since the relay's host name is under a signing domain
+#      (hostname relay.example.test, example.test with sign_subdomains); dkimpy verifies it;
 #   3. without the SMTPUTF8 parameter, the same 8-bit header is legacy 8-bit mail and is
 #      delivered as it came.
 source "$(dirname "$0")/../lib.sh"
@@ -16,6 +20,8 @@ SINK_PORT=$(free_port)
 start_sink "$SINK_PORT" "$WORK" --store "$WORK/store" --no-smtputf8
 sub_setup "$WORK/dev"
 use_smarthost "$CFG" "$SINK_PORT" "$WORK/ca.pem"
+sed -i 's/^hostname = "localhost"$/hostname = "relay.example.test"/; s/^name = "example.test"$/name = "example.test"\nsign_subdomains = true/' "$CFG"
+grep -q '^sign_subdomains = true' "$CFG" || fail "could not edit $CFG"
 sub_start
 
 RC=0
@@ -64,7 +70,15 @@ d=$(dsn_for_utf8)
 [ -n "$d" ] || { cat "$LOG"; ls "$WORK/store"; fail "2: no DSN with Status 5.6.7"; }
 grep -q '^To: <\?alice@example.test>\?' "$d" || { head -n 20 "$d"; fail "2: the DSN is not for the sender"; }
 grep -qi 'needs SMTPUTF8' "$d" || { cat "$d"; fail "2: the DSN does not say why"; }
-pass "2: a UTF-8 header with SMTPUTF8 is returned with a 5.6.7 DSN, not sent"
+grep -q '^Diagnostic-Code: X-Signpost; 5\.6\.7' "$d" || { cat "$d"; fail "2: the diagnostic is not marked as Signpost's own"; }
+grep -q '^Remote-MTA:' "$d" && { cat "$d"; fail "2: the DSN names a Remote-MTA for Signpost's own decision"; }
+grep -q 'Signpost did not deliver it:' "$d" || { cat "$d"; fail "2: the text does not say Signpost decided"; }
+grep -q '^Content-Type: message/global-delivery-status' "$d" || { cat "$d"; fail "2: not the RFC 6533 form"; }
+grep -q $'^Subject: gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln' "$d" || { cat "$d"; fail "2: the original header is not returned intact"; }
+grep -q '^From: "Mail Delivery System" <MAILER-DAEMON@relay.example.test>' "$d" || { head -n 20 "$d"; fail "2: DSN From"; }
+$PY "$DKIMPY_VERIFY" "$RECDIR" "$d" > "$WORK/verify-dsn.txt" 2>&1 || { cat "$WORK/verify-dsn.txt"; head -n 30 "$d"; fail "2: the DSN's signatures do not verify"; }
+[ "$(grep -c '^pass d=example.test' "$WORK/verify-dsn.txt")" = 2 ] || { cat "$WORK/verify-dsn.txt"; fail "2: want 2 signatures on the DSN"; }
+pass "2: a UTF-8 header with SMTPUTF8 is returned with a 5.6.7 DSN (Signpost's decision, RFC 6533 form, header intact, DKIM-signed), not sent"
 
 f=$(stored legacy)
 [ -n "$f" ] || { cat "$LOG"; fail "3: the legacy 8-bit message was not delivered"; }

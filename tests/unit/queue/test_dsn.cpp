@@ -69,11 +69,13 @@ std::size_t count(const std::string& hay, const std::string& needle) {
     return n;
 }
 
-void expect_wire_clean(const std::string& m) {
-    // CRLF only, 7-bit, no NUL, every line within 998 octets (RFC 5322 §2.1.1).
+void expect_wire_clean(const std::string& m, bool allow_8bit = false) {
+    // CRLF only, 7-bit (unless allowed), no NUL, every line within 998 octets (RFC 5322 §2.1.1).
     for (std::size_t i = 0; i < m.size(); ++i) {
         const auto c = static_cast<unsigned char>(m[i]);
-        ASSERT_LT(c, 0x80) << "8-bit octet at " << i;
+        if (!allow_8bit) {
+            ASSERT_LT(c, 0x80) << "8-bit octet at " << i;
+        }
         ASSERT_NE(c, 0) << "NUL at " << i;
         if (c == '\n') {
             ASSERT_TRUE(i > 0 && m[i - 1] == '\r') << "bare LF at " << i;
@@ -190,9 +192,52 @@ TEST(Dsn, OriginalHeadersCopiedWithoutBodyOrBlankLine) {
                           "\n\nbody must not appear\n";
     auto m = build_dsn(in);
     ASSERT_TRUE(m);
-    EXPECT_NE(m->find("Subject: caf??\r\nX-Long: aaaa"), std::string::npos);
+    // Returned intact (legacy 8-bit header): the part says 8bit and the DSN needs 8BITMIME.
+    EXPECT_NE(m->find("Subject: caf\xc3\xa9\r\nX-Long: aaaa"), std::string::npos);
+    EXPECT_NE(m->find("Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: 8bit\r\n"), std::string::npos);
+    EXPECT_TRUE(dsn_needs_8bit(*m));
     EXPECT_EQ(m->find("body must not appear"), std::string::npos);
+    expect_wire_clean(*m, true);
+    EXPECT_FALSE(dsn_needs_8bit(*build_dsn(sample(DsnKind::failure))));
+}
+
+// Signpost's own decision (no SMTPUTF8 at the next hop): no Remote-MTA, its own
+// diagnostic type, and words that say who decided.
+TEST(Dsn, OurDecisionIsNotPresentedAsTheServers) {
+    auto in = sample(DsnKind::failure);
+    in.recipients[0].status = "5.6.7";
+    in.recipients[0].diagnostic = "5.6.7 the message needs SMTPUTF8 (RFC 6531) and mx.example.org[192.0.2.1]:25 does not offer it";
+    in.recipients[0].remote = false;
+    auto m = build_dsn(in);
+    ASSERT_TRUE(m);
     expect_wire_clean(*m);
+    EXPECT_EQ(m->find("Remote-MTA: dns; mx.example.org"), std::string::npos);
+    EXPECT_NE(m->find("Diagnostic-Code: X-Signpost; 5.6.7 the message needs SMTPUTF8"), std::string::npos) << *m;
+    EXPECT_NE(m->find("Signpost did not deliver it:"), std::string::npos);
+    EXPECT_NE(m->find("Server tried: mx.example.org"), std::string::npos);
+    EXPECT_EQ(m->find("The remote server replied"), std::string::npos);
+}
+
+// RFC 6533: the global form for internationalized mail.
+TEST(Dsn, InternationalFormKeepsUtf8) {
+    auto in = sample(DsnKind::failure);
+    in.international = true;
+    in.envelope_sender = "j\xc3\xb8rn@example.test";
+    in.recipients[0].address = "s\xc3\xb6ren@example.org";
+    in.recipients[0].diagnostic = "550 5.1.1 unbekannter Empf\xc3\xa4nger";
+    in.original_headers = "From: j\xc3\xb8rn@example.test\r\nSubject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\n";
+    auto m = build_dsn(in);
+    ASSERT_TRUE(m);
+    expect_wire_clean(*m, true);
+    EXPECT_NE(m->find("To: <j\xc3\xb8rn@example.test>\r\n"), std::string::npos);
+    EXPECT_NE(m->find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+    EXPECT_NE(m->find("Content-Type: message/global-delivery-status\r\n"), std::string::npos);
+    EXPECT_NE(m->find("Content-Type: message/global-headers\r\n"), std::string::npos);
+    EXPECT_NE(m->find("Final-Recipient: utf-8; s\xc3\xb6ren@example.org\r\n"), std::string::npos) << *m;
+    EXPECT_NE(m->find("Final-Recipient: rfc822; carol@example.com\r\n"), std::string::npos);
+    EXPECT_NE(m->find("Diagnostic-Code: smtp; 550 5.1.1 unbekannter Empf\xc3\xa4nger"), std::string::npos);
+    EXPECT_NE(m->find("Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"), std::string::npos);
+    EXPECT_EQ(m->find("\\x{"), std::string::npos);  // nothing escaped in this form
 }
 
 TEST(Dsn, NonAsciiAndLongDiagnosticsStaySevenBitAndFolded) {
