@@ -45,6 +45,7 @@ TEST_PKGS=(
   git                         # tests/docker: builds the image from a clean clone
   docker.io mmdebstrap        # tests/docker: a Docker daemon, and base images made from Debian packages
   docker-compose              # tests/docker: validates docker/compose.yml
+  msmtp s-nail golang-go      # tests/integration/interop: the clients NAS boxes, scripts and Go apps use
 )
 
 want=("${BUILD_PKGS[@]}")
