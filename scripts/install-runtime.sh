@@ -27,7 +27,9 @@ if [ "${1:-}" = "--check" ]; then
     fi
     if [ -z "$pkg" ]; then
       echo "install-runtime: $lib belongs to no package"; status=1
-    elif ! printf '%s\n' "${RUNTIME_PKGS[@]}" | grep -qx "$pkg"; then
+    # A word match, not `printf | grep -q`: with pipefail, grep -q leaving early makes the
+    # pipeline fail (SIGPIPE) now and then.
+    elif [[ " ${RUNTIME_PKGS[*]} " != *" $pkg "* ]]; then
       echo "install-runtime: $lib comes from $pkg, which RUNTIME_PKGS does not list"; status=1
     fi
   done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u)

@@ -18,6 +18,14 @@ trap _cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# pid_running PID: the process exists and has not exited. A daemon's exited process stays
+# a zombie until its parent reaps it, which a container's PID 1 may never do (`sleep
+# infinity`): kill -0 alone would call it running.
+pid_running() {
+  kill -0 "$1" 2> /dev/null || return 1
+  [ "$(awk '{ print $3 }' "/proc/$1/stat" 2> /dev/null)" != Z ]
+}
+
 # track_pid PID: killed at exit if still running.
 track_pid() { _pids+=("$1"); }
 

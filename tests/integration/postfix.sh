@@ -54,7 +54,7 @@ pf_stop() {  # stop the private instance; bounded wait for its master to exit
   [ -n "$PF_MASTER" ] || return 0
   timeout 20 postfix -c "$PF" stop > /dev/null 2>&1 || true
   for ((i = 0; i < 100; i++)); do
-    kill -0 "$PF_MASTER" 2> /dev/null || { PF_MASTER=; return 0; }
+    pid_running "$PF_MASTER" || { PF_MASTER=; return 0; }
     sleep 0.1
   done
   return 1

@@ -117,7 +117,7 @@ children=$(pgrep -P "$master" || true)
 pf_stop || fail "Postfix master $master still running 10 s after postfix stop"
 for ((i = 0; i < 50; i++)); do
   alive=
-  for c in $children; do kill -0 "$c" 2> /dev/null && alive="$alive $c"; done
+  for c in $children; do pid_running "$c" && alive="$alive $c"; done
   [ -z "$alive" ] && break
   sleep 0.1
 done
