@@ -71,12 +71,8 @@ void LineShaper::emit(std::string_view bytes, std::string& out) {
 }
 
 void LineShaper::content(std::string_view run, std::string& out) {
-    if (error_ != DataError::none) {  // refused already: only the size goes on counting
-        count(run.size());
-        return;
-    }
     while (!run.empty()) {
-        if (error_ != DataError::none) {  // raised inside this run: the same as above
+        if (error_ != DataError::none) {  // refused (before or inside this run): only the size goes on
             count(run.size());
             return;
         }
@@ -99,10 +95,6 @@ void LineShaper::content(std::string_view run, std::string& out) {
         }
         // The physical line is full (998 octets) and the logical one may go on: fold.
         fold(out);
-        if (error_ != DataError::none) {
-            count(run.size());
-            return;
-        }
     }
 }
 
