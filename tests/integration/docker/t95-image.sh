@@ -5,7 +5,7 @@
 #      packages when absent: no registry is used.
 #   2. The image is built with the classic builder from a clean export of the checkout
 #      (tracked files only, uncommitted changes included; no build trees); the runtime
-#      layer's size is reported and bounded.
+#      layer's size is reported and bounded; the same Dockerfile builds with BuildKit too.
 #   3. `docker-compose -f docker/compose.yml config` (Compose v1.29) accepts the compose file.
 #   4. Bad SIGNPOST_* settings: the container exits 1 and names every mistake.
 #   5. Configured by SIGNPOST_* only, on named volumes: mail submitted with swaks on the
@@ -62,6 +62,11 @@ echo "image: $((image_size / 1000000)) MB, of which the runtime layers $runtime_
 [ "$runtime_mb" -lt 40 ] || { "$DOCKER" history "$TAG"; fail "the runtime layers add $runtime_mb MB (bound: 40 MB)"; }
 [ "$("$DOCKER" image inspect -f '{{.Config.User}}' "$TAG")" = signpost ] || fail "the image does not run as user signpost"
 pass "image built from a clean export with the classic builder; runtime layers $runtime_mb MB"
+# The same Dockerfile with BuildKit (the daemon's own, no buildx and no frontend image).
+DOCKER_BUILDKIT=1 "$DOCKER" build --network=host -f "$WORK/src/docker/Dockerfile" -t "$TAG-buildkit" "$WORK/src" \
+  > "$WORK/buildkit.log" 2>&1 || { tail -n 40 "$WORK/buildkit.log"; fail "the BuildKit build failed"; }
+"$DOCKER" run --rm "$TAG-buildkit" version | grep -q '^signpost ' || fail "the BuildKit image does not run signpost"
+pass "the same Dockerfile builds with BuildKit, and its image runs"
 
 # --- 3. the compose file -------------------------------------------------------------------------
 (cd "$WORK/src" && docker-compose -f docker/compose.yml config > "$WORK/compose.out" 2>&1) \
