@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """The client interop matrix: real submission clients x message kinds x listeners.
 
+Clients: msmtp, curl, swaks, Python's smtplib, Go's net/smtp and s-nail (mailx).
+
     /usr/bin/python3 matrix.py --work DIR --cert CERT --password PW --outbox DIR \
         --records DIR --port 2587 --tls-port 2465 --gosend BIN --verifiers DIR [--table FILE]
 
@@ -64,7 +66,7 @@ def message(kind, mid):
 
 
 KINDS = ["ascii", "utf8-subject", "utf8-header", "8bit-body", "attachment", "long-line", "lf-endings", "10mb"]
-CLIENTS = ["msmtp", "curl", "swaks", "smtplib", "go"]
+CLIENTS = ["msmtp", "curl", "swaks", "smtplib", "go", "s-nail"]
 
 
 def run(cmd, stdin=None, timeout=60):
@@ -105,6 +107,20 @@ def submit(a, client, port, tls, auth, path, kind):
             return 0, "sent"
         except Exception as e:  # the transcript of a failed cell
             return 1, repr(e)
+    if client == "s-nail":
+        # -t: the message on stdin is the template (its headers, its recipients). s-nail
+        # checks only DNS names in certificates: "localhost", not the IP address.
+        mta = ("smtp://dev:%s@localhost:%d" if tls == "starttls" else "smtps://dev:%s@localhost:%d") % (pw, port)
+        opts = ["-S", "v15-compat", "-S", "mta=" + mta, "-S", "smtp-auth=" + auth.lower(), "-S", "tls-ca-file=" + a.cert,
+                "-S", "tls-ca-no-defaults", "-S", "from=" + FROM, "-S", "sendwait", "-S", "ttycharset=utf-8"]
+        if tls == "starttls":
+            opts += ["-S", "smtp-use-starttls"]
+        env = dict(os.environ, HOME=a.work, LC_ALL="C.UTF-8")
+        # mailx reads text as its users write it: LF line ends (a CR would be content).
+        text = open(path, "rb").read().replace(b"\r\n", b"\n")
+        p = subprocess.run(["s-nail", "-:/", "-t"] + opts, input=text, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, env=env)
+        return p.returncode, p.stdout.decode("utf-8", "replace")
     if client == "go":
         return run([a.gosend, "-addr", "127.0.0.1:%d" % port, "-tls", tls, "-ca", a.cert, "-user", "dev", "-pass", pw,
                     "-from", FROM, "-to", TO, "-file", path])

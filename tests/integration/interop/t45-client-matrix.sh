@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t45: the client interop matrix (matrix.py): msmtp, curl, swaks, Python's smtplib and Go's
+# t45: the client interop matrix (matrix.py): msmtp, curl, swaks, Python's smtplib, s-nail and Go's
 # net/smtp submit every kind of message (plain ASCII, a UTF-8 Subject as an encoded word,
 # a raw UTF-8 header, an 8-bit body, a binary attachment, a 5,000-character line, LF line
 # ends, 10 MB) over STARTTLS + AUTH PLAIN and implicit TLS + AUTH LOGIN; each delivered
@@ -7,7 +7,7 @@
 # prints is README.md's "Tested clients" (SIGNPOST_INTEROP_TABLE=FILE keeps a copy).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../submission/common.sh"
-for c in msmtp curl swaks go opendkim perl; do
+for c in msmtp curl swaks go s-nail opendkim perl; do
   command -v "$c" > /dev/null || fail "$c is not installed (scripts/install-deps.sh)"
 done
 
