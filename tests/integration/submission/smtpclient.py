@@ -107,6 +107,43 @@ def end_of_data(body):
     return b".\r\n" if body.endswith(b"\r\n") or body == b"" else b"\r\n.\r\n"
 
 
+# SMTP smuggling (t53, t5b): a message whose text holds a fake end of data followed by a
+# whole smuggled transaction. The server must never take the fake end as the end.
+SMUGGLED = (b"MAIL FROM:<dev@example.test>\r\nRCPT TO:<smuggled@dest.test>\r\nDATA\r\n"
+            b"From: <dev@example.test>\r\nTo: <smuggled@dest.test>\r\nSubject: smuggled\r\n\r\nsmuggled\r\n")
+
+
+def smuggling_header(subject):
+    return (b"From: <dev@example.test>\r\nTo: <rcpt@dest.test>\r\nSubject: " + subject.encode() +
+            b"\r\n\r\nfirst message\r\nmore text")
+
+
+def open_data(c):
+    """MAIL FROM dev@example.test, RCPT TO rcpt@dest.test, DATA -> 354."""
+    c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
+    c.cmd("RCPT TO:<rcpt@dest.test>", 250, "2.1.5")
+    c.cmd("DATA", 354)
+
+
+def try_smuggling(c, header, fake, code, enhanced):
+    """Sends header + fake + SMUGGLED twice: in two writes (silence until the real end,
+    then exactly one reply `code enhanced`, then NOOP in step) and in one write with NOOP
+    pipelined behind the real end. Returns the two end-of-data replies."""
+    open_data(c)
+    c.send(header + fake + SMUGGLED)
+    c.expect_silence(1.0, "the server after the fake end %s" % show(fake))
+    c.send(b".\r\n")
+    first = c.expect(code, enhanced, what="the real end after the fake end %s" % show(fake))
+    c.expect_silence(0.5, "the server after the end-of-data reply (smuggled commands run?)")
+    c.cmd("NOOP", 250, "2.0.0")
+    open_data(c)
+    c.send(header + fake + SMUGGLED + b".\r\nNOOP\r\n")
+    second = c.expect(code, enhanced, what="one-write smuggling with %s" % show(fake))
+    c.expect(250, "2.0.0", what="the NOOP after the real end")
+    c.expect_silence(0.5, "the server after NOOP")
+    return first, second
+
+
 class Client:
     def __init__(self, host="127.0.0.1", port=25, mode="plain", cafile=None, timeout=10.0,
                  user=None, password=None):

@@ -24,33 +24,14 @@ abuse_serve
 "$PY" - <<'EOF' || fail "SMTP smuggling, normalized"
 from smtpclient import *
 
-HEADER = b"From: <dev@example.test>\r\nTo: <rcpt@dest.test>\r\nSubject: t5b\r\n\r\nfirst message\r\nmore text"
-SMUGGLED = (b"MAIL FROM:<dev@example.test>\r\nRCPT TO:<smuggled@dest.test>\r\nDATA\r\n"
-            b"From: <dev@example.test>\r\nTo: <smuggled@dest.test>\r\nSubject: smuggled\r\n\r\nsmuggled\r\n")
+HEADER = smuggling_header("t5b")
 FAKE_ENDS = [b"\n.\n", b"\n.\r\n", b"\r\n.\n"]
-
-def open_data(c):
-    c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
-    c.cmd("RCPT TO:<rcpt@dest.test>", 250, "2.1.5")
-    c.cmd("DATA", 354)
 
 with Client.from_env().login() as c:
     for fake in FAKE_ENDS:
-        open_data(c)
-        c.send(HEADER + fake + SMUGGLED)
-        c.expect_silence(1.0, "the server after the fake end %s" % show(fake))
-        c.send(b".\r\n")
-        r = c.expect(250, "2.0.0", what="the real end after the fake end %s" % show(fake))
-        c.expect_silence(0.5, "the server after the 250 (smuggled commands run?)")
-        c.cmd("NOOP", 250, "2.0.0")
-        print("ok: fake end %s + smuggled MAIL/RCPT/DATA: silent until CRLF.CRLF, then one %s"
-              % (show(fake), r.first_line()))
-        open_data(c)
-        c.send(HEADER + fake + SMUGGLED + b".\r\nNOOP\r\n")
-        r = c.expect(250, "2.0.0", what="one-write smuggling with %s" % show(fake))
-        c.expect(250, "2.0.0", what="the NOOP after the real end")
-        c.expect_silence(0.5, "the server after NOOP")
-        print("ok: fake end %s in one write -> one %s, then 250 for NOOP" % (show(fake), r.first_line()))
+        r1, r2 = try_smuggling(c, HEADER, fake, 250, "2.0.0")
+        print("ok: fake end %s + smuggled MAIL/RCPT/DATA: silent until CRLF.CRLF, then one %s; in one write one %s"
+              % (show(fake), r1.first_line(), r2.first_line()))
     open_data(c)
     c.send(HEADER + b"\r.\r\n" + SMUGGLED + b".\r\n")
     c.expect(550, "5.5.2", what="a bare CR fake end")
