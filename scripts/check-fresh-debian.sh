@@ -78,5 +78,7 @@ rc=0
 in_box './scripts/test.sh > /root/test.log 2>&1' || rc=$?
 "$DOCKER" cp "$name:/root/test.log" "$work/test.log"
 echo "fresh-debian: scripts/test.sh exited $rc after $(($(date +%s) - start))s; its summary:"
-sed -n '/tests passed\|tests failed/,$p' "$work/test.log" | head -n 40
+# From the last ctest summary line to the end (no pipe: under pipefail a reader that
+# stops early would fail the script).
+awk '/tests passed|tests failed/ { out = "" } { out = out $0 "\n" } END { printf "%s", out }' "$work/test.log"
 exit "$rc"
