@@ -65,7 +65,8 @@ pass "image built from a clean export with the classic builder; runtime layers $
 # The same Dockerfile with BuildKit (the daemon's own, no buildx and no frontend image).
 DOCKER_BUILDKIT=1 "$DOCKER" build --network=host -f "$WORK/src/docker/Dockerfile" -t "$TAG-buildkit" "$WORK/src" \
   > "$WORK/buildkit.log" 2>&1 || { tail -n 40 "$WORK/buildkit.log"; fail "the BuildKit build failed"; }
-"$DOCKER" run --rm "$TAG-buildkit" version | grep -q '^signpost ' || fail "the BuildKit image does not run signpost"
+bk_version=$("$DOCKER" run --rm "$TAG-buildkit" version) || fail "the BuildKit image does not run"
+[[ $bk_version == "signpost "* ]] || fail "the BuildKit image's signpost says: $bk_version"
 pass "the same Dockerfile builds with BuildKit, and its image runs"
 
 # --- 3. the compose file -------------------------------------------------------------------------
@@ -123,7 +124,10 @@ run_container() {
   "$DOCKER" run -d --name "$name" --network host "${vols[@]}" "${env[@]}" "$TAG" > /dev/null || fail "docker run $name"
   containers+=("$name")
   for ((i = 0; i < 300; i++)); do
-    "$DOCKER" logs "$name" 2>&1 | grep -qE '\] ready$' && return 0
+    # Into a file, then grep: `docker logs | grep -q` fails under pipefail when grep stops
+    # reading before the logs end.
+    "$DOCKER" logs "$name" > "$WORK/$name.log" 2>&1 || true
+    grep -qE '\] ready$' "$WORK/$name.log" && return 0
     [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name")" = true ] || break
     sleep 0.1
   done
@@ -152,7 +156,12 @@ submit implicit --port "$SUBS_PORT" --tls-on-connect --auth LOGIN --auth-user na
 [ "$RC" = 0 ] || { cat "$WORK/implicit.txt"; "$DOCKER" logs "$A" 2>&1 | tail -n 30; fail "implicit-TLS submission failed ($RC)"; }
 
 # delivered ID: the sink's stored message with Message-ID <ID@t95.example.com>, if any.
-delivered() { grep -il "^Message-ID: <$1@t95.example.com>" "$WORK"/store/*.eml 2> /dev/null | head -n1; }
+delivered() {
+  local f
+  for f in "$WORK"/store/*.eml; do
+    if [ -e "$f" ] && grep -qi "^Message-ID: <$1@t95.example.com>" "$f"; then echo "$f"; return 0; fi
+  done
+}
 wait_delivered() {
   local id i missing
   for ((i = 0; i < 300; i++)); do
