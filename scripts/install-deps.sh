@@ -4,8 +4,16 @@
 #   scripts/install-deps.sh --build   build dependencies only: enough to build the binary,
 #                                     and the unit tests, in every CMake build type (the
 #                                     Docker image's build stage uses this)
-# Idempotent: when every package is already installed it returns in about a second
+# Idempotent: when everything is already installed it returns in about a second
 # without touching the network.
+#
+# Besides Debian packages, the full install sets up two test-only peers that cannot be
+# installed as packages beside the others:
+#   - Exim 4 (tests/integration/interop): exim4 conflicts with the postfix package, so its
+#     .debs are fetched with `apt-get download` and unpacked into $EXIM_ROOT (dpkg -x; no
+#     maintainer scripts, no system service), with the Debian-exim system user it runs as;
+#   - nodemailer, from the npm registry, pinned by tests/integration/interop/node's
+#     package-lock.json (`npm ci` into that directory's node_modules).
 #
 # Package installs on Debian run the packages' init scripts; a test peer such as
 # postfix, nginx or unbound would otherwise start a system daemon on :25, :80 or :53.
@@ -46,10 +54,18 @@ TEST_PKGS=(
   docker.io mmdebstrap        # tests/docker: a Docker daemon, and base images made from Debian packages
   docker-compose              # tests/docker: validates docker/compose.yml
   msmtp s-nail golang-go      # tests/integration/interop: the clients NAS boxes, scripts and Go apps use
+  nodejs                      # tests/integration/interop: nodemailer (npm: below, when npm is missing)
 )
+EXIM_ROOT=/opt/signpost-peers/exim4
+EXIM_DEBS=(exim4-base exim4-config exim4-daemon-light)
+NODE_DIR=$(cd "$(dirname "$0")/.." && pwd)/tests/integration/interop/node
 
 want=("${BUILD_PKGS[@]}")
-[ "$mode" = build ] || want+=("${TEST_PKGS[@]}")
+if [ "$mode" = all ]; then
+  want+=("${TEST_PKGS[@]}")
+  # A Node.js that brings its own npm (NodeSource's) must not get Debian's npm beside it.
+  command -v npm > /dev/null || want+=(npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -58,13 +74,21 @@ for p in "${want[@]}"; do
   fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
+exim_ready() { [ -x "$EXIM_ROOT/usr/sbin/exim4" ] && getent passwd Debian-exim > /dev/null; }
+nodemailer_ready() {
+  local want have
+  want=$(sed -n '/"node_modules\/nodemailer"/,/}/s/.*"version": "\([^"]*\)".*/\1/p' "$NODE_DIR/package-lock.json")
+  have=$(sed -n 's/^ *"version": "\([^"]*\)".*/\1/p' "$NODE_DIR/node_modules/nodemailer/package.json" 2> /dev/null || true)
+  [ -n "$want" ] && [ "$want" = "$have" ]
+}
+
+if [ "${#missing[@]}" -eq 0 ] && { [ "$mode" = build ] || { exim_ready && nodemailer_ready; }; }; then
   echo "install-deps: all ${#want[@]} packages present"
   exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages (${missing[*]}); run this script as root" >&2
+  echo "install-deps: missing packages (${missing[*]}) or test peers; run this script as root" >&2
   exit 1
 fi
 
@@ -77,8 +101,33 @@ fi
 cleanup() { if [ "$created_policy" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; }
 trap cleanup EXIT
 
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+updated=0
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  apt-get update -qq
+  updated=1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = all ] && ! exim_ready; then
+  echo "install-deps: unpacking Exim (${EXIM_DEBS[*]}) into $EXIM_ROOT"
+  [ "$updated" = 1 ] || apt-get update -qq
+  debs=$(mktemp -d)
+  chmod 755 "$debs"   # apt's download runs as _apt
+  (cd "$debs" && apt-get download -qq "${EXIM_DEBS[@]}" 2> /dev/null)
+  rm -rf "$EXIM_ROOT"
+  mkdir -p "$EXIM_ROOT"
+  for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$EXIM_ROOT"; done
+  rm -rf "$debs"
+  getent passwd Debian-exim > /dev/null \
+    || useradd --system --user-group --home-dir /var/spool/exim4 --no-create-home --shell /usr/sbin/nologin Debian-exim
+  exim_ready || { echo "install-deps: Exim did not unpack into $EXIM_ROOT" >&2; exit 1; }
+fi
+
+if [ "$mode" = all ] && ! nodemailer_ready; then
+  echo "install-deps: npm ci in $NODE_DIR (nodemailer)"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
+  nodemailer_ready || { echo "install-deps: nodemailer is not in $NODE_DIR/node_modules" >&2; exit 1; }
+fi
 echo "install-deps: done"

@@ -145,3 +145,20 @@ start_sink() {
   track_pid $SINK_PID
   wait_for_log "$dir/sink.out" "READY" 20
 }
+
+# readme_table NAME FILE: README.md's generated block NAME (between "<!-- NAME:begin -->"
+# and "<!-- NAME:end -->") must equal FILE; with SIGNPOST_UPDATE_README=1 it is rewritten.
+readme_table() {
+  local readme=$SIGNPOST_SOURCE_DIR/README.md
+  if [ "${SIGNPOST_UPDATE_README:-0}" = 1 ]; then
+    /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import interop
+print("README.md block %s %s" % (sys.argv[3], "rewritten" if interop.update_readme(sys.argv[2], sys.argv[3], open(sys.argv[4]).read()) else "unchanged"))' \
+      "$SIGNPOST_SOURCE_DIR/tests/integration/interop" "$readme" "$1" "$2" || fail "could not rewrite README.md's $1 block"
+    return 0
+  fi
+  /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import interop
+b = interop.readme_block(sys.argv[2], sys.argv[3]); sys.exit(0 if b == open(sys.argv[4]).read() else 1)' \
+    "$SIGNPOST_SOURCE_DIR/tests/integration/interop" "$readme" "$1" "$2" \
+    || { cat "$2"; fail "README.md's $1 table differs from this run's (above); SIGNPOST_UPDATE_README=1 ctest -R interop rewrites it"; }
+  pass "README.md's $1 table is this run's"
+}
