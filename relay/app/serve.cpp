@@ -128,6 +128,8 @@ int serve(const std::filesystem::path& config_path) {
         corrupt_counter.Increment();
     }
     logger->info("queue: {} message(s) recovered from {}", recovered.messages.size(), cfg->queue.dir.string());
+    if (recovered.reconciled)
+        logger->info("queue: {} message(s) updated from a DSN queued just before the last stop", recovered.reconciled);
 
     // Password hashing (argon2id: CPU and memory, so no more threads than cores) and the
     // capture deliverer's file work run here, never on the I/O threads.

@@ -427,6 +427,9 @@ SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {
         // sender (its To). UTF-8 in the report's parts is 8-bit content, as for any message.
         dsn.smtputf8 = utf8(env.mail_from);
         dsn.body_8bit = dsn_needs_8bit(*bytes);
+        dsn.dsn_of = env.id;
+        dsn.dsn_kind = kind == DsnKind::failure ? "failure" : "delay";
+        for (const Recipient* r : about) dsn.dsn_rcpts.push_back(r->address);
         if (options_.sign_dsn) dsn.prepend = options_.sign_dsn(*bytes, now);
         if (auto ec = spool_->commit_message(dsn, *bytes)) return ec;
         log_->info("{}: {} DSN queued as {} to <{}>", env.id, kind == DsnKind::failure ? "failure" : "delay",

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <mutex>
 #include <random>
 #include <span>
@@ -211,6 +212,55 @@ private:
     std::atomic<std::uint64_t> dir_syncs_{0};
 };
 
+// Makes unlinks in one directory durable: every sync() returns after an fsync of the
+// directory that began after the call, and calls arriving together share one fsync
+// (leader/follower: the first waiter with no fsync running does one for all).
+class DirSyncer {
+public:
+    explicit DirSyncer(fs::path dir) : dir_(std::move(dir)) {}
+
+    std::error_code sync() {
+        std::unique_lock lk(mu_);
+        const std::uint64_t ticket = ++requested_;
+        while (completed_ < ticket) {
+            if (running_) {
+                cv_.wait(lk);
+                continue;
+            }
+            running_ = true;
+            const std::uint64_t upto = requested_;
+            lk.unlock();
+            std::error_code ec = fsync_dir(dir_);
+            syncs_.fetch_add(1);
+            lk.lock();
+            if (ec) failures_.push_back({completed_ + 1, upto, ec});
+            if (failures_.size() > 64) failures_.erase(failures_.begin());
+            completed_ = upto;
+            running_ = false;
+            cv_.notify_all();
+        }
+        for (const auto& f : failures_)
+            if (ticket >= f.from && ticket <= f.to) return f.ec;
+        return {};
+    }
+
+    std::uint64_t syncs() const { return syncs_.load(); }
+
+private:
+    struct Failure {
+        std::uint64_t from, to;
+        std::error_code ec;
+    };
+    const fs::path dir_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::uint64_t requested_ = 0;
+    std::uint64_t completed_ = 0;
+    bool running_ = false;
+    std::vector<Failure> failures_;  // recent failed fsyncs and the tickets they covered
+    std::atomic<std::uint64_t> syncs_{0};
+};
+
 }  // namespace detail
 
 namespace {
@@ -376,6 +426,11 @@ std::string encode_envelope(const Envelope& e) {
     record(out, "size", std::to_string(e.size));
     record(out, "flags", std::string(e.smtputf8 ? "u" : "") + (e.body_8bit ? "8" : "") + (e.held ? "h" : "") +
                              (e.warned ? "w" : ""));
+    if (!e.dsn_of.empty()) {
+        record(out, "dsn-of", e.dsn_of);
+        record(out, "dsn-kind", e.dsn_kind);
+        for (const auto& a : e.dsn_rcpts) record(out, "dsn-rcpt", a);
+    }
     out += "end\n";
     return out;
 }
@@ -453,7 +508,10 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
             e.body_8bit = value.find('8') != std::string_view::npos;
             e.held = value.find('h') != std::string_view::npos;
             e.warned = value.find('w') != std::string_view::npos;
-        }  // unknown records are skipped: later versions may add some
+        } else if (name == "dsn-of") e.dsn_of = value;
+        else if (name == "dsn-kind") e.dsn_kind = value;
+        else if (name == "dsn-rcpt") e.dsn_rcpts.emplace_back(value);
+        // unknown records are skipped: later versions may add some
     }
     if (!have_id || !have_from || e.recipients.empty() || !Spool::valid_id(e.id)) return std::nullopt;
     return e;
@@ -462,10 +520,12 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
 Spool::Spool(fs::path dir, SpoolOptions options)
     : dir_(std::move(dir)),
       options_(options),
-      committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)) {}
+      committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)),
+      remover_(std::make_shared<detail::DirSyncer>(dir_ / "queue")) {}
 
 std::uint64_t Spool::batches() const { return committer_->batches(); }
 std::uint64_t Spool::dir_syncs() const { return committer_->dir_syncs(); }
+std::uint64_t Spool::removal_syncs() const { return remover_->syncs(); }
 
 std::error_code Spool::open(std::string& detail) {
     for (const char* sub : {"tmp", "queue", "corrupt"}) {
@@ -492,6 +552,30 @@ std::error_code Spool::open(std::string& detail) {
     return {};
 }
 
+bool apply_dsn_record(Envelope& original, const Envelope& dsn) {
+    if (dsn.dsn_of.empty() || dsn.dsn_of != original.id) return false;
+    bool changed = false;
+    if (dsn.dsn_kind == "delay") {
+        changed = !original.warned;
+        original.warned = true;
+        return changed;
+    }
+    if (dsn.dsn_kind != "failure") return false;
+    for (const auto& address : dsn.dsn_rcpts) {
+        for (auto& r : original.recipients) {
+            if (r.address != address || r.state == RcptState::delivered) continue;
+            if (r.state == RcptState::failed && r.reported) break;
+            r.state = RcptState::failed;
+            r.reported = true;
+            if (r.enhanced.empty() || r.enhanced[0] != '5') r.enhanced = "5.0.0";
+            if (r.reply_text.empty()) r.reply_text = "reported as failed in DSN " + dsn.id;
+            changed = true;
+            break;
+        }
+    }
+    return changed;
+}
+
 Recovered Spool::recover() {
     Recovered out;
     std::vector<std::string> ids = list();
@@ -505,6 +589,25 @@ Recovered Spool::recover() {
         move_to_corrupt(id);
         out.corrupt.emplace_back(id, why);
     }
+    // A DSN committed just before a crash, whose message's state was not saved after it:
+    // what the DSN reported is applied (and saved) now, so it is not reported twice.
+    std::map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < out.messages.size(); ++i) index[out.messages[i].id] = i;
+    std::vector<bool> finished(out.messages.size(), false);
+    for (const auto& dsn : out.messages) {
+        auto it = dsn.dsn_of.empty() ? index.end() : index.find(dsn.dsn_of);
+        if (it == index.end()) continue;
+        Envelope& original = out.messages[it->second];
+        if (!apply_dsn_record(original, dsn)) continue;
+        ++out.reconciled;
+        if (original.all_final()) {
+            if (!remove(original.id)) finished[it->second] = true;
+        } else {
+            save_state(original);
+        }
+    }
+    for (std::size_t i = out.messages.size(); i-- > 0;)
+        if (finished[i]) out.messages.erase(out.messages.begin() + static_cast<std::ptrdiff_t>(i));
     // A .state whose message is gone (removed between the two unlinks) is left-over.
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec)) {
@@ -589,7 +692,8 @@ std::error_code Spool::remove(const std::string& id) {
     std::error_code ec;
     if (::unlink(message_path(id).c_str()) != 0 && errno != ENOENT) ec = last_error();
     ::unlink((dir_ / "queue" / (id + ".state")).c_str());
-    return ec;
+    if (ec) return ec;
+    return remover_->sync();
 }
 
 std::error_code Spool::move_to_corrupt(const std::string& id) {

@@ -13,6 +13,11 @@
 //                           atomically (tmp/ -> fsync -> rename -> fsync queue/)
 //     corrupt/              damaged messages moved aside at recovery (never deleted by us)
 //
+// Removing a message (delivered, bounced, deleted) unlinks it and its .state and then
+// fsyncs queue/, so a power loss after a delivery does not bring the message back to be
+// delivered again. Removals running at the same time share one fsync of queue/ (the same
+// leader/follower grouping as commits), which keeps the delivery rate.
+//
 // One file per message keeps the commit at one file flush: the session writes the body to
 // tmp/<id> while it arrives, appends the envelope and trailer at commit and fsyncs its own
 // file (concurrent sessions' fsyncs run at once and share filesystem journal commits), then
@@ -98,6 +103,13 @@ struct Envelope {
     bool body_8bit = false;
     bool held = false;                   // `queue hold`: not delivered until released
     bool warned = false;                 // a delay DSN was sent
+    // On a DSN we generated: the message it reports on, its kind ("failure" or "delay")
+    // and the recipients it covers. Recovery marks them reported in that message
+    // (apply_dsn_record), so a crash between the DSN's commit and the message's state
+    // save never makes a second report for the same recipient.
+    std::string dsn_of;
+    std::string dsn_kind;
+    std::vector<std::string> dsn_rcpts;
 
     // Convenience for callers that only have addresses.
     void set_recipients(const std::vector<std::string>& addresses);
@@ -106,6 +118,11 @@ struct Envelope {
 
 std::string encode_envelope(const Envelope& e);
 std::optional<Envelope> decode_envelope(std::string_view text);  // nullopt: damaged
+
+// What a committed DSN says about `original` (dsn.dsn_of == original.id): its failure
+// recipients become failed and reported, a delay DSN sets warned. Returns true when that
+// changed `original` (its state was not saved after the DSN was committed).
+bool apply_dsn_record(Envelope& original, const Envelope& dsn);
 
 class IncomingMessage {
 public:
@@ -127,10 +144,12 @@ struct Recovered {
     std::vector<Envelope> messages;                           // oldest first
     std::vector<std::pair<std::string, std::string>> corrupt;  // id, why (moved to corrupt/)
     std::size_t orphans_removed = 0;                          // .state without a message
+    std::size_t reconciled = 0;  // messages updated from a DSN committed before a crash
 };
 
 namespace detail {
 class Committer;
+class DirSyncer;
 }
 
 class Spool {
@@ -177,14 +196,17 @@ public:
     static std::string new_id();
     static bool valid_id(std::string_view id);
 
-    // For tests and benchmarks: batches committed and fsyncs of queue/ done so far.
+    // For tests and benchmarks: batches committed and fsyncs of queue/ done so far (by
+    // commits; by removals).
     std::uint64_t batches() const;
     std::uint64_t dir_syncs() const;
+    std::uint64_t removal_syncs() const;
 
 private:
     std::filesystem::path dir_;
     SpoolOptions options_;
     std::shared_ptr<detail::Committer> committer_;
+    std::shared_ptr<detail::DirSyncer> remover_;
 };
 
 }  // namespace signpost::queue

@@ -326,3 +326,57 @@ TEST_F(ManagerTest, HoldReleaseFlushDeleteAndBounce) {
 }
 
 }  // namespace
+
+// Issue 15: the failure DSN is committed before the message's state is saved. A crash in
+// between (here: the saved state is taken back) must not report bob a second time after
+// the restart: the DSN's envelope names the message and recipients it covers.
+TEST_F(ManagerTest, ACrashBetweenTheDsnAndTheStateSaveDoesNotReportTwice) {
+    bool dsn_waits = true;
+    deliverer_->script = [&](const delivery::Job& job, const std::string& rcpt) {
+        if (job.mail_from.empty()) return dsn_waits ? result(Outcome::temporary, 451, "4.3.0", "later") : ok();
+        if (rcpt == "bob@example.org") return result(Outcome::permanent, 550, "5.1.1", "no such user here");
+        return result(Outcome::temporary, 451, "4.7.1", "greylisted");
+    };
+    options_.retry.schedule = {1h};
+    make_manager();
+    Envelope e = commit({"bob@example.org", "carol@example.net"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return spool_->list().size() == 2 && deliverer_->jobs.size() == 2; }));
+    ASSERT_TRUE(run_until([&] { return manager_->in_flight() == 0; }));
+    manager_->stop();
+    io_.run_for(50ms);
+    manager_.reset();
+    auto ids = spool_->list();
+    std::string dsn_id = ids[0] == e.id ? ids[1] : ids[0];
+    auto dsn = spool_->load(dsn_id);
+    ASSERT_TRUE(dsn);
+    EXPECT_EQ(dsn->dsn_of, e.id);
+    EXPECT_EQ(dsn->dsn_kind, "failure");
+    EXPECT_EQ(dsn->dsn_rcpts, std::vector<std::string>{"bob@example.org"});
+    fs::remove(dir_ / "queue" / (e.id + ".state"));  // the crash: the state save never happened
+
+    Spool again(dir_);
+    std::string detail;
+    ASSERT_FALSE(again.open(detail));
+    Recovered r = again.recover();
+    EXPECT_EQ(r.reconciled, 1u);
+    ASSERT_EQ(r.messages.size(), 2u);
+    dsn_waits = false;
+    deliverer_->jobs.clear();
+    deliverer_->script = [&](const delivery::Job& job, const std::string& rcpt) {
+        if (!job.mail_from.empty() && rcpt == "bob@example.org") return result(Outcome::permanent, 550, "5.1.1", "gone");
+        return ok();
+    };
+    for (auto& m : r.messages)
+        if (m.id == dsn_id) m.recipients[0].next_attempt = {};  // as `queue flush` would
+    make_manager(std::move(r.messages));
+    ASSERT_TRUE(run_until([&] { return drained(2); }));
+    // carol (and the one DSN) went out; bob was not tried again and no second DSN was made.
+    ASSERT_EQ(deliverer_->jobs.size(), 2u);
+    for (const auto& job : deliverer_->jobs) {
+        if (job.mail_from.empty()) EXPECT_EQ(job.queue_id, dsn_id);
+        else EXPECT_EQ(job.recipients, std::vector<std::string>{"carol@example.net"});
+    }
+    EXPECT_EQ(manager_->counters().dsn_failure, 0u);
+    EXPECT_TRUE(spool_->list().empty());
+}

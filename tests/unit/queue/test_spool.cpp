@@ -259,3 +259,110 @@ TEST(QueueId, UniqueSortableAndFileSafe) {
 }
 
 }  // namespace
+
+// Issue 15, at-least-once gaps: a DSN committed just before a crash, whose message's state
+// was not saved after it, must not be followed by a second report for the same recipient.
+TEST_F(SpoolTest, RecoveryAppliesADsnCommittedBeforeTheStateWasSaved) {
+    Envelope original = sample();
+    {
+        Spool spool(dir_);
+        std::string detail;
+        ASSERT_FALSE(spool.open(detail)) << detail;
+        ASSERT_FALSE(spool.commit_message(original, "Subject: s\r\n\r\nbody\r\n"));
+        // bob failed and was reported in a DSN; the process died before save_state().
+        Envelope dsn;
+        dsn.mail_from = "";
+        dsn.set_recipients({original.mail_from});
+        dsn.dsn_of = original.id;
+        dsn.dsn_kind = "failure";
+        dsn.dsn_rcpts = {"bob@example.org"};
+        ASSERT_FALSE(spool.commit_message(dsn, "Subject: failure\r\n\r\nreport\r\n"));
+        auto back = decode_envelope(encode_envelope(dsn));
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->dsn_of, original.id);
+        EXPECT_EQ(back->dsn_kind, "failure");
+        EXPECT_EQ(back->dsn_rcpts, dsn.dsn_rcpts);
+    }
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    Recovered r = spool.recover();
+    EXPECT_EQ(r.reconciled, 1u);
+    ASSERT_EQ(r.messages.size(), 2u);
+    const Envelope& o = r.messages[0].id == original.id ? r.messages[0] : r.messages[1];
+    ASSERT_EQ(o.id, original.id);
+    EXPECT_EQ(o.recipients[0].state, RcptState::failed);
+    EXPECT_TRUE(o.recipients[0].reported);
+    EXPECT_EQ(o.recipients[1].state, RcptState::pending);  // carol is still to be tried
+    // ...and that is on disk now: a second recovery has nothing left to apply.
+    EXPECT_EQ(spool.load(original.id)->recipients[0].state, RcptState::failed);
+    EXPECT_EQ(spool.recover().reconciled, 0u);
+}
+
+TEST_F(SpoolTest, RecoveryFinishesAMessageWhoseLastRecipientsWereReported) {
+    Envelope original = sample();
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    ASSERT_FALSE(spool.commit_message(original, "Subject: s\r\n\r\nbody\r\n"));
+    original.recipients[1].state = RcptState::delivered;
+    ASSERT_FALSE(spool.save_state(original));
+    Envelope dsn;
+    dsn.set_recipients({original.mail_from});
+    dsn.dsn_of = original.id;
+    dsn.dsn_kind = "failure";
+    dsn.dsn_rcpts = {"bob@example.org", "carol@example.net"};  // carol: delivered, left alone
+    ASSERT_FALSE(spool.commit_message(dsn, "Subject: failure\r\n\r\nreport\r\n"));
+    Envelope delay;
+    delay.set_recipients({original.mail_from});
+    delay.dsn_of = "00HOFGO6F3U700NNAOVX";  // a message that is gone: nothing to apply
+    delay.dsn_kind = "delay";
+    delay.dsn_rcpts = {"bob@example.org"};
+    ASSERT_FALSE(spool.commit_message(delay, "Subject: delay\r\n\r\nreport\r\n"));
+
+    Recovered r = spool.recover();
+    EXPECT_EQ(r.reconciled, 1u);
+    ASSERT_EQ(r.messages.size(), 2u);  // the original is finished and removed
+    for (const auto& m : r.messages) EXPECT_NE(m.id, original.id);
+    EXPECT_FALSE(fs::exists(spool.message_path(original.id)));
+}
+
+TEST(Envelope, DelayDsnRecordSetsWarnedOnce) {
+    Envelope original = sample();
+    Envelope dsn;
+    dsn.dsn_of = original.id;
+    dsn.dsn_kind = "delay";
+    dsn.dsn_rcpts = {"bob@example.org"};
+    EXPECT_TRUE(apply_dsn_record(original, dsn));
+    EXPECT_TRUE(original.warned);
+    EXPECT_EQ(original.recipients[0].state, RcptState::pending);
+    EXPECT_FALSE(apply_dsn_record(original, dsn));
+    dsn.dsn_of = "00HOFGO6F3U700NNAOVX";
+    dsn.dsn_kind = "failure";
+    EXPECT_FALSE(apply_dsn_record(original, dsn));  // about another message
+}
+
+// Issue 15: removing a delivered message is durable (queue/ is fsynced after the unlink),
+// and removals running at the same time share fsyncs.
+TEST_F(SpoolTest, RemoveSyncsTheQueueDirectoryAndConcurrentRemovesShareIt) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 64; ++i) {
+        Envelope e = sample();
+        ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
+        ids.push_back(e.id);
+    }
+    ASSERT_FALSE(spool.remove(ids[0]));
+    EXPECT_EQ(spool.removal_syncs(), 1u);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+            for (std::size_t i = 1 + static_cast<std::size_t>(t); i < ids.size(); i += 8) EXPECT_FALSE(spool.remove(ids[i]));
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_TRUE(spool.list().empty());
+    EXPECT_GE(spool.removal_syncs(), 2u);
+    EXPECT_LE(spool.removal_syncs(), 64u);
+}
