@@ -53,6 +53,7 @@ TEST_PKGS=(
   git                         # tests/docker: builds the image from a clean clone
   docker.io mmdebstrap        # tests/docker: a Docker daemon, and base images made from Debian packages
   docker-compose              # tests/docker: validates docker/compose.yml
+  clang libclang-rt-14-dev    # tests/fuzz: libFuzzer (and its sanitizer runtimes) for the fuzz-for-time step
   msmtp s-nail golang-go      # tests/integration/interop: the clients NAS boxes, scripts and Go apps use
   nodejs                      # tests/integration/interop: nodemailer (npm: below, when npm is missing)
 )
