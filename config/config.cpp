@@ -518,6 +518,7 @@ void Loader::read_limits(const Table& root) {
     get_duration(*s, "command_timeout", l.command_timeout, true);
     get_duration(*s, "data_timeout", l.data_timeout, true);
     get_duration(*s, "connection_timeout", l.connection_timeout, true);
+    get_int(*s, "min_data_rate", l.min_data_rate, 0, 1000ll * 1000 * 1000);
     get_enum(*s, "bare_lf", l.bare_lf, detail::kBareLf);
     get_size(*s, "max_line_length", l.max_line_length, 998, 2000ull * 1000 * 1000);
 }

@@ -104,6 +104,10 @@ struct LimitsConfig {
     Duration command_timeout{300};  // RFC 5321 §4.5.3.2: 5 minutes
     Duration data_timeout{600};     // RFC 5321 §4.5.3.2: 10 minutes for the DATA block
     Duration connection_timeout{3600};
+    // A DATA or BDAT transfer must average this many octets a second after a grace of
+    // data_timeout: it ends by start + data_timeout + received / min_data_rate
+    // (slowloris). 0 = only data_timeout between reads and connection_timeout.
+    std::uint64_t min_data_rate = 500;
     BareLf bare_lf = BareLf::normalize;
     // Lines up to this many octets are folded at 998 before signing; longer ones refuse
     // the message. 998 = refuse every line over RFC 5322's limit.

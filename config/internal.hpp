@@ -35,7 +35,8 @@ inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max
                                                  "lockout"};
 inline constexpr std::string_view kLimitsKeys[] = {
     "message_size",    "max_recipients", "max_connections",   "max_connections_per_ip",
-    "command_timeout", "data_timeout",   "connection_timeout", "bare_lf", "max_line_length"};
+    "command_timeout", "data_timeout",   "connection_timeout", "min_data_rate", "bare_lf",
+    "max_line_length"};
 inline constexpr std::string_view kDomainKeys[] = {
     "name",         "selector_prefix",  "algorithms", "rotate_every",   "publish_lead",
     "retire_after", "canonicalization", "headers",    "sign_subdomains"};

@@ -102,6 +102,7 @@ std::string to_toml(const Config& c) {
     w.duration("command_timeout", c.limits.command_timeout);
     w.duration("data_timeout", c.limits.data_timeout);
     w.duration("connection_timeout", c.limits.connection_timeout);
+    w.num("min_data_rate", c.limits.min_data_rate);
     w.str("bare_lf", to_string(c.limits.bare_lf));
     w.size("max_line_length", c.limits.max_line_length);
 

@@ -213,7 +213,32 @@ struct Conn {
 
     void arm(std::chrono::seconds timeout) {
         deadline = std::min(Clock::now() + timeout, end_of_life);
+        slow_transfer = false;
         watchdog.cancel();  // the watchdog re-reads the deadline
+    }
+
+    // A message transfer (DATA, or one BDAT chunk) being read: when it began and how many
+    // octets came. Each read must come within `between_reads` of the last, and the whole
+    // transfer must end by start + between_reads + received / min_rate (a client trickling the body is cut
+    // off; 0 = no minimum rate).
+    Clock::time_point transfer_start;
+    std::uint64_t transfer_octets = 0;
+    bool slow_transfer = false;  // the deadline armed last is the rate's
+
+    void begin_transfer() {
+        transfer_start = Clock::now();
+        transfer_octets = 0;
+    }
+    void arm_transfer(std::chrono::seconds between_reads, std::uint64_t min_rate) {
+        arm(between_reads);
+        if (min_rate == 0) return;
+        const auto allowed = std::chrono::microseconds(transfer_octets / min_rate * 1000000 +
+                                                       transfer_octets % min_rate * 1000000 / min_rate);
+        const auto by_rate = transfer_start + between_reads + std::chrono::duration_cast<Clock::duration>(allowed);
+        if (by_rate < deadline) {
+            deadline = by_rate;
+            slow_transfer = true;
+        }
     }
 };
 
@@ -509,7 +534,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     const smtp::ContentRules rules = content_rules(limits);
                     smtp::DataReader reader(rules);
                     std::string out;
-                    c.arm(limits.data_timeout);
+                    c.begin_transfer();
+                    c.transfer_octets = c.in.size();
                     for (;;) {
                         auto r = reader.feed(c.in, out);
                         c.in.erase(0, r.consumed);
@@ -517,9 +543,10 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                         if (metrics && !out.empty()) metrics->received(out.size());
                         out.clear();
                         if (r.done) break;
-                        c.arm(limits.data_timeout);
+                        c.arm_transfer(limits.data_timeout, limits.min_data_rate);
                         std::size_t n = co_await c.transport.read_some(asio::buffer(body_buffer()));
                         c.in.append(body_buffer().data(), n);
+                        c.transfer_octets += n;
                     }
                     if (reader.error() != smtp::DataError::none) {
                         if (ingest) ingest->abort();
@@ -550,12 +577,14 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     if (!ingest && !spool_error && !proto.bdat_discard()) spool_error = start_ingest();
                     std::uint64_t left = proto.bdat_size();
                     bool discard = proto.bdat_discard();
-                    c.arm(limits.data_timeout);
+                    c.begin_transfer();
+                    c.transfer_octets = std::min<std::uint64_t>(left, c.in.size());
                     while (left > 0) {
                         if (c.in.empty()) {
-                            c.arm(limits.data_timeout);
+                            c.arm_transfer(limits.data_timeout, limits.min_data_rate);
                             std::size_t n = co_await c.transport.read_some(asio::buffer(body_buffer()));
                             c.in.append(body_buffer().data(), n);
+                            c.transfer_octets += n;
                         }
                         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, c.in.size()));
                         if (!discard) {
@@ -618,7 +647,14 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             log->info("service stopping: closing the session");
             say_shutdown = true;
         } else if (c.timed_out && !c.closed) {
-            log->info("timeout, closing");
+            if (c.slow_transfer) {
+                const auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - c.transfer_start);
+                log->warn("message transfer too slow: {} octets in {}s, below [limits] min_data_rate = {} octets/s; "
+                          "closing",
+                          c.transfer_octets, secs.count(), limits.min_data_rate);
+            } else {
+                log->info("timeout, closing");
+            }
             say_timeout = true;
         } else if (e.code() != asio::error::eof && e.code() != asio::error::operation_aborted) {
             log->info("connection error: {}", e.code().message());

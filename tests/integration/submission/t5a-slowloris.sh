@@ -8,14 +8,16 @@
 #      (armed once per line, not per read) ends it: 421 4.4.2 within ~2 s, closed;
 #   B  complete NOOPs every 1.5 s (each within command_timeout): connection_timeout ends
 #      it, 421 4.4.2 at ~6 s;
-#   C  a DATA body trickled one byte per 0.5 s: data_timeout is armed per read (RFC 5321
-#      §4.5.3.2.5 "data block"), so only connection_timeout ends it: 421 4.4.2 at ~6 s;
+#   C  a DATA body trickled one byte per 0.5 s: each read comes within data_timeout, but
+#      the transfer must average [limits] min_data_rate (default 500 octets/s) after a
+#      grace of data_timeout: 421 4.4.2 at ~2 s after DATA, and a log line that says so;
 #   D  silent after the greeting: 421 4.4.2 at ~2 s, closed;
 #   E  STARTTLS, then no TLS handshake: closed at ~2 s;
 #   F  the implicit TLS port, and no ClientHello ever: closed (nothing can be said);
 #   G  a client that pipelines megabytes of NOOPs and never reads a reply: the server's
 #      writes block; the connection must still be closed in bounded time — and while it
-#      is stuck, a normal submission on another connection works.
+#      is stuck, a normal submission on another connection works;
+#   H  a BDAT chunk trickled one byte per 0.5 s: cut off like C.
 # Then the server still serves: a normal submission works, and serve stops on SIGTERM.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/abuse.sh"
@@ -83,16 +85,28 @@ def b():
 @case("C DATA body, 1 byte per 0.5 s")
 def c_():
     with Client.from_env() as c:
-        t0 = time.monotonic()
         c.login()
         c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
         c.cmd("RCPT TO:<rcpt@dest.test>", 250, "2.1.5")
         c.cmd("DATA", 354)
         t_data = time.monotonic()
         c.trickle(message(body="x" * 200), 0.5, CONN + 4)
-        r, at = timed_out(c, t0, CMD - 0.5, CONN + SLACK, "a trickled DATA body")
-        how = "data_timeout" if at - (t_data - t0) <= CMD + SLACK else "connection_timeout only: data_timeout is per read"
-        return "%s after %.1fs (%s)" % (r.first_line(), at, how)
+        r, at = timed_out(c, t_data, CMD - 0.5, CMD + SLACK, "a trickled DATA body")
+        return "%s %.1fs after DATA (min_data_rate: the transfer must average 500 octets/s after data_timeout)" \
+            % (r.first_line(), at)
+
+@case("H BDAT chunk, 1 byte per 0.5 s")
+def h():
+    with Client.from_env() as c:
+        c.login()
+        c.cmd("MAIL FROM:<dev@example.test>", 250, "2.1.0")
+        c.cmd("RCPT TO:<rcpt@dest.test>", 250, "2.1.5")
+        body = message(body="y" * 200)
+        c.send("BDAT %d LAST\r\n" % len(body))
+        t_bdat = time.monotonic()
+        c.trickle(body, 0.5, CONN + 4)
+        r, at = timed_out(c, t_bdat, CMD - 0.5, CMD + SLACK, "a trickled BDAT chunk")
+        return "%s %.1fs after BDAT (min_data_rate)" % (r.first_line(), at)
 
 @case("D silent after the greeting")
 def d():
@@ -162,6 +176,8 @@ for name in missing:
 raise SystemExit(1 if failed or missing else 0)
 EOF
 
+[ "$(grep -c 'message transfer too slow: .* below \[limits\] min_data_rate = 500 octets/s' "$log")" = 2 ] \
+  || { grep -i 'slow\|timeout' "$log"; fail "C and H are not both logged as too slow"; }
 grep -q 'session aborted' "$log" && fail "a session was aborted by an exception: $(grep 'session aborted' "$log")"
 "$PY" "$HERE/smtpclient.py" submit --port "$SUBMISSION_PORT" --cafile "$SP_CAFILE" --password "$DEV_PASSWORD" \
   > "$WORK/final.out" || fail "a normal submission failed afterwards: $(cat "$WORK/final.out")"
