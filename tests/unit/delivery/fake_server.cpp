@@ -14,6 +14,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -39,6 +40,7 @@ struct Conn {
     tcp::socket socket;
     std::unique_ptr<ssl::stream<tcp::socket&>> tls;
     std::string in;
+    std::chrono::milliseconds gap{0};  // Script::trickle_gap
 
     awaitable<void> write(const std::string& data, bool trickle) {
         if (!trickle) {
@@ -47,6 +49,10 @@ struct Conn {
             co_return;
         }
         for (char c : data) {
+            if (gap.count() > 0) {
+                asio::steady_timer t(socket.get_executor(), gap);
+                co_await t.async_wait(asio::use_awaitable);
+            }
             if (tls) co_await asio::async_write(*tls, asio::buffer(&c, 1), asio::use_awaitable);
             else co_await asio::async_write(socket, asio::buffer(&c, 1), asio::use_awaitable);
         }
@@ -155,6 +161,7 @@ awaitable<void> FakeServer::accept_loop() {
 awaitable<void> FakeServer::session(tcp::socket socket, std::size_t index) {
     Conn c(std::move(socket));
     const Script& s = script_;
+    c.gap = s.trickle_gap;
     // records may grow (another connection) while this one runs: index, never a reference.
     auto rec = [&]() -> Record& { return records[index]; };
     std::string login_step;  // "user" / "password" during AUTH LOGIN

@@ -55,6 +55,7 @@ struct Script {
     std::string rset = "250 2.0.0 Ok\r\n";
     bool close_after_data_end = false;  // close the connection right after the final reply
     bool trickle = false;  // write every reply one octet at a time
+    std::chrono::milliseconds trickle_gap{0};  // with trickle: the pause before each octet
     std::shared_ptr<boost::asio::ssl::context> tls;  // for STARTTLS / implicit TLS
 };
 

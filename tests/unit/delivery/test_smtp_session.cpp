@@ -437,6 +437,23 @@ TEST(delivery_SmtpSession, SilentServerTimesOut) {
     EXPECT_LT(run.elapsed, 5s);
 }
 
+// Issue 15: a next hop that trickles its replies (one octet every 100 ms, so every read
+// brings something) cannot stretch a step: each reply has one deadline, armed when the
+// session starts waiting for it, not renewed by each octet.
+TEST(delivery_SmtpSession, TricklingRepliesDoNotExtendTheDeadline) {
+    TempDir dir;
+    Script script;
+    script.trickle = true;
+    script.trickle_gap = 100ms;  // the 26-octet greeting takes 2.6 s
+    SessionOptions options = plain_options();
+    options.timeouts.greeting = 500ms;
+    auto run = run_session(script, make_job(dir.path(), kMessage, {"b@example.org"}), options);
+    const auto& r = run.result.recipients.at(0);
+    EXPECT_EQ(r.outcome, Outcome::temporary);
+    EXPECT_EQ(r.text, "timeout waiting for the greeting");
+    EXPECT_LT(run.elapsed, 1500ms);
+}
+
 TEST(delivery_SmtpSession, TimeoutWaitingForTheEndOfData) {
     TempDir dir;
     Script script;
