@@ -136,7 +136,7 @@ ParsedState parse_state(std::string_view text, std::string domain) {
         for (std::size_t i = 4; i < words.size(); ++i) {
             std::string_view w = words[i];
             if (w == "asap") {
-                e.asap = true;
+                e.asap = e.state == KeyState::pending;  // marks pending keys only (serialize_state agrees)
                 continue;
             }
             auto eq = w.find('=');

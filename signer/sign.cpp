@@ -248,6 +248,8 @@ void append_signature_field(std::string_view field, Canonicalization canon, std:
     const std::size_t colon = field.find(':');
     HeaderField f;
     f.name = field.substr(0, colon);
+    // §3.4.2: no WSP before the colon (RFC 5322 §4.5 allows it in the field as written).
+    while (!f.name.empty() && (f.name.back() == ' ' || f.name.back() == '\t')) f.name.remove_suffix(1);
     f.value = field.substr(colon + 1);
     f.raw = field;
     canonicalize_header(f, canon, out);

@@ -66,6 +66,24 @@ TEST(StateFile, RoundTripsEveryField) {
     EXPECT_EQ(back.state, s);
 }
 
+// Found by tests/fuzz/keys/fuzz_keys_state (corpus file regression-asap-on-active-key):
+// `asap` marks a pending key only; serialize_state never writes it for another state, so a
+// parsed (hand-edited) file with it on an active key did not survive a write and re-read.
+TEST(StateFile, AsapOnANonPendingKeyIsIgnored) {
+    const std::string text = "signpost-keys 1\n"
+                             "key sel1 ed25519 active created=1 activated=2 asap\n"
+                             "key sel2 rsa2048 pending created=3 asap\n"
+                             "end\n";
+    ParsedState p = parse_state(text, "example.com");
+    ASSERT_FALSE(p.error) << p.error->message;
+    ASSERT_EQ(p.state.keys.size(), 2u);
+    EXPECT_FALSE(p.state.keys[0].asap);
+    EXPECT_TRUE(p.state.keys[1].asap);
+    ParsedState back = parse_state(serialize_state(p.state), "example.com");
+    ASSERT_FALSE(back.error) << back.error->message;
+    EXPECT_EQ(back.state, p.state);
+}
+
 TEST(StateFile, DamageIsDetectedWithTheLine) {
     struct Case {
         std::string text;

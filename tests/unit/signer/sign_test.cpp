@@ -428,4 +428,21 @@ TEST(Sign, SignatureHeaderStepRefusals) {
     EXPECT_EQ(bad_header.error(), Errc::header_no_colon);
 }
 
+// Found by tests/fuzz/dkim/fuzz_dkim_header (corpus file regression-sig-wsp-before-colon):
+// RFC 6376 §3.4.2 deletes WSP before the colon of every signed field, the DKIM-Signature
+// field itself included; the signing input kept "dkim-signature :", so such a signature
+// from another signer could never verify.
+TEST(SigningInput, RelaxedDropsWspBeforeTheSignatureFieldColon) {
+    const std::string header = "From: a@example.com\r\nDKIM-Signature \t: v=1; h=from;\r\n b=AAAA\r\n";
+    auto fields = parse_header_block(header);
+    ASSERT_TRUE(fields);
+    ASSERT_EQ(fields->size(), 2u);
+    const std::vector<std::string_view> h = {"from"};
+    EXPECT_EQ(signing_input(*fields, h, (*fields)[1], Canonicalization::relaxed),
+              "from:a@example.com\r\ndkim-signature:v=1; h=from; b=");
+    // simple keeps the field as written (§3.4.1).
+    EXPECT_EQ(signing_input(*fields, h, (*fields)[1], Canonicalization::simple),
+              "From: a@example.com\r\nDKIM-Signature \t: v=1; h=from;\r\n b=");
+}
+
 }  // namespace
