@@ -124,6 +124,16 @@ std::chrono::system_clock::time_point from_micros(long long us) {
     return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
 }
 
+// Whether from_micros(us) is a time system_clock can hold (its ticks are finer than a
+// microsecond: a larger count would overflow). Anything else in a file is damage.
+bool clock_micros(long long us) {
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    using std::chrono::system_clock;
+    return us >= duration_cast<microseconds>(system_clock::duration::min()).count() &&
+           us <= duration_cast<microseconds>(system_clock::duration::max()).count();
+}
+
 
 }  // namespace
 
@@ -426,7 +436,8 @@ std::string encode_envelope(const Envelope& e) {
     record(out, "size", std::to_string(e.size));
     record(out, "flags", std::string(e.smtputf8 ? "u" : "") + (e.body_8bit ? "8" : "") + (e.held ? "h" : "") +
                              (e.warned ? "w" : ""));
-    if (!e.dsn_of.empty()) {
+    // Whatever of the three is set is written (decode keeps each on its own).
+    if (!e.dsn_of.empty() || !e.dsn_kind.empty() || !e.dsn_rcpts.empty()) {
         record(out, "dsn-of", e.dsn_of);
         record(out, "dsn-kind", e.dsn_kind);
         for (const auto& a : e.dsn_rcpts) record(out, "dsn-rcpt", a);
@@ -459,7 +470,8 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
         std::string_view name = text.substr(0, sp);
         std::size_t len = 0;
         if (!number(text.substr(sp + 1, nl - sp - 1), len)) return std::nullopt;
-        if (text.size() < nl + 1 + len + 1 || text[nl + 1 + len] != '\n') return std::nullopt;
+        // len first: a length near SIZE_MAX would wrap the sum below around to a small one.
+        if (len >= text.size() || text.size() < nl + 1 + len + 1 || text[nl + 1 + len] != '\n') return std::nullopt;
         std::string_view value = text.substr(nl + 1, len);
         text.remove_prefix(nl + 1 + len + 1);
         if (name == "id") e.id = value, have_id = true;
@@ -479,7 +491,8 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
                 else if (st == "failed") r.state = RcptState::failed;
                 else return std::nullopt;
                 long long last = 0, next = 0;
-                if (!number(next_word(v), r.attempts) || !number(next_word(v), last) || !number(next_word(v), next))
+                if (!number(next_word(v), r.attempts) || !number(next_word(v), last) || !number(next_word(v), next) ||
+                    !clock_micros(last) || !clock_micros(next))
                     return std::nullopt;
                 r.last_attempt = from_micros(last);
                 r.next_attempt = from_micros(next);
@@ -499,7 +512,7 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
         else if (name == "prepend") e.prepend = value;
         else if (name == "arrival") {
             long long us = 0;
-            if (!number(value, us)) return std::nullopt;
+            if (!number(value, us) || !clock_micros(us)) return std::nullopt;
             e.arrival = from_micros(us);
         } else if (name == "size") {
             if (!number(value, e.size)) return std::nullopt;
@@ -660,6 +673,12 @@ std::optional<Envelope> Spool::load(const std::string& id, std::string* why) con
     }
     auto embedded = read_embedded(message_path(id), why);
     if (!embedded) return std::nullopt;
+    // A file whose envelope names another message (copied or renamed by hand) is damage:
+    // state, delivery and removal would all go by the other id and miss this file.
+    if (embedded->id != id) {
+        if (why) *why = "envelope names another queue id (" + embedded->id + ")";
+        return std::nullopt;
+    }
     if (auto text = slurp(dir_ / "queue" / (id + ".state"), 16u << 20)) {
         auto current = decode_envelope(*text);
         // A damaged or foreign state is ignored: the message is tried again from its

@@ -224,6 +224,29 @@ TEST_F(SpoolTest, RecoveryMovesDamagedFilesAsideAndKeepsTheRest) {
     EXPECT_EQ(again.list(), (std::vector<std::string>{ids[0], ids[4]}));
 }
 
+// Found by fuzz_spool_envelope: a file whose (intact) envelope names another queue id was
+// recovered under that id, so its state, delivery and removal missed the file (delivered
+// again at every start). It is damage: moved to corrupt/ and reported.
+TEST_F(SpoolTest, RecoveryMovesAsideAFileWhoseEnvelopeNamesAnotherId) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    Envelope e = sample();
+    ASSERT_FALSE(spool.commit_message(e, "Subject: s\r\n\r\nbody\r\n"));
+    const std::string other = "00HOFGO6F3U7ZZZZZZZZ";
+    fs::rename(spool.message_path(e.id), spool.message_path(other));
+    std::string why;
+    EXPECT_FALSE(spool.load(other, &why));
+    EXPECT_NE(why.find("another queue id"), std::string::npos) << why;
+
+    Recovered r = spool.recover();
+    EXPECT_TRUE(r.messages.empty());
+    ASSERT_EQ(r.corrupt.size(), 1u);
+    EXPECT_EQ(r.corrupt[0].first, other);
+    EXPECT_TRUE(fs::exists(dir_ / "corrupt" / other));
+    EXPECT_TRUE(spool.list().empty());
+}
+
 TEST_F(SpoolTest, BelowMinimumFreeSpaceNewMailIsRefusedWithoutFiles) {
     Spool probe(dir_);
     std::string detail;
@@ -325,6 +348,68 @@ TEST_F(SpoolTest, RecoveryFinishesAMessageWhoseLastRecipientsWereReported) {
     ASSERT_EQ(r.messages.size(), 2u);  // the original is finished and removed
     for (const auto& m : r.messages) EXPECT_NE(m.id, original.id);
     EXPECT_FALSE(fs::exists(spool.message_path(original.id)));
+}
+
+// Found with fuzz_spool_envelope (its check that the decoded values fit in the text): a
+// record length near SIZE_MAX wrapped the bounds check around, so the record's value was
+// taken to be the rest of the text and the records after it were read again (a damaged
+// .state, which has no checksum, was accepted with a made-up sender).
+TEST(Envelope, RecordLengthThatWrapsAroundIsDamage) {
+    const std::string good = encode_envelope(sample());
+    const std::string from = "from 18\nalice@example.test\n";
+    ASSERT_NE(good.find(from), std::string::npos);
+    for (const char* len : {"18446744073709551615", "18446744073709551614", "18446744073709551597"}) {
+        std::string text = good;
+        text.replace(text.find(from), from.size(), std::string("from ") + len + "\n");
+        EXPECT_FALSE(decode_envelope(text)) << len;
+    }
+}
+
+// Found by fuzz_spool_envelope: a time past what system_clock holds (nanosecond ticks, so
+// beyond the year 2262) overflowed converting the microseconds (undefined behaviour; UBSan
+// stopped recovery). Such a record is damage.
+TEST(Envelope, TimesSystemClockCannotHoldAreDamage) {
+    auto record = [](const std::string& name, const std::string& value) {
+        return name + " " + std::to_string(value.size()) + "\n" + value + "\n";
+    };
+    Envelope e = sample();
+    e.recipients[0].attempts = 1;
+    const std::string good = encode_envelope(e);
+    ASSERT_TRUE(decode_envelope(good));
+    const std::string arrival = record("arrival", "1795437654123456");
+    const std::string rstate = record("rstate", "pending 1 0 0");
+    ASSERT_NE(good.find(arrival), std::string::npos);
+    ASSERT_NE(good.find(rstate), std::string::npos);
+    for (const std::string us : {"9795437654123456", "-9795437654123456", "9223372036854775807"}) {
+        std::string text = good;
+        text.replace(text.find(arrival), arrival.size(), record("arrival", us));
+        EXPECT_FALSE(decode_envelope(text)) << us;
+        text = good;
+        text.replace(text.find(rstate), rstate.size(), record("rstate", "pending 1 " + us + " 0"));
+        EXPECT_FALSE(decode_envelope(text)) << us;
+        text = good;
+        text.replace(text.find(rstate), rstate.size(), record("rstate", "pending 1 0 " + us));
+        EXPECT_FALSE(decode_envelope(text)) << us;
+    }
+    // The latest time that fits still reads back exactly.
+    e.arrival = std::chrono::system_clock::time_point(std::chrono::microseconds(9223372036854775));
+    auto back = decode_envelope(encode_envelope(e));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->arrival, e.arrival);
+}
+
+// Found by fuzz_spool_envelope: dsn-kind / dsn-rcpt records without a dsn-of were read but
+// not written back, so a saved state silently lost them (decode(encode(e)) != e).
+TEST(Envelope, DsnRecordsWithoutDsnOfRoundTrip) {
+    Envelope e = sample();
+    e.dsn_kind = "failure";
+    e.dsn_rcpts = {"bob@example.org"};
+    auto back = decode_envelope(encode_envelope(e));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->dsn_of, "");
+    EXPECT_EQ(back->dsn_kind, "failure");
+    EXPECT_EQ(back->dsn_rcpts, e.dsn_rcpts);
+    EXPECT_EQ(encode_envelope(*back), encode_envelope(e));
 }
 
 TEST(Envelope, DelayDsnRecordSetsWarnedOnce) {
