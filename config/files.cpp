@@ -6,8 +6,11 @@
 // hashes) and the smarthost credentials (a password in clear). The TLS certificate, the
 // extra CA file and the DNSSEC trust anchor are public and only have to exist.
 //
+// A secret must also be owned by the user Signpost runs as, or by root: another owner could
+// replace it (a key or users file of their choosing).
 // Reads file metadata only (stat, access), never contents. Follows symlinks, so a
 // certbot-style "live/privkey.pem" link is judged by the file it points at.
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +23,14 @@
 
 namespace signpost::config {
 namespace detail {
+
+std::string owner_name(uid_t uid) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    char buf[1024];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return found->pw_name;
+    return "uid " + std::to_string(uid);
+}
 
 std::vector<ConfigError> check_files(const Config& config, const std::string& file,
                                      const Locator& where) {
@@ -59,6 +70,14 @@ std::vector<ConfigError> check_files(const Config& config, const std::string& fi
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
             report(p + " is readable by group/others (mode " + mode + "); run chmod 600 " + p);
+            continue;
+        }
+        // Owned by someone else (not us, not root): that user can replace the secret.
+        if (item.secret && st.st_uid != ::geteuid() && st.st_uid != 0) {
+            const std::string me = owner_name(::geteuid());
+            report(p + " is owned by " + owner_name(st.st_uid) + ", not by " + me +
+                   " (the user Signpost runs as)" + (::geteuid() == 0 ? "" : " or root") + "; run chown " + me +
+                   " " + p);
             continue;
         }
         if (::access(p.c_str(), R_OK) != 0) {

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <vector>
 
 #include "config/config.hpp"
@@ -33,6 +34,9 @@ inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
 inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max_failures",
                                                  "lockout"};
+// "alice" for a uid in the password database, else "uid 1234".
+std::string owner_name(uid_t uid);
+
 inline constexpr std::string_view kLimitsKeys[] = {
     "message_size",    "max_recipients", "max_connections",   "max_connections_per_ip",
     "command_timeout", "data_timeout",   "connection_timeout", "min_data_rate", "bare_lf",

@@ -186,6 +186,12 @@ std::optional<signer::PrivateKey> KeyStore::load_key(std::string_view domain, co
                            "); run chmod 600 " + path.string()};
         return std::nullopt;
     }
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+        issue = {path, "private key is owned by uid " + std::to_string(st.st_uid) +
+                           ", not by the user Signpost runs as (uid " + std::to_string(::geteuid()) +
+                           ") or root; another user could replace it"};
+        return std::nullopt;
+    }
     std::string text, why;
     if (!read_text(path, text, why)) {
         issue = {path, "cannot read key file: " + why};

@@ -110,6 +110,9 @@ int serve(const std::filesystem::path& config_path) {
     failure_policy.max_failures = cfg->auth.max_failures;
     failure_policy.lockout = cfg->auth.lockout;
     auto failures = std::make_shared<auth::FailureTracker>(failure_policy);
+    // Per user name (known users only): guessing one user's password from many addresses
+    // locks that name after four times as many failures (user_failure_policy).
+    auto user_failures = std::make_shared<auth::FailureTracker>(user_failure_policy(failure_policy));
 
     // The spool: recovery.
     auto spool = std::make_shared<queue::Spool>(cfg->queue.dir, queue::SpoolOptions{.min_free_space = cfg->queue.min_free_space});
@@ -209,12 +212,28 @@ int serve(const std::filesystem::path& config_path) {
         return users_holder->load()->may_send_as(u, a);
     };
     services.locked_out = [failures](const std::string& ip) { return failures->locked_out(ip); };
-    services.failure_delay = [failures](const std::string& ip) { return failures->delay(ip); };
-    services.record_auth = [failures](const std::string& ip, bool ok) {
-        if (ok) failures->record_success(ip);
-        else failures->record_failure(ip);
+    services.user_locked_out = [user_failures](const std::string& user) { return user_failures->locked_out(user); };
+    services.remembered = [users_holder](const std::string& u, const std::string& p) {
+        return users_holder->load()->remembered(u, p);
     };
-    services.failure_answered = [failures](const std::string& ip) { failures->touch(ip); };
+    services.failure_delay = [failures, user_failures](const std::string& ip, const std::string& user) {
+        return std::max(failures->delay(ip), user.empty() ? std::chrono::milliseconds(0) : user_failures->delay(user));
+    };
+    services.record_auth = [failures, user_failures, users_holder](const std::string& ip, const std::string& user,
+                                                                   bool ok) {
+        const bool known = !user.empty() && users_holder->load()->users()->find(user) != nullptr;
+        if (ok) {
+            failures->record_success(ip);
+            if (known) user_failures->record_success(user);
+        } else {
+            failures->record_failure(ip);
+            if (known) user_failures->record_failure(user);
+        }
+    };
+    services.failure_answered = [failures, user_failures](const std::string& ip, const std::string& user) {
+        failures->touch(ip);
+        if (!user.empty()) user_failures->touch(user);
+    };
     services.workers = workers.get_executor();
     services.committers = committers.get_executor();
     services.logger = log::with_id(logger, "smtpd");
@@ -325,6 +344,8 @@ int serve(const std::filesystem::path& config_path) {
         server.set_config(next, std::move(tls));
         users_holder->store(next_users);
         failures->set_policy(auth::FailurePolicy{.max_failures = next->auth.max_failures, .lockout = next->auth.lockout});
+        user_failures->set_policy(
+            user_failure_policy(auth::FailurePolicy{.max_failures = next->auth.max_failures, .lockout = next->auth.lockout}));
         rotation.set_config(next);
         rotation.trigger();  // keys of new or changed [[domain]] tables, read on the rotation thread
         cfg = next;

@@ -259,6 +259,17 @@ AuthResult Authenticator::verify(std::string_view user, std::string_view passwor
     return AuthResult::ok;
 }
 
+bool Authenticator::remembered(std::string_view user, std::string_view password) const {
+    if (ttl_.count() <= 0 || max_entries_ == 0) return false;
+    std::shared_ptr<const UsersFile> snapshot = users();
+    const User* u = snapshot->find(user);
+    if (!u) return false;
+    const Digest key = cache_key(u->name, password, u->password_hash);
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(key);
+    return it != cache_.end() && clock_() < it->second.expires;
+}
+
 std::shared_ptr<const UsersFile> Authenticator::users() const {
     std::lock_guard lock(mutex_);
     return users_;

@@ -101,6 +101,11 @@ public:
     // BLOCKING (argon2id, ~20 ms) unless answered from the cache. See the file comment.
     AuthResult verify(std::string_view user, std::string_view password);
 
+    // Whether this exact user name and password were verified within cache_ttl (a cache
+    // probe: one HMAC, no argon2id). Lets a client that logged in recently keep working
+    // while its user name is locked out by guessers elsewhere.
+    bool remembered(std::string_view user, std::string_view password) const;
+
     // The current snapshot; a session keeps the one it authenticated against.
     std::shared_ptr<const UsersFile> users() const;
 

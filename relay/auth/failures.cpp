@@ -9,6 +9,13 @@
 
 namespace signpost::auth {
 
+FailurePolicy user_failure_policy(FailurePolicy per_address) {
+    FailurePolicy p = per_address;
+    p.max_failures = per_address.max_failures * 4;
+    p.max_tracked = 10'000;
+    return p;
+}
+
 std::string failure_key(std::string_view ip) {
     std::string text(ip);
     in_addr v4{};

@@ -50,6 +50,12 @@ struct FailurePolicy {
     std::size_t max_tracked = 100'000;              // addresses remembered at most
 };
 
+// The policy for user names (a second tracker, fed only with names that exist in the users
+// file): guessing one user's password from many addresses locks that name once it has
+// failed four times as often as one address may (0 stays 0: no lockout), within the same
+// window; at most 10,000 names are remembered.
+FailurePolicy user_failure_policy(FailurePolicy per_address);
+
 // The key an address is tracked under (see the file comment): "192.0.2.1",
 // "2001:db8:1:2::/64", or the text itself when it is not an IP address.
 std::string failure_key(std::string_view ip);

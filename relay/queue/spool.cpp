@@ -548,6 +548,11 @@ std::error_code Spool::open(std::string& detail) {
             detail = (dir_ / sub).string() + ": " + ec.message();
             return ec;
         }
+        fs::permissions(dir_ / sub, fs::perms::owner_all, ec);  // mail is nobody else's business
+    }
+    {
+        std::error_code ec;
+        fs::permissions(dir_, fs::perms::owner_all, ec);
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "tmp", ec)) fs::remove(entry.path(), ec);

@@ -12,6 +12,8 @@
 //                           replies, held), once it changed after commit; replaced
 //                           atomically (tmp/ -> fsync -> rename -> fsync queue/)
 //     corrupt/              damaged messages moved aside at recovery (never deleted by us)
+// open() makes the spool directory and these three mode 0700, and every file is 0600: no
+// other local user can list or read queued mail.
 //
 // Removing a message (delivered, bounced, deleted) unlinks it and its .state and then
 // fsyncs queue/, so a power loss after a delivery does not bring the message back to be

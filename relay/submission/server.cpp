@@ -508,22 +508,38 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                     }
                     std::string user = proto.auth_user();
                     std::string password = proto.auth_password();
+                    if (svc.user_locked_out && svc.user_locked_out(user) &&
+                        !(svc.remembered && svc.remembered(user, password))) {
+                        // Guessed at from elsewhere: no password check for this name for now
+                        // (temporary: a client with the right password retries later).
+                        password.assign(password.size(), '\0');
+                        if (svc.record_auth) svc.record_auth(ip, "", false);
+                        if (metrics) metrics->auth(auth_mechanism, false);
+                        (void)proto.on_auth_result(false);
+                        step = smtp::Step{};
+                        step.replies.push_back(smtp::make_reply(
+                            454, "4.7.0", "Too many failed logins for this user name; try again later"));
+                        step.flush = true;
+                        log->warn("AUTH refused: user={} from [{}]: the user name is locked out after failed logins",
+                                  user, ip);
+                        break;
+                    }
                     co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
                     bool ok = svc.verify_password(user, password);
                     co_await asio::post(executor, asio::use_awaitable);
                     password.assign(password.size(), '\0');
-                    if (svc.record_auth) svc.record_auth(ip, ok);
+                    if (svc.record_auth) svc.record_auth(ip, user, ok);
                     if (metrics) metrics->auth(auth_mechanism, ok);
                     if (ok) {
                         log->info("AUTH ok: user={} from [{}]", user, ip);
                     } else {
                         log->warn("AUTH failed: user={} from [{}]", user, ip);
-                        auto delay = svc.failure_delay ? svc.failure_delay(ip) : std::chrono::milliseconds(0);
+                        auto delay = svc.failure_delay ? svc.failure_delay(ip, user) : std::chrono::milliseconds(0);
                         if (delay.count() > 0) {
                             asio::steady_timer t(executor, delay);
                             co_await t.async_wait(asio::use_awaitable);
                         }
-                        if (svc.failure_answered) svc.failure_answered(ip);
+                        if (svc.failure_answered) svc.failure_answered(ip, user);
                     }
                     step = proto.on_auth_result(ok);
                     break;

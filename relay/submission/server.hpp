@@ -58,11 +58,15 @@ struct Services {
     // Blocking password check (argon2id, cached); run on `workers`.
     std::function<bool(const std::string& user, const std::string& password)> verify_password;
     SenderCheck may_send_as;
-    // AUTH failure tracking per client IP.
+    // AUTH failure tracking per client IP and per user name.
     std::function<bool(const std::string& ip)> locked_out;
-    std::function<std::chrono::milliseconds(const std::string& ip)> failure_delay;
-    std::function<void(const std::string& ip, bool ok)> record_auth;
-    std::function<void(const std::string& ip)> failure_answered;  // after the delay
+    // A user name locked out after failures from any addresses; `remembered` (a password
+    // verified within [auth] cache_ttl) still gets in.
+    std::function<bool(const std::string& user)> user_locked_out;
+    std::function<bool(const std::string& user, const std::string& password)> remembered;
+    std::function<std::chrono::milliseconds(const std::string& ip, const std::string& user)> failure_delay;
+    std::function<void(const std::string& ip, const std::string& user, bool ok)> record_auth;
+    std::function<void(const std::string& ip, const std::string& user)> failure_answered;  // after the delay
     boost::asio::any_io_executor workers;
     // Where a finished message is signed and committed (fsync of its file, then the group
     // commit of the queue directory). Mostly waiting on the disk, so a larger pool than

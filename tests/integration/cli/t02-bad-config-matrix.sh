@@ -11,6 +11,11 @@ dev=$WORK/dev
 "$SIGNPOST" init --dev "$dev" > /dev/null
 cp "$dev/tls/key.pem" "$dev/tls/key-world.pem"; chmod 0644 "$dev/tls/key-world.pem"
 cp "$dev/users" "$dev/users-world"; chmod 0644 "$dev/users-world"
+# Secrets with the right mode but another owner (16, 17), and group-readable credentials.
+[ "$(id -u)" = 0 ] || fail "t02 needs root to give files to another user"
+cp "$dev/users" "$dev/users-nobody"; chown nobody "$dev/users-nobody"
+cp "$dev/tls/key.pem" "$dev/tls/key-nobody.pem"; chown nobody "$dev/tls/key-nobody.pem"
+printf 'relay-user:secret\n' > "$dev/creds-group"; chmod 0640 "$dev/creds-group"
 
 cases=0
 for src in "$(dirname "$0")"/bad-configs/*.toml; do

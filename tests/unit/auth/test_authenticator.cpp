@@ -109,6 +109,22 @@ TEST_F(AuthenticatorTest, CacheHitMissAndExpiry) {
     EXPECT_EQ(auth.stats().cache_hits, 2u);
 }
 
+// remembered(): a cache probe only (no argon2id), true for a pair verified within the TTL.
+TEST_F(AuthenticatorTest, RememberedIsACacheProbeOnly) {
+    write_users(line("alice", "pw-alice", "example.com"));
+    Authenticator auth(path_, 300s, clock_.fn());
+    std::string error;
+    ASSERT_TRUE(auth.reload(error)) << error;
+    EXPECT_FALSE(auth.remembered("alice", "pw-alice"));  // never verified yet
+    EXPECT_EQ(auth.stats().cache_misses, 0u);            // and no argon2id was run for it
+    EXPECT_EQ(auth.verify("alice", "pw-alice"), AuthResult::ok);
+    EXPECT_TRUE(auth.remembered("alice", "pw-alice"));
+    EXPECT_FALSE(auth.remembered("alice", "pw-wrong"));
+    EXPECT_FALSE(auth.remembered("bob", "pw-alice"));
+    clock_.now += 300s;
+    EXPECT_FALSE(auth.remembered("alice", "pw-alice"));  // expired
+}
+
 TEST_F(AuthenticatorTest, WrongPasswordsAreNeverCached) {
     write_users(line("alice", "pw-alice", "example.com"));
     Authenticator auth(path_, 300s, clock_.fn());

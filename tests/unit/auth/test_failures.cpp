@@ -183,3 +183,16 @@ TEST(FailureKey, NormalizesAddresses) {
 }
 
 }  // namespace
+
+// Issue 15: user names get their own tracker, four times as tolerant as one address.
+TEST(FailureTracker, UserNamePolicyIsFourTimesTheAddressOne) {
+    FailurePolicy per_address;
+    per_address.max_failures = 5;
+    per_address.lockout = std::chrono::seconds(900);
+    FailurePolicy p = user_failure_policy(per_address);
+    EXPECT_EQ(p.max_failures, 20u);
+    EXPECT_EQ(p.lockout, per_address.lockout);
+    EXPECT_EQ(p.max_tracked, 10'000u);
+    per_address.max_failures = 0;  // no lockout stays no lockout
+    EXPECT_EQ(user_failure_policy(per_address).max_failures, 0u);
+}

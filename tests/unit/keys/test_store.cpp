@@ -156,6 +156,21 @@ TEST_F(StoreTest, WorldReadableKeyIsRefusedAndNamed) {
     EXPECT_NE(issue.message.find("readable by group/others (mode 0644)"), std::string::npos) << issue.message;
 }
 
+// Issue 15: a key owned by another user (not us, not root) could be replaced by that user.
+TEST_F(StoreTest, KeyOwnedByAnotherUserIsRefusedAndNamed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+    KeyStore store(dir_);
+    std::vector<Event> events;
+    StoreIssue issue;
+    ASSERT_TRUE(store.rotate(domain_, kT0, dns(), events, issue));
+    fs::path file = store.key_file("example.com", events[0].selector);
+    ASSERT_EQ(::chown(file.c_str(), 65534, static_cast<gid_t>(-1)), 0);  // nobody
+    auto key = store.load_key("example.com", state().keys[0], issue);
+    EXPECT_FALSE(key);
+    EXPECT_EQ(issue.file, file);
+    EXPECT_NE(issue.message.find("owned by uid 65534"), std::string::npos) << issue.message;
+}
+
 TEST_F(StoreTest, KeyOfTheWrongTypeOrCorruptIsRefused) {
     KeyStore store(dir_);
     fs::create_directories(dir_ / "example.com");

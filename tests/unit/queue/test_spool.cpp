@@ -451,3 +451,19 @@ TEST_F(SpoolTest, RemoveSyncsTheQueueDirectoryAndConcurrentRemovesShareIt) {
     EXPECT_GE(spool.removal_syncs(), 2u);
     EXPECT_LE(spool.removal_syncs(), 64u);
 }
+
+// Issue 15: no other local user can list or read the spool.
+TEST_F(SpoolTest, OpenMakesTheSpoolPrivate) {
+    fs::create_directories(dir_ / "queue");
+    fs::permissions(dir_, fs::perms::all);
+    fs::permissions(dir_ / "queue", fs::perms::all);
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    for (const fs::path& d : {dir_, dir_ / "queue", dir_ / "tmp", dir_ / "corrupt"})
+        EXPECT_EQ(fs::status(d).permissions() & fs::perms::all, fs::perms::owner_all) << d;
+    Envelope e = sample();
+    ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
+    EXPECT_EQ(fs::status(spool.message_path(e.id)).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+}
