@@ -25,7 +25,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzz targets (Clang, libFuzzer + ASan + UBSan), ${SIGNPOST_FUZZ_SECONDS:-10}s each"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGNPOST_SANITIZE=ON \
-  -DSIGNPOST_BUILD_BENCH=OFF > /dev/null
+  -DSIGNPOST_FUZZ=ON -DSIGNPOST_BUILD_BENCH=OFF > /dev/null
 cmake --build build-fuzz --target fuzz_all -j "$(nproc)"
 tests/fuzz/run.sh build-fuzz "${SIGNPOST_FUZZ_SECONDS:-10}"
 

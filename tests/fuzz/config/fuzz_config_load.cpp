@@ -3,6 +3,7 @@
 // Feeds arbitrary bytes to load_string (no file checks) and, when they load, checks the
 // to_toml round trip: the text to_toml writes must load to an equal Config. Any crash,
 // sanitizer report, escaping exception or round-trip mismatch is a bug.
+// Covers: config/config.cpp config/values.cpp config/files.cpp config/to_toml.cpp
 // Seeds: corpus/ (valid, invalid and odd files).
 #include <cstddef>
 #include <cstdint>

@@ -7,6 +7,7 @@
 // max_age is at most 31557600; mx is empty only with mode none; the error is empty on
 // success and, on failure, non-empty and free of control characters. A parsed TXT id is 1
 // to 32 letters and digits. A parsed policy written as a cache file reads back equal.
+// Covers: relay/mtasts/policy.cpp relay/mtasts/store.cpp
 // Seeds: corpus/ (policy files from tests/data/mtasts and TXT records).
 #include <chrono>
 #include <cstddef>

@@ -5,6 +5,7 @@
 // text holds 8-bit octets, and "<" + mailbox + ">" parses again to the same mailbox; a split
 // argument's path and parameters lie inside the input; base64 encode/decode round-trips;
 // parse_plain's user and password are non-empty, NUL-free and at most 255 octets.
+// Covers: relay/smtp/command.cpp relay/smtp/sasl.cpp
 // Seeds: corpus/address/.
 #include <cstddef>
 #include <cstdint>

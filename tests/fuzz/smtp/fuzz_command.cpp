@@ -14,6 +14,7 @@
 //   - a 421 closes, close/TLS/password/DATA steps flush; the password is gone after the
 //     check; after close every call is ignored.
 // Any crash, sanitizer report, escaping exception or failed invariant is a bug.
+// Covers: relay/smtp/server.cpp relay/smtp/command.cpp relay/smtp/sasl.cpp relay/smtp/data_reader.cpp
 // Seeds: corpus/command/ (sessions).
 #include <cstddef>
 #include <cstdint>

@@ -10,6 +10,7 @@
 //     is held back before), and (when done) it is empty or ends in CRLF;
 //   - feeding the same bytes in two pieces (at the split position) and one octet at a
 //     time gives the same output, end position and error.
+// Covers: relay/smtp/data_reader.cpp
 // Seeds: corpus/data_reader/.
 #include <cstddef>
 #include <cstdint>
