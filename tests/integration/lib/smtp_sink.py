@@ -7,7 +7,9 @@
 #     ends as sent) as DIR/00000001.eml, 00000002.eml, ... (written under a hidden
 #     temporary name and renamed, so a file with its final name is complete);
 #   - with --log FILE: appends one line, flushed at once:
-#       MSG <message-id> <rcpt,rcpt,...> tls=<TLSv1.3|none> auth=<user|->
+#       MSG <message-id> <rcpt,rcpt,...> tls=<TLSv1.3|none> auth=<user|-> sp=<queue id|->
+#     (sp: the id in the first "(Signpost) with ... id ID" Received field: which queue
+#     entry was delivered)
 #     <message-id> is the Message-ID header's value ("-" when absent); the fields after the
 #     recipients are extras for scenarios that check them (split on spaces: field 1 is the
 #     Message-ID, field 2 the recipients).
@@ -25,6 +27,7 @@
 # nothing is held in memory after a message is stored.
 import argparse
 import os
+import re
 import signal
 import socket
 import ssl
@@ -41,6 +44,13 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def signpost_id(data):
+    """The queue id in the first Received field Signpost added ("... (Signpost) with X id ID;")."""
+    head = data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ").replace(b"\r\n ", b" ")
+    m = re.search(rb"\(Signpost\) with \S+ id ([0-9A-Z]+)", head)
+    return m.group(1).decode() if m else "-"
 
 
 def message_id(data):
@@ -95,7 +105,8 @@ class Sink:
                 obj = info.get("ssl_object") if isinstance(info, dict) else None
                 tls = obj.version() if obj is not None else "yes"
             user = getattr(session, "sink_user", None) or "-"
-            self.log.write(f"MSG {message_id(data)} {','.join(envelope.rcpt_tos)} tls={tls} auth={user}\n")
+            self.log.write(f"MSG {message_id(data)} {','.join(envelope.rcpt_tos)} tls={tls} auth={user} "
+                           f"sp={signpost_id(data)}\n")
             self.log.flush()
         return f"250 2.0.0 OK: queued as {n}"
 

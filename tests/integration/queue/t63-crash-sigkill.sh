@@ -149,8 +149,21 @@ for line in open(sys.argv[2]):
 missing = [m for m in set(acked) if seen[m] == 0]
 dups = sum(c - 1 for m, c in seen.items() if c > 1)
 resent = len(acked) - len(set(acked))
+# Where each duplicate came from: the same queue entry delivered twice (Signpost died
+# between the sink's 250 and removing the entry: the delivery side), or two queue entries
+# for one Message-ID (the client resent a message whose 250 it never got: submission side).
+entries = collections.defaultdict(collections.Counter)
+for line in open(sys.argv[2]):
+    parts = line.split()
+    if len(parts) >= 2 and parts[0] == "MSG":
+        sp = next((p[3:] for p in parts if p.startswith("sp=")), "-")
+        entries[parts[1]][sp] += 1
+delivery_side = sum(c - 1 for e in entries.values() for c in e.values() if c > 1)
+submission_side = sum(len(e) - 1 for e in entries.values() if len(e) > 1)
 print(f"acknowledged: {len(set(acked))} distinct ({resent} acknowledged twice by resending), "
-      f"in the sink: {sum(seen.values())} deliveries of {len(seen)} distinct, duplicates: {dups}, missing: {len(missing)}")
+      f"in the sink: {sum(seen.values())} deliveries of {len(seen)} distinct, duplicates: {dups} "
+      f"(delivery side: {delivery_side}, submission side: {submission_side}), missing: {len(missing)}")
+assert delivery_side + submission_side == dups, "unclassified duplicates"
 for m in missing[:20]:
     print("missing:", m)
 sys.exit(1 if missing else 0)
