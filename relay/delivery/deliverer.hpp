@@ -50,6 +50,11 @@ struct Job {
     std::string prepend;                   // header text sent before the message
     bool smtputf8 = false;                 // needs SMTPUTF8 (RFC 6531)
     bool body_8bit = false;                // needs 8BITMIME (RFC 6152)
+    // Optional; may be called on any thread, before `done`: recipients that a destination
+    // has just accepted while others of the job are still to be tried (a job spanning
+    // several domains). The queue makes them durable at once, so a crash while the later
+    // destinations are tried does not deliver to them again. `done` repeats them.
+    std::function<void(std::vector<RecipientResult>)> progress;
 };
 
 using DoneHandler = std::function<void(std::vector<RecipientResult>)>;

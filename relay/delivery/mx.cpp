@@ -132,10 +132,20 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             }
             groups[d].push_back(r);
         }
+        std::size_t left = groups.size();
         for (auto& [domain, rcpts] : groups) {
             Job sub = job;
+            sub.progress = nullptr;
             sub.recipients = std::move(rcpts);
             auto results = co_await deliver_domain(std::move(sub), domain, stop);
+            if (--left > 0 && job.progress) {
+                // Other domains may take minutes (timeouts, several MX hosts): what this one
+                // accepted is reported now, so the queue records it before they are tried.
+                std::vector<RecipientResult> accepted;
+                for (const auto& r : results)
+                    if (r.outcome == Outcome::delivered) accepted.push_back(r);
+                if (!accepted.empty()) job.progress(std::move(accepted));
+            }
             for (auto& r : results) out.push_back(std::move(r));
         }
         co_return out;

@@ -230,6 +230,11 @@ void Manager::dispatch(Entry& entry, Clock::time_point now) {
     job.prepend = env.prepend;
     job.smtputf8 = env.smtputf8;
     job.body_8bit = env.body_8bit;
+    job.progress = [self = shared_from_this(), id = env.id](std::vector<delivery::RecipientResult> delivered) {
+        asio::post(self->strand_, [self, id, delivered = std::move(delivered)]() mutable {
+            self->on_progress(id, std::move(delivered));
+        });
+    };
     deliverer_->deliver(std::move(job), [self = shared_from_this(), id = env.id](std::vector<delivery::RecipientResult> results) {
         asio::post(self->strand_, [self, id, results = std::move(results)]() mutable {
             self->on_results(id, std::move(results));
@@ -314,8 +319,44 @@ void Manager::on_results(const std::string& id, std::vector<delivery::RecipientR
         apply_result(r, missing, now, entry.env);
     }
     apply_requests(entry);
-    settle(id);
+    if (entry.progress_saves > 0) {
+        entry.settle_after_saves = true;  // progress_saved() settles once they are on disk
+    } else {
+        settle(id);
+    }
     pump();
+}
+
+void Manager::on_progress(const std::string& id, std::vector<delivery::RecipientResult> delivered) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    Entry& entry = it->second;
+    const auto now = options_.now();
+    bool changed = false;
+    for (const auto& res : delivered) {
+        if (res.outcome != Outcome::delivered) continue;
+        for (auto& r : entry.env.recipients) {
+            if (r.state != RcptState::pending || r.address != res.address) continue;
+            apply_result(r, res, now, entry.env);
+            changed = true;
+            break;
+        }
+    }
+    if (!changed) return;
+    ++entry.progress_saves;
+    asio::post(blocking_, [self = shared_from_this(), env = entry.env]() {
+        if (auto ec = self->spool_->save_state(env))
+            self->log_->error("{}: cannot save the queue state: {} (kept in memory)", env.id, ec.message());
+        asio::post(self->strand_, [self, id = env.id] {
+            auto found = self->entries_.find(id);
+            if (found == self->entries_.end()) return;
+            Entry& e = found->second;
+            if (--e.progress_saves == 0 && e.settle_after_saves) {
+                e.settle_after_saves = false;
+                self->settle(id);
+            }
+        });
+    });
 }
 
 bool Manager::apply_requests(Entry& entry) {

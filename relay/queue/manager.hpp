@@ -148,6 +148,10 @@ private:
         bool flush_requested = false;
         std::optional<bool> hold_requested;
         std::vector<Done> waiters;   // answered once the request is on disk
+        // Saves of recipients a job reported delivered before it ended (Job::progress);
+        // the job's settle waits for them (two saves of one state never overlap).
+        int progress_saves = 0;
+        bool settle_after_saves = false;
     };
 
     void add(Envelope e);
@@ -160,6 +164,7 @@ private:
     void pump();
     void dispatch(Entry& entry, Clock::time_point now);
     void on_results(const std::string& id, std::vector<delivery::RecipientResult> results);
+    void on_progress(const std::string& id, std::vector<delivery::RecipientResult> delivered);
     void apply_result(Recipient& r, const delivery::RecipientResult& res, Clock::time_point now,
                       const Envelope& env);
     bool apply_requests(Entry& entry);  // true when something must be saved

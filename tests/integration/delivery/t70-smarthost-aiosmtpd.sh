@@ -85,7 +85,7 @@ result r1.txt bob@example.org | grep -q 'remote=localhost\[127\.0\.0\.1\]:' || f
 [ "$(stored ok)" = 1 ] || fail "expected one stored message, found $(stored ok)"
 cmp expected.eml ok/store/00000001.eml || fail "the stored message differs from prepend + the first $SIZE octets"
 grep -q "TRAILER-NEVER-SENT" ok/store/00000001.eml && fail "bytes past size were sent"
-grep -qE '^MSG <t70-1@example\.test> bob@example\.org,carol@example\.org tls=TLSv1\.[23] auth=bob$' ok/sink.log \
+grep -qE '^MSG <t70-1@example\.test> bob@example\.org,carol@example\.org tls=TLSv1\.[23] auth=bob sp=-$' ok/sink.log \
   || { cat ok/sink.log; fail "sink log line"; }
 pass "STARTTLS + AUTH PLAIN: byte-exact message, 550 permanent, 451 temporary, others delivered"
 

@@ -198,7 +198,7 @@ for ((i = 0; i < 150; i++)); do
   sleep 0.1
 done
 [ "$(find "$WORK/store" -name '*.eml' | wc -l)" = 2 ] || { cat "$LOG" "$WORK/sink.log"; fail "the smarthost did not receive 2 messages"; }
-grep -qE ' bob@example\.net tls=TLSv1\.[23] auth=relay$' "$WORK/sink.log" || { cat "$WORK/sink.log"; fail "not delivered over TLS with AUTH as relay"; }
+grep -qE ' bob@example\.net tls=TLSv1\.[23] auth=relay sp=[0-9A-Z]+$' "$WORK/sink.log" || { cat "$WORK/sink.log"; fail "not delivered over TLS with AUTH as relay"; }
 for f in "$WORK"/store/*.eml; do
   [ "$(grep -c '^DKIM-Signature: .*d=example\.com' "$f")" = 2 ] || { head -n 30 "$f"; fail "$f: want 2 DKIM signatures for example.com"; }
 done

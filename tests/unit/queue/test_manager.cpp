@@ -380,3 +380,69 @@ TEST_F(ManagerTest, ACrashBetweenTheDsnAndTheStateSaveDoesNotReportTwice) {
     EXPECT_EQ(manager_->counters().dsn_failure, 0u);
     EXPECT_TRUE(spool_->list().empty());
 }
+
+// Issue 15: a job spanning several domains reports what one destination accepted before the
+// others are tried (Job::progress); the queue saves it at once, so a crash while the slow
+// domain is still being tried does not deliver to the first one again.
+class SlowSecondDomain : public delivery::Deliverer {
+public:
+    std::vector<delivery::Job> jobs;
+    delivery::DoneHandler pending;  // never called: the second domain is still "being tried"
+    void deliver(delivery::Job job, delivery::DoneHandler done) override {
+        delivery::RecipientResult bob = ok();
+        bob.address = "bob@example.org";
+        if (job.progress) job.progress({bob});
+        jobs.push_back(std::move(job));
+        pending = std::move(done);
+    }
+};
+
+TEST_F(ManagerTest, WhatOneDomainAcceptedIsSavedBeforeTheOthersAreDone) {
+    auto slow = std::make_shared<SlowSecondDomain>();
+    manager_ = std::make_shared<Manager>(io_.get_executor(), io_.get_executor(), spool_, slow, options_, logger_);
+    manager_->start({});
+    Envelope e = commit({"bob@example.org", "carol@example.net"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] {
+        auto s = spool_->load(e.id);
+        return s && s->recipients[0].state == RcptState::delivered;
+    }));
+    EXPECT_EQ(spool_->load(e.id)->recipients[1].state, RcptState::pending);
+    ASSERT_EQ(slow->jobs.size(), 1u);
+    manager_->stop();  // the crash: the job never ends
+    io_.run_for(50ms);
+    manager_.reset();
+
+    Spool again(dir_);
+    std::string detail;
+    ASSERT_FALSE(again.open(detail));
+    Recovered r = again.recover();
+    ASSERT_EQ(r.messages.size(), 1u);
+    make_manager(std::move(r.messages));
+    ASSERT_TRUE(run_until([&] { return drained(1); }));
+    ASSERT_EQ(deliverer_->jobs.size(), 1u);
+    EXPECT_EQ(deliverer_->jobs[0].recipients, std::vector<std::string>{"carol@example.net"});  // not bob again
+    EXPECT_TRUE(spool_->list().empty());
+}
+
+// The job's own results after progress: counted once, saved once, the message finished.
+TEST_F(ManagerTest, ProgressThenDoneCountsEachRecipientOnce) {
+    class ProgressThenDone : public delivery::Deliverer {
+    public:
+        void deliver(delivery::Job job, delivery::DoneHandler done) override {
+            delivery::RecipientResult bob = ok(), carol = ok();
+            bob.address = "bob@example.org";
+            carol.address = "carol@example.net";
+            if (job.progress) job.progress({bob});
+            done({bob, carol});
+        }
+    };
+    manager_ = std::make_shared<Manager>(io_.get_executor(), io_.get_executor(), spool_,
+                                         std::make_shared<ProgressThenDone>(), options_, logger_);
+    manager_->start({});
+    manager_->enqueue(commit({"bob@example.org", "carol@example.net"}));
+    ASSERT_TRUE(run_until([&] { return manager_->counters().removed == 1 && manager_->in_flight() == 0; }));
+    EXPECT_EQ(manager_->counters().delivered, 2u);
+    EXPECT_EQ(manager_->counters().removed, 1u);
+    EXPECT_TRUE(spool_->list().empty());
+}
