@@ -49,6 +49,15 @@ sys.exit(0 if any(m["id"] == want_id and m["state"] == want for m in json.load(s
 }
 
 start_signpost
+# Nobody else can reach the queue: the spool and its directories are 0700, the control
+# socket has no group/other permission.
+for d in "$WORK/dev/spool" "$WORK/dev/spool/queue" "$WORK/dev/spool/tmp" "$WORK/dev/spool/corrupt"; do
+  [ "$(stat -c %a "$d")" = 700 ] || fail "$d has mode $(stat -c %a "$d"), want 700"
+done
+sock_mode=$(stat -c %a "$WORK/dev/spool/control.sock" 2>&1 || true)
+[ -S "$WORK/dev/spool/control.sock" ] && [[ $sock_mode =~ ^[67]00$ ]] \
+  || fail "control.sock: $(stat -c '%F' "$WORK/dev/spool/control.sock" 2>&1) mode $sock_mode, want a socket only its owner can use"
+pass "spool directories 0700, control socket $sock_mode (owner only)"
 A=$(submit "message A"); B=$(submit "message B"); C=$(submit "message C")
 [ -n "$A" ] && [ -n "$B" ] && [ -n "$C" ] || fail "submissions were not queued"
 for id in "$A" "$B" "$C"; do wait_state "$id" deferred; done
