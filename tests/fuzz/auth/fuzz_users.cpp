@@ -21,15 +21,11 @@
 #include <vector>
 
 #include "relay/auth/users.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::auth;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 std::string_view trimmed(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);

@@ -51,15 +51,11 @@
 #include "signer/key.hpp"
 #include "signer/sign.hpp"
 #include "signer/tag_list.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::signer;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 bool inside(std::string_view part, std::string_view whole) {
     return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());

@@ -38,15 +38,11 @@
 #include "signer/key.hpp"
 #include "signer/sign.hpp"
 #include "signer/verify.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::signer;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 // RFC 8463 Appendix A.1: the Ed25519 seed (RFC 8032 §7.1 TEST 1).
 constexpr std::string_view kEd25519Seed = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";

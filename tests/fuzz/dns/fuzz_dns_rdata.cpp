@@ -37,15 +37,11 @@
 #include <vector>
 
 #include "relay/dns/rdata.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::dns;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 enum Kind { kName, kMx, kA, kAaaa, kTxt, kTlsa, kKinds };
 

@@ -25,16 +25,12 @@
 #include <string_view>
 
 #include "keys/state.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::keys;
 using signpost::config::DkimAlgorithm;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 bool valid_selector(std::string_view s) {
     if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;

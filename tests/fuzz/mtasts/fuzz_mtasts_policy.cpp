@@ -18,15 +18,11 @@
 
 #include "relay/mtasts/mtasts.hpp"
 #include "relay/mtasts/store.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::mtasts;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 bool printable(std::string_view s) {
     for (char c : s)

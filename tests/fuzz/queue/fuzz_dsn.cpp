@@ -44,16 +44,12 @@
 #include <vector>
 
 #include "relay/queue/dsn.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::queue;
 using namespace std::chrono_literals;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 constexpr std::string_view kQueueId = "00HOFGO6F3U700NNAOVB";
 

@@ -49,16 +49,12 @@
 #include <vector>
 
 #include "relay/queue/spool.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::queue;
 namespace fs = std::filesystem;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 constexpr std::string_view kId = "00HOFGO6F3U700NNAOVB";
 constexpr std::string_view kDsnId = "00HOFGO6F3U800000001";

@@ -15,15 +15,11 @@
 
 #include "relay/smtp/command.hpp"
 #include "relay/smtp/sasl.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::smtp;
-
-#define CHECK(cond) \
-    do {            \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 void check_path(std::string_view text, PathKind kind) {
     const auto a = parse_path(text, kind);

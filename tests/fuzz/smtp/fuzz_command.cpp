@@ -24,15 +24,11 @@
 
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::smtp;
-
-#define CHECK(cond) \
-    do {            \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 class FuzzPolicy : public Policy {
 public:

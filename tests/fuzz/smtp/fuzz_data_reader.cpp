@@ -19,15 +19,11 @@
 #include <string_view>
 
 #include "relay/smtp/data_reader.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::smtp;
-
-#define CHECK(cond) \
-    do {            \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 struct Run {
     std::string out;

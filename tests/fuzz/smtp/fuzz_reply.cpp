@@ -38,15 +38,11 @@
 #include <vector>
 
 #include "relay/smtp/client.hpp"
+#include "tests/fuzz/check.hpp"
 
 namespace {
 
 using namespace signpost::smtp;
-
-#define CHECK(cond)                \
-    do {                           \
-        if (!(cond)) std::abort(); \
-    } while (0)
 
 // One take(): the reply or the error, and the stream offset just after it.
 struct Taken {
