@@ -134,7 +134,6 @@ bool clock_micros(long long us) {
            us <= duration_cast<microseconds>(system_clock::duration::max()).count();
 }
 
-
 }  // namespace
 
 namespace detail {
