@@ -11,13 +11,25 @@
 # (its socket), has an init process (--init) that reaps what the steps leave behind, so the suite's Docker test builds and runs the image there; it gets
 # CAP_SYS_ADMIN for the suite's tmpfs test. Takes 40-60 minutes on 2 cores; not part of
 # every CI run: run it before a release and whenever scripts/install-deps.sh changes.
-#   scripts/check-fresh-debian.sh [--keep]     --keep: leave the container for a look
+#   scripts/check-fresh-debian.sh [--keep] [--deps-only]
+#     --keep: leave the container for a look
+#     --deps-only: only scripts/install-deps.sh, run twice (the second must install nothing),
+#                  then what it sets up besides packages (Exim, nodemailer, clang's libFuzzer)
+#                  is checked: a few minutes, for changes to install-deps.sh
+# npm in the container trusts the host's CA bundle too (npm_config_cafile): the registry may
+# be reached through a TLS-intercepting proxy whose CA only the host knows.
 # Output: progress here, the full logs in the printed work directory. Exit 0 when all passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-keep=0
-[ "${1:-}" = --keep ] && keep=1
+keep=0 deps_only=0
+for a in "$@"; do
+  case $a in
+    --keep) keep=1 ;;
+    --deps-only) deps_only=1 ;;
+    *) echo "usage: check-fresh-debian.sh [--keep] [--deps-only]" >&2; exit 2 ;;
+  esac
+done
 source scripts/lib/docker-local.sh
 
 work=$(mktemp -d /tmp/signpost-fresh.XXXXXX)
@@ -36,9 +48,28 @@ git clone -q --no-hardlinks "$repo" "$work/signpost"
 echo "fresh-debian: clean clone of $(git -C "$work/signpost" log -1 --format='%h %s')"
 
 "$DOCKER" run -d --init --name "$name" --network host --cap-add SYS_ADMIN \
-  -v /var/run/docker.sock:/var/run/docker.sock debian:12 sleep infinity > /dev/null
+  -v /var/run/docker.sock:/var/run/docker.sock -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro \
+  -e npm_config_cafile=/etc/ssl/host-ca.crt debian:12 sleep infinity > /dev/null
 "$DOCKER" cp "$work/signpost" "$name:/root/signpost"
 in_box() { "$DOCKER" exec -w /root/signpost "$name" bash -c "$1"; }
+
+if [ "$deps_only" = 1 ]; then
+  start=$(date +%s)
+  in_box './scripts/install-deps.sh > /root/deps.log 2>&1' \
+    || { "$DOCKER" cp "$name:/root/deps.log" "$work/"; tail -n 40 "$work/deps.log"; echo "fresh-debian: FAIL: install-deps.sh"; exit 1; }
+  echo "fresh-debian: install-deps.sh in $(($(date +%s) - start))s"
+  in_box './scripts/install-deps.sh' > "$work/deps-again.log" 2>&1 || true
+  grep -q 'all .* packages present' "$work/deps-again.log" \
+    || { cat "$work/deps-again.log"; echo "fresh-debian: FAIL: a second install-deps.sh still had work to do"; exit 1; }
+  in_box '/opt/signpost-peers/exim4/usr/sbin/exim4 -bV 2>/dev/null | head -n 1 &&
+          node -e "require(\"./tests/integration/interop/node/node_modules/nodemailer\"); console.log(\"nodemailer loads on node\", process.version)" &&
+          printf "int LLVMFuzzerTestOneInput(const char*d,long n){return 0;}" > /tmp/f.c &&
+          clang -fsanitize=fuzzer,address,undefined /tmp/f.c -o /tmp/f && /tmp/f -runs=10 2>&1 | tail -n 1' \
+    > "$work/deps-check.log" 2>&1 || { cat "$work/deps-check.log"; echo "fresh-debian: FAIL: a test peer is not usable"; exit 1; }
+  cat "$work/deps-check.log"
+  echo "fresh-debian: dependencies ok"
+  exit 0
+fi
 
 # 1. The development command: runs in the foreground, so in the background here.
 start=$(date +%s)
