@@ -61,7 +61,10 @@ if [ "$deps_only" = 1 ]; then
   in_box './scripts/install-deps.sh' > "$work/deps-again.log" 2>&1 || true
   grep -q 'all .* packages present' "$work/deps-again.log" \
     || { cat "$work/deps-again.log"; echo "fresh-debian: FAIL: a second install-deps.sh still had work to do"; exit 1; }
-  in_box '/opt/signpost-peers/exim4/usr/sbin/exim4 -bV 2>/dev/null | head -n 1 &&
+  in_box 'mkdir -p /tmp/exim-spool && chown Debian-exim: /tmp/exim-spool &&
+          printf "spool_directory = /tmp/exim-spool\nlog_file_path = /tmp/exim-%%slog\n" > /tmp/exim.conf &&
+          /opt/signpost-peers/exim4/usr/sbin/exim4 -C /tmp/exim.conf -bV > /tmp/exim-bV.txt 2>&1 &&
+          grep "^Exim version" /tmp/exim-bV.txt &&
           node -e "require(\"./tests/integration/interop/node/node_modules/nodemailer\"); console.log(\"nodemailer loads on node\", process.version)" &&
           printf "int LLVMFuzzerTestOneInput(const char*d,long n){return 0;}" > /tmp/f.c &&
           clang -fsanitize=fuzzer,address,undefined /tmp/f.c -o /tmp/f && /tmp/f -runs=10 2>&1 | tail -n 1' \

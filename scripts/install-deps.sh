@@ -57,6 +57,9 @@ TEST_PKGS=(
   clang libclang-rt-14-dev    # tests/fuzz: libFuzzer (and its sanitizer runtimes) for the fuzz-for-time step
   msmtp s-nail golang-go      # tests/integration/interop: the clients NAS boxes, scripts and Go apps use
   nodejs                      # tests/integration/interop: nodemailer (npm: below, when npm is missing)
+  # The shared libraries of the unpacked Exim (exim4-daemon-light's Depends; they do not
+  # conflict with postfix, only the exim4 packages do).
+  libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libdb5.3 libpcre2-8-0 libcrypt1
 )
 EXIM_ROOT=/opt/signpost-peers/exim4
 EXIM_DEBS=(exim4-base exim4-config exim4-daemon-light)
