@@ -5,8 +5,8 @@
 #   tests/fuzz/coverage.sh [BUILD_DIR]          (default build-fuzz-cov)
 # Builds the fuzz targets with Clang, coverage instrumentation and libFuzzer (no
 # sanitizers), replays every corpus input once (-runs=0) and prints a Markdown table, the
-# one in tests/fuzz/README.md. Needs clang, libclang-rt-14-dev and llvm-14
-# (scripts/install-deps.sh).
+# one in tests/fuzz/README.md. Needs clang and libclang-rt-14-dev (scripts/install-deps.sh)
+# and llvm-14 for llvm-cov and llvm-profdata (apt-get install llvm-14; not needed by CI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-fuzz-cov}
