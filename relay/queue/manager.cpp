@@ -230,7 +230,10 @@ void Manager::dispatch(Entry& entry, Clock::time_point now) {
     job.prepend = env.prepend;
     job.smtputf8 = env.smtputf8;
     job.body_8bit = env.body_8bit;
-    job.progress = [self = shared_from_this(), id = env.id](std::vector<delivery::RecipientResult> delivered) {
+    // Weak: a Deliverer may keep the job (and so this function) after the Manager is gone.
+    job.progress = [weak = weak_from_this(), id = env.id](std::vector<delivery::RecipientResult> delivered) {
+        auto self = weak.lock();
+        if (!self) return;
         asio::post(self->strand_, [self, id, delivered = std::move(delivered)]() mutable {
             self->on_progress(id, std::move(delivered));
         });

@@ -12,7 +12,8 @@
 # A message is sent until it is acknowledged with 250: when the server goes away (killed,
 # connection reset) or answers 4xx (452 on a full spool), the client reconnects and sends
 # it again, as t63 does. So a 250 lost in a crash means the message is submitted twice; a
-# message is given up only after --give-up seconds without a 250 (logged).
+# message is given up only after --give-up seconds without a 250, or when refused with 5xx
+# (both logged; neither happens in a healthy run).
 #
 # Output (JSON lines, flushed at once):
 #   --acks FILE    one per 250: {"mid", "t", "qid", "rcpts", "size", "conn_t", "thread", "tries"}
