@@ -47,6 +47,7 @@ TEST_PKGS=(
   postfix libsasl2-modules   # the NAS peer; its SASL client needs the PLAIN/LOGIN plugins
   sasl2-bin                   # saslpasswd2: the sasldb for t72's Postfix smarthost (smtpd AUTH)
   unbound dnsutils curl
+  nsd ldnsutils               # tests/integration/dnssec.sh: the signed test zones (NSD, ldns-signzone)
   faketime                    # tests/soak: libfaketime steps Signpost's realtime clock (LD_PRELOAD)
   prometheus                  # promtool (t05 checks /metrics); the server itself (ops/t92)
   python3-yaml                # ops/t91 parses docker/compose.yml and the Grafana provisioning

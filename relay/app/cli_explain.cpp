@@ -98,7 +98,7 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
         co_return 0;
     }
     std::cout << "MX hosts, in the order tried" << (plan.implicit ? " (no MX records: the domain itself)" : "")
-              << (mx.secure ? " [DNSSEC-validated]" : "") << ":\n";
+              << (mx.secure() ? " [DNSSEC-validated]" : "") << ":\n";
     bool any = false;
     for (const auto& host : plan.hosts) {
         int pref = -1;

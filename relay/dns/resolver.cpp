@@ -70,6 +70,16 @@ const char* to_string(Status s) {
     return "?";
 }
 
+const char* to_string(Security s) {
+    switch (s) {
+    case Security::indeterminate: return "indeterminate";
+    case Security::insecure: return "insecure";
+    case Security::secure: return "secure";
+    case Security::bogus: return "bogus";
+    }
+    return "?";
+}
+
 namespace {
 
 namespace asio = boost::asio;
@@ -88,8 +98,9 @@ constexpr std::size_t kMaxName = 253;          // RFC 1035 §2.3.4 in text form,
 // What unbound said, before the records are decoded for their type.
 struct RawAnswer {
     Status status = Status::servfail;
-    bool secure = false;
+    Security security = Security::indeterminate;
     std::string why;
+    std::string canonical;
     std::vector<std::string> rdata;
 };
 
@@ -110,20 +121,39 @@ std::string rcode_name(int rcode) {
     return "rcode " + std::to_string(rcode);
 }
 
-RawAnswer classify(int err, const ub_result* r) {
+// The canonical name libunbound reports, normalized; empty when it is the name asked.
+std::string canonical_of(const ub_result* r) {
+    if (!r->canonname || !r->qname) return {};
+    auto norm = [](std::string n) {
+        while (!n.empty() && n.back() == '.') n.pop_back();
+        for (auto& c : n)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return n;
+    };
+    std::string c = norm(r->canonname);
+    return c == norm(r->qname) ? std::string() : c;
+}
+
+RawAnswer classify(int err, const ub_result* r, bool validating) {
     if (err != 0) return failure(Status::servfail, std::string("unbound: ") + ub_strerror(err));
-    if (r->bogus)
-        return failure(Status::servfail, r->why_bogus ? std::string("DNSSEC bogus: ") + r->why_bogus : "DNSSEC bogus");
+    if (r->bogus) {
+        RawAnswer a = failure(Status::servfail, r->why_bogus ? std::string("DNSSEC bogus: ") + r->why_bogus : "DNSSEC bogus");
+        a.security = Security::bogus;
+        return a;
+    }
     RawAnswer a;
+    a.security = !validating ? Security::indeterminate : r->secure ? Security::secure : Security::insecure;
+    a.canonical = canonical_of(r);
     if (r->rcode == 3) {  // NXDOMAIN
         a.status = Status::nxdomain;
         a.why = "NXDOMAIN";
-        a.secure = r->secure != 0;
         return a;
     }
-    if (r->rcode != 0) return failure(Status::servfail, rcode_name(r->rcode));
+    if (r->rcode != 0) {
+        RawAnswer f = failure(Status::servfail, rcode_name(r->rcode));
+        return f;
+    }
     a.status = Status::ok;
-    a.secure = r->secure != 0;
     if (r->havedata && r->data)
         for (int i = 0; r->data[i] != nullptr; ++i)
             a.rdata.emplace_back(r->data[i], static_cast<std::size_t>(r->len[i]));
@@ -181,8 +211,9 @@ class Core : public std::enable_shared_from_this<Core> {
 public:
     using Strand = asio::strand<asio::any_io_executor>;
 
-    Core(asio::any_io_executor io, UbCtxPtr ctx, std::chrono::seconds timeout)
-        : strand_(asio::make_strand(io)), ctx_(std::move(ctx)), fd_(strand_, ub_fd(ctx_.get())), timeout_(timeout) {}
+    Core(asio::any_io_executor io, UbCtxPtr ctx, std::chrono::seconds timeout, bool validating)
+        : strand_(asio::make_strand(io)), ctx_(std::move(ctx)), fd_(strand_, ub_fd(ctx_.get())), timeout_(timeout),
+          validating_(validating) {}
 
     ~Core() {
         // The descriptor belongs to libunbound, which closes it in ub_ctx_delete.
@@ -287,7 +318,7 @@ private:
         Core* self = t_processing;
         if (!self) return;
         try {
-            self->finish(reinterpret_cast<std::uintptr_t>(data), classify(err, result), false);
+            self->finish(reinterpret_cast<std::uintptr_t>(data), classify(err, result, self->validating_), false);
         } catch (const std::exception&) {
             // Nothing may unwind into libunbound. Only allocation can fail here; the
             // query then ends by its timer.
@@ -335,6 +366,7 @@ private:
     UbCtxPtr ctx_;
     asio::posix::stream_descriptor fd_;  // ub_fd(ctx_), released (not closed) in ~Core
     const std::chrono::seconds timeout_;
+    const bool validating_;  // a trust anchor is set: answers are secure, insecure or bogus
     std::atomic<std::uint64_t> next_id_{1};
     // Strand only:
     std::unordered_map<std::uint64_t, Query> queries_;
@@ -347,14 +379,16 @@ template <class Answer, class Parse, class Record>
 Answer decode(RawAnswer raw, const char* type, Parse parse, std::vector<Record> Answer::*records) {
     Answer a;
     a.status = raw.status;
-    a.secure = raw.secure;
+    a.security = raw.security;
     a.why = std::move(raw.why);
+    a.canonical = std::move(raw.canonical);
     if (raw.status != Status::ok) return a;
     for (const std::string& rdata : raw.rdata) {
         auto r = parse(rdata);
         if (!r) {
             Answer bad;
             bad.status = Status::servfail;
+            bad.security = a.security;
             bad.why = std::string("malformed ") + type + " record: " + r.error().message();
             return bad;
         }
@@ -430,7 +464,7 @@ std::shared_ptr<Resolver> make_unbound_resolver(asio::any_io_executor io, const 
     UbCtxPtr ctx = make_unbound_context(settings);
     check_unbound(ub_ctx_async(ctx.get(), 1), "libunbound asynchronous mode");
     const std::chrono::seconds timeout = dns.timeout > 0s ? dns.timeout : 10s;
-    return std::make_shared<UnboundResolver>(std::make_shared<Core>(std::move(io), std::move(ctx), timeout));
+    return std::make_shared<UnboundResolver>(std::make_shared<Core>(std::move(io), std::move(ctx), timeout, dns.dnssec));
 }
 
 }  // namespace signpost::dns

@@ -9,8 +9,14 @@
 //   nxdomain  the name does not exist (RFC 5321 §5.1: a permanent failure for MX routing)
 //   servfail  SERVFAIL, REFUSED, a DNSSEC-bogus answer, a malformed answer: temporary
 //   timeout   no answer within [dns] timeout: temporary
-// `secure` is true only when the answer was DNSSEC-validated ([dns] dnssec = true with a
-// trust anchor); an insecure answer has secure = false and is still usable.
+// `security` is the answer's DNSSEC status (RFC 4035 §4.3):
+//   secure         validated from the trust anchor ([dns] dnssec = true);
+//   insecure       validation proved the name is in an unsigned zone: usable, not secure;
+//   bogus          validation failed (bad or expired signatures, missing records, a path
+//                  that strips DNSSEC): status servfail, `why` says what failed;
+//   indeterminate  no validation: [dns] dnssec = false, or the lookup itself failed.
+// `canonical` is the name the answer is for when a CNAME chain was followed (lower case,
+// no trailing dot), else empty; with a secure answer the whole chain was validated.
 //
 // Config ([dns]): forwarders ("ip" or "ip@port"; none = /etc/resolv.conf), dnssec and
 // trust_anchor_file, timeout. With forwarders, loopback servers are allowed and the "test."
@@ -39,11 +45,16 @@ namespace signpost::dns {
 
 enum class Status { ok, nxdomain, servfail, timeout };
 const char* to_string(Status s);
+enum class Security { indeterminate, insecure, secure, bogus };
+const char* to_string(Security s);  // "indeterminate", "insecure", "secure", "bogus"
 
 struct Answer {
     Status status = Status::servfail;
-    bool secure = false;
-    std::string why;  // for logs when status != ok: "SERVFAIL", "timeout after 10s", ...
+    Security security = Security::indeterminate;
+    std::string why;        // for logs when status != ok: "SERVFAIL", "timeout after 10s", ...
+    std::string canonical;  // the CNAME chain's target, when one was followed
+
+    bool secure() const { return security == Security::secure; }
 };
 
 struct MxRecord {

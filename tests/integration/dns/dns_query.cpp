@@ -4,13 +4,14 @@
 // scenario scripts can check the resolver against real DNS servers without the daemon.
 //
 //   dns_query --forwarder IP@PORT [--forwarder ...] [--timeout SECONDS]
-//             [--shutdown-after-ms N] TYPE:NAME...
+//             [--trust-anchor FILE] [--shutdown-after-ms N] TYPE:NAME...
 //
 // TYPE is mx, a, aaaa, txt or tlsa. --shutdown-after-ms destroys the resolver N ms after
 // the queries started, while they may still be outstanding.
 //
 // Output, one line per query, in the order given (after all have completed):
-//   <type> <name> <status> [<records, sorted, ", "-separated>] secure=<0|1> ms=<elapsed> why=<why>
+//   <type> <name> <status> [<records, sorted, ", "-separated>] security=<secure|insecure|bogus|indeterminate>
+//   [cname=<target>] ms=<elapsed> why=<why>
 // Records: MX "<preference> <host>" (the null MX has host "."), A/AAAA the address, TXT the
 // joined strings in double quotes, TLSA "<usage> <selector> <matching> <hex data>".
 // Exit status 0 when every query was answered, 1 when the io_context ran out of work with a
@@ -62,8 +63,8 @@ std::string describe(const dns::Answer& a, std::vector<std::string> records, Clo
     std::string joined;
     for (const auto& r : records) joined += (joined.empty() ? "" : ", ") + r;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    return std::string(dns::to_string(a.status)) + " [" + joined + "] secure=" + (a.secure ? "1" : "0") +
-           " ms=" + std::to_string(ms) + " why=" + a.why;
+    return std::string(dns::to_string(a.status)) + " [" + joined + "] security=" + dns::to_string(a.security) +
+           (a.canonical.empty() ? std::string() : " cname=" + a.canonical) + " ms=" + std::to_string(ms) + " why=" + a.why;
 }
 
 // `resolver` is used only to start the query: the resolver may be destroyed while it runs.
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
             const auto at = f.rfind('@');
             if (at == std::string::npos) return usage("--forwarder is IP@PORT");
             cfg.forwarders.push_back({f.substr(0, at), static_cast<std::uint16_t>(std::stoi(f.substr(at + 1)))});
+        } else if (arg == "--trust-anchor") {
+            cfg.dnssec = true;
+            cfg.trust_anchor_file = value();
         } else if (arg == "--timeout") {
             cfg.timeout = std::chrono::seconds(std::stol(value()));
         } else if (arg == "--shutdown-after-ms") {

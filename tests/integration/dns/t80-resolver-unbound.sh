@@ -57,29 +57,29 @@ pass "unbound serves $DOMAIN on 127.0.0.1@$UNBOUND_PORT"
 # 1. record types and answers
 got=$(query "${FWD[@]}" "mx:$DOMAIN" "mx:null.$DOMAIN" "mx:host.$DOMAIN" "a:host.$DOMAIN" "aaaa:host.$DOMAIN" \
   "mx:missing.$DOMAIN" "a:missing.$DOMAIN" "txt:txt.$DOMAIN" "tlsa:_25._tcp.mx1.$DOMAIN" "tlsa:_25._tcp.host.$DOMAIN")
-expect "record types" "mx $DOMAIN ok [10 mx1.$DOMAIN, 20 mx2.$DOMAIN] secure=0 why=
-mx null.$DOMAIN ok [0 .] secure=0 why=
-mx host.$DOMAIN ok [] secure=0 why=
-a host.$DOMAIN ok [192.0.2.10] secure=0 why=
-aaaa host.$DOMAIN ok [2001:db8::10] secure=0 why=
-mx missing.$DOMAIN nxdomain [] secure=0 why=NXDOMAIN
-a missing.$DOMAIN nxdomain [] secure=0 why=NXDOMAIN
-txt txt.$DOMAIN ok [\"v=spf1 -all\"] secure=0 why=
-tlsa _25._tcp.mx1.$DOMAIN ok [3 1 1 $TLSA_DATA] secure=0 why=
-tlsa _25._tcp.host.$DOMAIN nxdomain [] secure=0 why=NXDOMAIN" "$got"
+expect "record types" "mx $DOMAIN ok [10 mx1.$DOMAIN, 20 mx2.$DOMAIN] security=indeterminate why=
+mx null.$DOMAIN ok [0 .] security=indeterminate why=
+mx host.$DOMAIN ok [] security=indeterminate why=
+a host.$DOMAIN ok [192.0.2.10] security=indeterminate why=
+aaaa host.$DOMAIN ok [2001:db8::10] security=indeterminate why=
+mx missing.$DOMAIN nxdomain [] security=indeterminate why=NXDOMAIN
+a missing.$DOMAIN nxdomain [] security=indeterminate why=NXDOMAIN
+txt txt.$DOMAIN ok [\"v=spf1 -all\"] security=indeterminate why=
+tlsa _25._tcp.mx1.$DOMAIN ok [3 1 1 $TLSA_DATA] security=indeterminate why=
+tlsa _25._tcp.host.$DOMAIN nxdomain [] security=indeterminate why=NXDOMAIN" "$got"
 pass "MX (upper case answered lower case), null MX, NODATA, A, AAAA, NXDOMAIN, TXT of two strings, TLSA"
 
 # 2. a refused zone: SERVFAIL, at once
 got=$(query "${FWD[@]}" "mx:refused.test" "a:x.refused.test")
-expect "refused zone" "mx refused.test servfail [] secure=0 why=SERVFAIL
-a x.refused.test servfail [] secure=0 why=SERVFAIL" "$got"
+expect "refused zone" "mx refused.test servfail [] security=indeterminate why=SERVFAIL
+a x.refused.test servfail [] security=indeterminate why=SERVFAIL" "$got"
 pass "a zone the server refuses is servfail (libunbound turns REFUSED into SERVFAIL)"
 
 # 3. 150 at once
 args=() want=""
 for i in $(seq 1 150); do
   args+=("a:h$i.$DOMAIN")
-  want+="a h$i.$DOMAIN ok [192.0.2.$i] secure=0 why="$'\n'
+  want+="a h$i.$DOMAIN ok [192.0.2.$i] security=indeterminate why="$'\n'
 done
 got=$(query "${FWD[@]}" "${args[@]}")
 expect "150 concurrent queries" "${want%$'\n'}" "$got"
@@ -116,8 +116,8 @@ pass "no answer: timeout after the configured 1 s"
 args=()
 for i in $(seq 1 1005); do args+=("a:same.$DOMAIN"); done
 got=$(query "${BH[@]}" --timeout 1 "${args[@]}")
-n_timeout=$(grep -c ' timeout \[\] secure=0 why=timeout after 1s$' <<< "$got" || true)
-n_bound=$(grep -c ' servfail \[\] secure=0 why=too many queries (limit 1000)$' <<< "$got" || true)
+n_timeout=$(grep -c ' timeout \[\] security=indeterminate why=timeout after 1s$' <<< "$got" || true)
+n_bound=$(grep -c ' servfail \[\] security=indeterminate why=too many queries (limit 1000)$' <<< "$got" || true)
 [ "$n_timeout" = 1000 ] && [ "$n_bound" = 5 ] \
   || fail "1005 outstanding queries: $n_timeout timed out and $n_bound were refused, want 1000 and 5"
 pass "at most 1000 queries outstanding; the 5 over the bound answer servfail at once"
@@ -125,12 +125,12 @@ pass "at most 1000 queries outstanding; the 5 over the bound answer servfail at 
 # 5. bounds on names; shutdown with queries outstanding
 long=$(printf 'a%.0s' $(seq 1 250)).test
 got=$(query "${BH[@]}" --timeout 1 "a:$long")
-expect "long name" "a $long servfail [] secure=0 why=name longer than 253 octets" "$got"
+expect "long name" "a $long servfail [] security=indeterminate why=name longer than 253 octets" "$got"
 start=$(date +%s%N)
 got=$(query "${BH[@]}" --timeout 20 --shutdown-after-ms 300 "mx:$DOMAIN" "txt:txt.$DOMAIN" "tlsa:_25._tcp.mx1.$DOMAIN")
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
-expect "shutdown" "mx $DOMAIN servfail [] secure=0 why=resolver shut down
-txt txt.$DOMAIN servfail [] secure=0 why=resolver shut down
-tlsa _25._tcp.mx1.$DOMAIN servfail [] secure=0 why=resolver shut down" "$got"
+expect "shutdown" "mx $DOMAIN servfail [] security=indeterminate why=resolver shut down
+txt txt.$DOMAIN servfail [] security=indeterminate why=resolver shut down
+tlsa _25._tcp.mx1.$DOMAIN servfail [] security=indeterminate why=resolver shut down" "$got"
 [ "$elapsed_ms" -lt 5000 ] || fail "the driver took ${elapsed_ms} ms to stop after shutting the resolver down"
 pass "names over 253 octets are refused unasked; shutdown answers outstanding queries and leaves nothing running"

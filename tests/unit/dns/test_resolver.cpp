@@ -104,7 +104,7 @@ TEST(dns_Resolver, NoAnswerIsTimeoutAfterTheConfiguredSeconds) {
     for (const auto& a : answers) {
         EXPECT_EQ(a.status, dns::Status::timeout);
         EXPECT_EQ(a.why, "timeout after 1s");
-        EXPECT_FALSE(a.secure);
+        EXPECT_FALSE(a.secure());
     }
     EXPECT_GE(took[0], 0.95);
     EXPECT_LT(took[0], 3.0);
