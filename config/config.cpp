@@ -857,6 +857,15 @@ void Loader::run(const toml::table& root_table) {
     read_log(root);
     read_domains(root);
 
+    // tls = "dane" is only ever met with validated DNS answers.
+    for (std::size_t i = 0; i < config.routes.size(); ++i) {
+        if (config.routes[i].tls != RouteTls::dane || config.dns.dnssec) continue;
+        const std::string k = "route[" + std::to_string(i) + "].tls";
+        error(where(k), k,
+              "tls = \"dane\" needs DNSSEC validation: set [dns] dnssec = true and trust_anchor_file "
+              "(such as \"/usr/share/dns/root.key\")");
+    }
+
     // Defaults computed from other keys.
     if (!mta_sts_cache_dir_set_) config.mta_sts.cache_dir = config.queue.dir / "mta-sts";
     // A retired key's record must outlive every message signed with it: those can sit in

@@ -52,7 +52,7 @@ enum class TlsVersion { tls1_2, tls1_3 };
 enum class DkimAlgorithm { ed25519, rsa2048, rsa3072, rsa4096 };
 enum class Canonicalization { simple, relaxed };
 enum class DeliveryMode { mx, smarthost, capture };
-enum class RouteTls { verify, may, none };
+enum class RouteTls { verify, may, none, dane };
 enum class LogFormat { text, json };
 enum class LogLevel { trace, debug, info, warn, error, critical, off };
 
@@ -162,7 +162,9 @@ struct RouteConfig {
     std::string domain;              // lower case, no trailing dot
     std::optional<Endpoint> host;    // next hop instead of the MX lookup; port default 25
     std::optional<RouteTls> tls;     // verify: STARTTLS + certificate valid for the host;
-                                     // may: opportunistic; none: plaintext allowed
+                                     // may: opportunistic; none: plaintext allowed;
+                                     // dane: STARTTLS + usable DNSSEC-signed TLSA records
+                                     // matched (RFC 7672), else deferred
     bool operator==(const RouteConfig&) const = default;
 };
 

@@ -99,7 +99,7 @@ inline constexpr Named<DeliveryMode> kDeliveryModes[] = {{"mx", DeliveryMode::mx
                                                          {"smarthost", DeliveryMode::smarthost},
                                                          {"capture", DeliveryMode::capture}};
 inline constexpr Named<RouteTls> kRouteTls[] = {
-    {"verify", RouteTls::verify}, {"may", RouteTls::may}, {"none", RouteTls::none}};
+    {"verify", RouteTls::verify}, {"may", RouteTls::may}, {"none", RouteTls::none}, {"dane", RouteTls::dane}};
 inline constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::text},
                                                    {"json", LogFormat::json}};
 inline constexpr Named<LogLevel> kLogLevels[] = {

@@ -1,5 +1,7 @@
 // relay/app/cli_explain.cpp — `signpost explain DOMAIN`: where mail for DOMAIN would go and
-// under which TLS requirement, decided the way delivery decides it, with nothing sent.
+// under which TLS requirement, decided the way delivery decides it, with nothing sent:
+// the MTA-STS policy, the DNSSEC status of the MX and address records, each host's TLSA
+// records and whether they are usable, and the policy that applies (tls_policy.hpp).
 #include "relay/app/cli_explain.hpp"
 
 #include <iostream>
@@ -10,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/config.hpp"
+#include "relay/dane/dane.hpp"
+#include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/mx.hpp"
 #include "relay/delivery/tls_policy.hpp"
 #include "relay/dns/resolver.hpp"
@@ -31,6 +35,48 @@ std::string age_text(std::chrono::system_clock::time_point t) {
     if (s < 7200) return std::to_string(s / 60) + "m";
     if (s < 172800) return std::to_string(s / 3600) + "h";
     return std::to_string(s / 86400) + "d";
+}
+
+// One next hop: its addresses with their DNSSEC status, its TLSA records when DANE may
+// apply, and the decision delivery would take. Returns whether it may be contacted.
+// Parameters by value, and no `?:` over std::string temporaries in these coroutines: GCC 12
+// destroys such temporaries twice in a coroutine frame.
+asio::awaitable<bool> explain_host(const config::Config& cfg, dns::Resolver& resolver, std::string label, std::string host,
+                                   std::uint16_t port, bool dane_possible, std::optional<mtasts::Policy> policy,
+                                   std::optional<config::RouteTls> route_tls) {
+    boost::system::error_code literal_ec;
+    (void)asio::ip::make_address(host, literal_ec);
+    std::string addrs;
+    if (!literal_ec) addrs = host;
+    dns::AddressAnswer v6, v4;
+    if (literal_ec) {
+        v6 = co_await resolver.aaaa(host);
+        v4 = co_await resolver.a(host);
+        for (const auto* a : {&v6, &v4})
+            for (const auto& ip : a->addresses) addrs += (addrs.empty() ? "" : ", ") + ip.to_string();
+    }
+    delivery::HostDane dane;
+    if (dane_possible && literal_ec && (!v6.addresses.empty() || !v4.addresses.empty()))
+        dane = co_await delivery::lookup_dane(resolver, host, port, v6, v4);
+    auto d = delivery::decide_tls(policy, host, route_tls, dane);
+    if (addrs.empty()) addrs = "no address";
+    std::cout << "  " << label << "  [" << addrs << "]";
+    if (cfg.dns.dnssec && literal_ec) {
+        const dns::AddressAnswer& shown = v4.status == dns::Status::ok && !v4.addresses.empty() ? v4 : v6;
+        std::cout << " addresses DNSSEC " << dns::to_string(shown.security);
+        if (!shown.canonical.empty()) std::cout << " (CNAME to " << shown.canonical << ")";
+    }
+    std::cout << "\n";
+    if (!dane.tlsa_name.empty()) {
+        std::cout << "      TLSA " << dane.tlsa_name << " (DNSSEC secure):\n";
+        for (const auto& r : dane.records)
+            std::cout << "        " << dane::to_text(r) << "  " << dane::to_string(dane::usability(r)) << "\n";
+    } else if (dane_possible && !dane.why.empty()) {
+        std::cout << "      DANE: " << dane.why << "\n";
+    }
+    std::cout << "      " << (d.allowed ? "" : "NOT CONTACTED: ") << d.reason << " (policy " << delivery::to_string(d.source)
+              << ")\n";
+    co_return d.allowed;
 }
 
 asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std::shared_ptr<dns::Resolver> resolver,
@@ -74,11 +120,13 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
                   << (route->tls ? std::string(" tls = ") + std::string(config::to_string(*route->tls)) : std::string())
                   << "\n";
     }
+    if (!cfg.dns.dnssec)
+        std::cout << "DNSSEC:    not validated ([dns] dnssec = false): DANE is not used\n";
     if (route && route->host) {
-        auto d = delivery::decide_tls(policy, route->host->host, route_tls);
-        std::cout << "Next hop (from [[route]], no MX lookup):\n  " << route->host->to_string() << "\n      "
-                  << (d.allowed ? "" : "NOT CONTACTED: ") << d.reason << " (policy " << delivery::to_string(d.source)
-                  << ")\n";
+        std::cout << "Next hop (from [[route]], no MX lookup):\n";
+        std::string label = route->host->to_string();
+        co_await explain_host(cfg, *resolver, label, route->host->host, route->host->port, cfg.dns.dnssec, policy,
+                              route_tls);
         co_return 0;
     }
     dns::MxAnswer mx = co_await resolver->mx(domain);
@@ -97,24 +145,21 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
         std::cout << "MX:        null MX (RFC 7505): the domain accepts no mail; mail to it bounces (5.1.10)\n";
         co_return 0;
     }
-    std::cout << "MX hosts, in the order tried" << (plan.implicit ? " (no MX records: the domain itself)" : "")
-              << (mx.secure() ? " [DNSSEC-validated]" : "") << ":\n";
+    std::cout << "MX hosts, in the order tried" << (plan.implicit ? " (no MX records: the domain itself)" : "");
+    if (cfg.dns.dnssec) std::cout << " [MX records DNSSEC " << dns::to_string(mx.security) << "]";
+    std::cout << ":\n";
+    if (cfg.dns.dnssec && !mx.secure())
+        std::cout << "           (MX records not DNSSEC-secure: DANE does not apply, RFC 7672 §2.2.1)\n";
     bool any = false;
     for (const auto& host : plan.hosts) {
         int pref = -1;
         for (const auto& r : mx.records)
             if (r.host == host) pref = r.preference;
-        auto d = delivery::decide_tls(policy, host, route_tls);
-        any = any || d.allowed;
-        dns::AddressAnswer v6 = co_await resolver->aaaa(host);
-        dns::AddressAnswer v4 = co_await resolver->a(host);
-        std::string addrs;
-        for (const auto* a : {&v6, &v4})
-            for (const auto& ip : a->addresses) addrs += (addrs.empty() ? "" : ", ") + ip.to_string();
-        std::cout << "  " << (pref >= 0 ? std::to_string(pref) + " " : "") << host << "  ["
-                  << (addrs.empty() ? "no address" : addrs) << "]\n"
-                  << "      " << (d.allowed ? "" : "NOT CONTACTED: ") << d.reason << " (policy "
-                  << delivery::to_string(d.source) << ")\n";
+        std::string label = host;
+        if (pref >= 0) label = std::to_string(pref) + " " + host;
+        const bool allowed = co_await explain_host(cfg, *resolver, label, host, cfg.delivery.mx_port,
+                                                   cfg.dns.dnssec && mx.secure(), policy, route_tls);
+        any = any || allowed;
     }
     if (!any) std::cout << "No MX host may be used: mail to " << domain << " is deferred (4.7.5), never sent elsewhere.\n";
     std::cout << "(equal preferences are tried in random order; port " << cfg.delivery.mx_port << ")\n";

@@ -162,10 +162,18 @@ int serve(const std::filesystem::path& config_path) {
                            .Register(metrics->registry())
                            .Add({});
     for (const char* outcome : {"fetched", "fetch_failed", "invalid_policy"}) sts_fetches.Add({{"outcome", outcome}});
+    // MX hosts refused for DANE (RFC 7672), before or in the session, by reason.
+    auto& dane_failures = prometheus::BuildCounter()
+                              .Name("signpost_dane_failures_total")
+                              .Help("MX hosts not used because DANE failed, by reason (dnssec-invalid, tlsa-lookup, "
+                                    "dane-required, starttls-not-supported, no-match, name-mismatch, expired, "
+                                    "chain-invalid, no-certificate)")
+                              .Register(metrics->registry());
     delivery::DeliveryEvents events;
-    events.session = [&attempts, &testing_failures](const delivery::SessionAttempt& a) {
+    events.session = [&attempts, &testing_failures, &dane_failures](const delivery::SessionAttempt& a) {
         attempts.Add({{"policy", a.policy}, {"result", a.result}}).Increment();
         if (a.testing_violation) testing_failures.Increment();
+        if (*a.dane_failure) dane_failures.Add({{"reason", a.dane_failure}}).Increment();
     };
     events.mta_sts.fetch = [&sts_fetches](const char* outcome) { sts_fetches.Add({{"outcome", outcome}}).Increment(); };
     events.mta_sts.cached = [&sts_cached](std::size_t n) { sts_cached.Set(static_cast<double>(n)); };

@@ -90,6 +90,7 @@ struct PoolKey {
     const void* tls_context = nullptr;  // identity only: the CAs the certificate was checked with
     std::string user;                   // AUTH user, "" without credentials
     std::string helo_name;
+    std::string dane;  // TlsPolicy::dane: the TLSA records the chain was matched against
     bool operator<(const PoolKey& o) const;
     bool operator==(const PoolKey& o) const;
 };

@@ -65,6 +65,10 @@ struct SessionAttempt {
     const char* policy = "opportunistic";  // to_string(PolicySource): which TLS policy applied
     const char* result = "deferred";       // "delivered", "deferred", "bounced" (first recipient's)
     bool testing_violation = false;        // MTA-STS testing: enforce would have refused it
+    // DANE refused this host (before or in the session): "dnssec-invalid", "tlsa-lookup",
+    // "dane-required", "starttls-not-supported", "no-match", "name-mismatch", "expired",
+    // "chain-invalid", "no-certificate"; "" otherwise.
+    const char* dane_failure = "";
 };
 
 // The metric label of an outcome: "delivered", "bounced" (permanent) or "deferred".

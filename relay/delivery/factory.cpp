@@ -53,6 +53,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
             options.helo_name = config.server.hostname;
             options.port = config.delivery.mx_port;
             options.routes = config.routes;
+            options.dane = config.dns.dnssec;
             options.on_attempt = std::move(events.session);
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
                                                  options, std::move(logger), std::move(broad));

@@ -21,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "relay/delivery/connection_pool.hpp"
+#include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/results.hpp"
 #include "relay/delivery/tls_policy.hpp"
 
@@ -177,8 +178,10 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             co_await acquire(domain);
             std::vector<RecipientResult> results;
             try {
+                // The operator named this host: nothing before it is unsigned, so its own
+                // records decide whether DANE applies.
                 results = co_await try_hosts(job, domain, routed, policy, policy_note + "; [[route]] " +
-                                             route->host->to_string(), stop, jlog, route_tls, route->host->port);
+                                             route->host->to_string(), stop, jlog, route_tls, route->host->port, opt.dane);
             } catch (...) {
                 release(domain);
                 throw;
@@ -207,10 +210,14 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             co_return results_for_all(job, Outcome::permanent, "5.1.10",
                                       "domain " + domain + " accepts no mail (null MX, RFC 7505)");
         }
+        // RFC 7672 §2.2.1: an MX RRset that is not DNSSEC-secure could have been forged, so
+        // the hosts it names get no DANE (as Postfix's "dane" level does).
+        std::string note = policy_note;
+        if (mx.secure()) note.append("; MX DNSSEC-secure");
         co_await acquire(domain);
         std::vector<RecipientResult> results;
         try {
-            results = co_await try_hosts(job, domain, plan, policy, policy_note, stop, jlog, route_tls, opt.port);
+            results = co_await try_hosts(job, domain, plan, policy, note, stop, jlog, route_tls, opt.port, opt.dane && mx.secure());
         } catch (...) {
             release(domain);
             throw;
@@ -223,21 +230,26 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                                                       const std::optional<mtasts::Policy>& policy,
                                                       const std::string& policy_note, std::shared_ptr<StopSignal> stop,
                                                       log::Logger jlog, std::optional<config::RouteTls> route_tls,
-                                                      std::uint16_t port) {
+                                                      std::uint16_t port, bool dane_possible) {
         std::vector<std::string> unlisted;
+        std::string dane_problem;  // the last host refused for a DANE reason before a session
         std::optional<SessionResult> last;
         std::string last_problem;
         std::size_t tried = 0;
         for (const auto& host : plan.hosts) {
-            TlsDecision d = decide_tls(policy, host, route_tls);
-            if (!d.allowed) {
-                unlisted.push_back(host);
-                jlog->info("{}: skipping MX {}: {}", domain, host, d.reason);
-                continue;
-            }
             std::vector<asio::ip::address> addresses;
             boost::system::error_code literal_ec;
             auto literal = asio::ip::make_address(host, literal_ec);  // a [[route]] host may be an IP
+            const bool check_dane = dane_possible && literal_ec;
+            // Without DANE the decision needs no DNS: an unlisted host costs no lookups.
+            TlsDecision d;
+            if (!check_dane) {
+                d = decide_tls(policy, host, route_tls);
+                if (!d.allowed) {
+                    refuse_host(d, host, domain, jlog, unlisted, dane_problem);
+                    continue;
+                }
+            }
             dns::AddressAnswer v6, v4;
             if (!literal_ec) {
                 addresses.push_back(literal);
@@ -247,6 +259,15 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 for (const auto* ans : {&v6, &v4})
                     if (ans->status == dns::Status::ok)
                         addresses.insert(addresses.end(), ans->addresses.begin(), ans->addresses.end());
+            }
+            HostDane dane;
+            if (check_dane) {
+                if (!addresses.empty()) dane = co_await lookup_dane(*resolver, host, port, v6, v4);
+                d = decide_tls(policy, host, route_tls, dane);
+                if (!d.allowed && !addresses.empty()) {
+                    refuse_host(d, host, domain, jlog, unlisted, dane_problem);
+                    continue;
+                }
             }
             if (addresses.empty()) {
                 last_problem = "MX " + host + " has no address (A: " + (v4.why.empty() ? dns::to_string(v4.status) : v4.why) +
@@ -261,18 +282,27 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 o.helo_name = opt.helo_name;
                 o.tls = d.session;
                 o.tls_context = d.session == TlsPolicy::required_verified ? tls : tls_opportunistic;
+                if (d.session == TlsPolicy::dane) {
+                    o.tlsa = dane.records;
+                    o.dane_names = dane.names;
+                }
                 o.timeouts = opt.timeouts;
-                o.pool = pool;  // keyed by endpoint, host and TLS policy: never mixes policies
+                o.pool = pool;  // keyed by endpoint, host, TLS policy and TLSA records: never mixes policies
                 o.logger = jlog;
                 SessionTarget target{tcp::endpoint(addr, port), host};
                 SessionResult res = co_await run_smtp_session(job, target, o, stop);
                 counters.sessions.fetch_add(1);
+                if (*res.dane_failure) counters.dane_refusals.fetch_add(1);
                 const std::string cert = res.verification.empty() ? "-" : res.verification;
                 for (auto& r : res.recipients)
                     r.tls = (res.tls.empty() ? std::string("none") : res.tls) + ", certificate " + cert + ", policy " +
                             to_string(d.source);
+                // Built in statements, not a `?:` of two std::string temporaries: GCC 12
+                // destroys both branches' temporaries inside coroutines (a double free).
+                std::string why = policy_note;
+                if (d.session == TlsPolicy::dane || d.session == TlsPolicy::required_encrypted) why.append("; ").append(d.reason);
                 jlog->info("{}: attempt via {}{}: policy {} ({}); TLS {}, certificate {}; {}", domain, res.remote_host,
-                           res.reused ? " (reused connection)" : "", to_string(d.source), policy_note,
+                           res.reused ? " (reused connection)" : "", to_string(d.source), why,
                            res.tls.empty() ? "none" : res.tls, cert,
                            res.try_next ? "no answer of its own, trying the next address" : "answered");
                 std::string violation = testing_violation(d, res.tls, res.verification);
@@ -285,6 +315,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                     a.policy = to_string(d.source);
                     a.result = res.recipients.empty() ? "deferred" : result_label(res.recipients.front().outcome);
                     a.testing_violation = !violation.empty();
+                    a.dane_failure = res.dane_failure;
                     opt.on_attempt(a);
                 }
                 if (!res.try_next) co_return std::move(res.recipients);
@@ -292,9 +323,11 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             }
         }
         if (last) co_return std::move(last->recipients);
+        if (!dane_problem.empty())
+            co_return results_for_all(job, Outcome::temporary, "4.7.5", "not delivered to " + domain + ": " + dane_problem);
         if (!unlisted.empty() && !policy_allows_any(policy, plan)) {
             counters.enforce_refusals.fetch_add(1);
-            if (opt.on_attempt) opt.on_attempt(SessionAttempt{"mta-sts-enforce", "deferred", false});
+            if (opt.on_attempt) opt.on_attempt(SessionAttempt{"mta-sts-enforce", "deferred", false, ""});
             std::string hosts;
             for (const auto& h : unlisted) hosts += (hosts.empty() ? "" : ", ") + h;
             co_return results_for_all(job, Outcome::temporary, "4.7.5",
@@ -304,6 +337,19 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         co_return results_for_all(job, Outcome::temporary, "4.4.4",
                                   "no MX host of " + domain + " could be reached" +
                                       (last_problem.empty() ? std::string() : ": " + last_problem));
+    }
+
+    // A host the TLS decision rules out: logged, and remembered for the domain's verdict.
+    void refuse_host(const TlsDecision& d, const std::string& host, const std::string& domain, const log::Logger& jlog,
+                     std::vector<std::string>& unlisted, std::string& dane_problem) {
+        jlog->info("{}: skipping MX {}: {}", domain, host, d.reason);
+        if (*d.dane_failure) {
+            counters.dane_refusals.fetch_add(1);
+            dane_problem = "MX " + host + ": " + d.reason;
+            if (opt.on_attempt) opt.on_attempt(SessionAttempt{to_string(d.source), "deferred", false, d.dane_failure});
+        } else {
+            unlisted.push_back(host);
+        }
     }
 
     static bool policy_allows_any(const std::optional<mtasts::Policy>& policy, const MxPlan& plan) {

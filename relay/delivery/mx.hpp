@@ -8,13 +8,17 @@
 //      preference; no MX records (NODATA) -> the domain itself (implicit MX); a null MX
 //      (RFC 7505, "MX 0 .") -> permanent 5.1.10; NXDOMAIN -> permanent 5.1.2; SERVFAIL or
 //      timeout -> temporary 4.4.3;
-//   3. per MX host the TLS decision (tls_policy.hpp): under MTA-STS enforce an unlisted
-//      host is skipped, and when none is left the domain is deferred (4.7.5), never sent
-//      elsewhere;
-//   4. the host's addresses (AAAA then A), each tried in turn (at most max_addresses per
-//      domain) until a session gives answers of its own (SessionResult::try_next false);
-//   5. under MTA-STS testing, what enforce would have refused is logged and counted.
-// Every attempt logs the policy that applied, the TLS version and the certificate check.
+//   3. per MX host, its addresses (AAAA then A) and, when the MX answer was DNSSEC-secure
+//      (or the host is a [[route]]'s) and [dns] dnssec is on, its TLSA records
+//      (dane_lookup.hpp);
+//   4. the TLS decision (tls_policy.hpp): DANE first; under MTA-STS enforce an unlisted
+//      host without DANE is skipped, and a host whose DANE lookup failed is skipped; when
+//      none is left the domain is deferred (4.7.5), never sent elsewhere;
+//   5. each address tried in turn (at most max_addresses per domain) until a session
+//      gives answers of its own (SessionResult::try_next false);
+//   6. under MTA-STS testing, what enforce would have refused is logged and counted.
+// Every attempt logs the policy that applied, the TLS version and the certificate check
+// (for DANE, the TLSA record that matched).
 //
 // Bounds: at most max_per_domain sessions to one domain at once (others wait); the queue
 // manager bounds the jobs in flight.
@@ -24,8 +28,6 @@
 //
 // A [[route]] for the domain replaces the MX lookup by its host (when set) and its tls
 // setting outranks MTA-STS (tls_policy.hpp).
-//
-// Deliberately not done: DANE (TLSA is resolved by relay/dns but not used).
 //
 // Untrusted input: DNS answers and MTA-STS policies (parsed by their modules), the remote
 // SMTP servers (relay/delivery/smtp_session).
@@ -70,11 +72,13 @@ struct MxOptions {
     std::size_t max_addresses = 10;      // per domain and attempt
     SessionTimeouts timeouts;
     std::vector<config::RouteConfig> routes;  // [[route]]: next hop and/or TLS per domain
+    bool dane = false;  // [dns] dnssec: answers are validated, so TLSA records can be used
     std::function<void(const SessionAttempt&)> on_attempt;  // may be empty; called on job strands
 };
 
 struct MxCounters {
     std::atomic<std::uint64_t> sessions{0};
+    std::atomic<std::uint64_t> dane_refusals{0};       // hosts not contacted or refused for DANE
     std::atomic<std::uint64_t> testing_violations{0};  // MTA-STS testing: enforce would refuse
     std::atomic<std::uint64_t> enforce_refusals{0};    // enforce: deferred for policy reasons
 };

@@ -3,6 +3,8 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include <ctime>
 #include <sys/stat.h>
 
 #include <array>
@@ -21,6 +23,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/sinks/null_sink.h>
 
+#include "relay/dane/dane.hpp"
 #include "relay/delivery/connection_pool.hpp"
 #include "relay/smtp/client.hpp"
 #include "relay/smtp/sasl.hpp"
@@ -166,6 +169,21 @@ bool is_ip_literal(const std::string& host) {
     return !ec;
 }
 
+// The server's certificates in DER, leaf first (on the client side OpenSSL's peer chain
+// includes the leaf).
+std::vector<std::string> peer_chain(SSL* ssl) {
+    std::vector<std::string> out;
+    STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+    const int n = chain ? sk_X509_num(chain) : 0;
+    for (int i = 0; i < n; ++i) {
+        unsigned char* der = nullptr;
+        const int len = i2d_X509(sk_X509_value(chain, i), &der);
+        if (len > 0 && der) out.emplace_back(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
+        OPENSSL_free(der);
+    }
+    return out;
+}
+
 log::Logger null_logger() {
     static const log::Logger logger =
         std::make_shared<spdlog::logger>("signpost-null", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -194,6 +212,8 @@ public:
         key_.tls_context = opt_.tls_context.get();
         key_.user = opt_.credentials ? opt_.credentials->user : std::string();
         key_.helo_name = opt_.helo_name;
+        if (opt_.tls == TlsPolicy::dane)
+            for (const auto& r : opt_.tlsa) key_.dane += dane::to_text(r) + ";";
     }
 
     awaitable<void> run();
@@ -491,6 +511,7 @@ awaitable<void> Session::release() {
 
 awaitable<bool> Session::handshake() {
     Conn& c = *conn_;
+    // DANE checks the chain itself after the handshake (relay/dane), never against CAs.
     const bool verify = opt_.tls == TlsPolicy::required_verified;
     if (!opt_.tls_context) {
         std::string error;
@@ -546,6 +567,20 @@ awaitable<bool> Session::handshake() {
     result.verification = set != 1 ? "not checked (no host name)"
                           : v == X509_V_OK ? "verified"
                                            : std::string("not verified: ") + X509_verify_cert_error_string(v);
+    if (opt_.tls == TlsPolicy::required_encrypted) result.verification = "not checked (DANE: no usable TLSA record)";
+    if (opt_.tls == TlsPolicy::dane) {
+        // Before a single SMTP command goes over this connection.
+        const dane::Verdict verdict = dane::verify(peer_chain(ssl), opt_.tlsa, opt_.dane_names, std::time(nullptr));
+        if (!verdict.ok()) {
+            const std::string text = "DANE: the certificate of " + result.remote_host + " does not match: " + verdict.detail;
+            log_->info("{}", text);
+            result.dane_failure = dane::to_string(verdict.failure);
+            decide_rest(Outcome::temporary, 0, "4.7.5", text);
+            result.try_next = true;
+            co_return false;
+        }
+        result.verification = "dane: " + verdict.detail;
+    }
     log_->debug("{}: TLS {}, certificate {}", result.remote_host, result.tls, result.verification);
     co_return true;
 }
@@ -589,9 +624,12 @@ awaitable<bool> Session::hello() {
 awaitable<bool> Session::starttls() {
     Conn& c = *conn_;
     if (!caps_.starttls) {
-        if (opt_.tls == TlsPolicy::required_verified) {
-            const std::string text = result.remote_host + " does not offer STARTTLS, and TLS is required";
+        if (opt_.tls == TlsPolicy::required_verified || opt_.tls == TlsPolicy::required_encrypted ||
+            opt_.tls == TlsPolicy::dane) {
+            const std::string text = result.remote_host + " does not offer STARTTLS, and TLS is required" +
+                                     (opt_.tls == TlsPolicy::required_verified ? "" : " (DANE)");
             log_->info("{}", text);
+            if (opt_.tls != TlsPolicy::required_verified) result.dane_failure = "starttls-not-supported";
             decide_rest(Outcome::temporary, 0, "4.7.4", text);
             result.try_next = true;
             co_await quit();

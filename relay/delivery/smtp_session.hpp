@@ -36,6 +36,12 @@
 //     must chain to a CA the context trusts and match `SessionTarget::host` (OpenSSL host
 //     name checking, RFC 6125; an IP literal host is matched against IP SANs); any
 //     failure: temporary 4.7.5.
+//   - required_encrypted: STARTTLS must be offered (else 4.7.4); the certificate is not
+//     checked (DANE with no usable TLSA record, RFC 7672 §2.2).
+//   - dane: STARTTLS must be offered (else 4.7.4); after the handshake, before anything
+//     is sent, the server's chain must match one of SessionOptions::tlsa (relay/dane,
+//     with dane_names as DANE-TA reference identifiers); else temporary 4.7.5 naming
+//     why, and the next address is tried. No CA store is consulted (RFC 7672 §3.1).
 //   `implicit_tls` starts TLS right after connect instead (smarthost tls = "implicit");
 //   verification follows the policy (required_verified verifies; the others do not).
 //   Bytes the server sent after its 220 to STARTTLS are discarded (RFC 3207 §4.2).
@@ -76,13 +82,14 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "relay/delivery/deliverer.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/log/log.hpp"
 
 namespace signpost::delivery {
 
 class ConnectionPool;
 
-enum class TlsPolicy { none_allowed_plaintext, opportunistic, required_verified };
+enum class TlsPolicy { none_allowed_plaintext, opportunistic, required_verified, required_encrypted, dane };
 
 // RFC 5321 §4.5.3.2 values by default. `command` covers EHLO/HELO, STARTTLS, AUTH steps
 // (the RFC names none; 5 minutes like MAIL). `connect`, `tls_handshake` and `quit` are ours.
@@ -119,6 +126,10 @@ struct SessionOptions {
     // made per session. Unused with none_allowed_plaintext and no implicit TLS.
     std::shared_ptr<boost::asio::ssl::context> tls_context;
     std::optional<Credentials> credentials;  // AUTH only inside TLS; else temporary 4.7.11
+    // TlsPolicy::dane: usable TLSA records, and the DANE-TA reference identifiers (the
+    // TLSA base domain first, then the MX host name).
+    std::vector<dns::TlsaRecord> tlsa;
+    std::vector<std::string> dane_names;
     SessionTimeouts timeouts;
     log::Logger logger;  // optional; protocol steps at debug level, never AUTH payloads
     // Null: one transaction, then QUIT. Else idle connections are taken from and given to it.
@@ -139,6 +150,10 @@ struct SessionResult {
     bool try_next = false;
     // The transaction ran on a pooled connection (after RSET) rather than a new one.
     bool reused = false;
+    // TlsPolicy::dane, required_encrypted: why the server was refused, as a bounded label
+    // ("starttls-not-supported", "no-match", "name-mismatch", "expired", "chain-invalid",
+    // "no-certificate"); "" when it was not.
+    const char* dane_failure = "";
 };
 
 // Lets another thread end sessions early (Deliverer::stop()). A stopped session's

@@ -1,10 +1,19 @@
 // relay/delivery/tls_policy.hpp — which TLS requirement applies to one MX host of one
 // destination, and why (RFC 8461 §4, §5).
 //
-// The strongest that applies wins:
-//   0. a [[route]] tls setting for the domain (the operator's word outranks MTA-STS):
+// The first that applies wins (DESIGN.md "Outbound TLS policy"):
+//   0. a [[route]] tls setting for the domain (the operator's word outranks DNS):
 //      "verify" = STARTTLS and a certificate valid for the host; "may" = opportunistic;
 //      "none" = plaintext allowed (the only way to send without TLS to a host offering it);
+//      "dane" = as DANE below, and a host without usable TLSA records is not contacted
+//      (Postfix's "dane-only");
+//   D. DANE (RFC 7672), when the MX host's TLSA records were looked up (HostDane, from
+//      dane_lookup.hpp): usable records -> STARTTLS and a chain that matches one of them,
+//      whatever MTA-STS says (RFC 8461 §2: DANE takes precedence, so a host MTA-STS does
+//      not list is still used). Records but none usable -> STARTTLS required, certificate
+//      not checked (RFC 7672 §2.2), unless there is an MTA-STS enforce policy, which asks
+//      for more and so decides (a verified certificate, a listed host). A TLSA or address lookup that failed DNSSEC validation or did not answer for
+//      a host whose MX/address records are signed -> the host is not contacted (§2.2.1);
 //   1. MTA-STS "enforce": only MX hosts matching the policy's mx patterns (§4.1) may be
 //      used, with STARTTLS and a certificate that chains to a trusted CA and is valid for
 //      the MX host name (§4.2). A host that does not match is not contacted at all.
@@ -25,14 +34,31 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/delivery/smtp_session.hpp"
 #include "relay/mtasts/mtasts.hpp"
 
 namespace signpost::delivery {
 
 // Bounded label values for logs and metrics (never a domain name).
-enum class PolicySource { route, mta_sts_enforce, mta_sts_testing, opportunistic, smarthost };
-const char* to_string(PolicySource s);  // "route", "mta-sts-enforce", "mta-sts-testing", ...
+enum class PolicySource { route, dane, mta_sts_enforce, mta_sts_testing, opportunistic, smarthost };
+const char* to_string(PolicySource s);  // "route", "dane", "mta-sts-enforce", "mta-sts-testing", ...
+
+// What DNS says about DANE for one MX host (filled by dane_lookup.hpp).
+struct HostDane {
+    enum class Kind {
+        none,           // no DANE: DNSSEC off, unsigned MX/address/TLSA records, or no TLSA
+        usable,         // signed TLSA records, some usable: `records` are those
+        unusable_only,  // signed TLSA records, none usable: `records` are all of them
+        failed,         // a lookup that must be secure failed validation or did not answer
+    };
+    Kind kind = Kind::none;
+    std::vector<dns::TlsaRecord> records;
+    std::vector<std::string> names;  // reference identifiers: the TLSA base domain first
+    std::string tlsa_name;           // where the records are: "_25._tcp.mx.example.org"
+    std::string why;                 // one line for logs and `signpost explain`
+    const char* failure = "";        // failed: "dnssec-invalid" or "tlsa-lookup" (metric label)
+};
 
 struct TlsDecision {
     PolicySource source = PolicySource::opportunistic;
@@ -40,10 +66,13 @@ struct TlsDecision {
     bool allowed = true;      // false: this MX host must not be contacted (enforce, not listed)
     bool listed = true;       // the host matches the policy (true when there is no policy)
     std::string reason;       // one line for logs and `signpost explain`
+    // Not allowed for a DANE reason: the bounded label ("dnssec-invalid", "tlsa-lookup",
+    // "dane-required"); "" otherwise.
+    const char* dane_failure = "";
 };
 
 TlsDecision decide_tls(const std::optional<mtasts::Policy>& policy, std::string_view mx_host,
-                       std::optional<config::RouteTls> route_tls = std::nullopt);
+                       std::optional<config::RouteTls> route_tls = std::nullopt, const HostDane& dane = {});
 
 // Under "testing": what enforce would have refused in a finished session, or "" when it
 // would have passed. `tls` and `verification` are SessionResult's fields.
