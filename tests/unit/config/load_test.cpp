@@ -382,7 +382,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"ZeroTimeout", "[limits]\ndata_timeout = \"0\"\n", 2, 16, "limits.data_timeout",
                   "must be greater than 0"},
         ErrorCase{"RouteBadTls", "[[route]]\ndomain = \"partner.example\"\ntls = \"encrypt\"\n", 3, 7, "route[0].tls",
-                  "\"verify\", \"may\" or \"none\""},
+                  "\"verify\", \"may\", \"none\" or \"dane\""},
         ErrorCase{"RouteBadDomain", "[[route]]\ndomain = \"not a domain\"\ntls = \"may\"\n", 2, 10,
                   "route[0].domain", "invalid domain name"},
         ErrorCase{"RouteBadHost", "[[route]]\ndomain = \"partner.example\"\nhost = \"mx:99999\"\n", 3, 8,
@@ -420,6 +420,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "delivery.capture_dir", "missing required key \"capture_dir\""},
         ErrorCase{"TrustAnchorRequired", "[dns]\ndnssec = true\n", 1, 1, "dns.trust_anchor_file",
                   "required when dnssec = true"},
+        ErrorCase{"RouteDaneNeedsDnssec", "[[route]]\ndomain = \"example.org\"\ntls = \"dane\"\n", 3, 7,
+                  "route[0].tls", "tls = \"dane\" needs DNSSEC validation"},
         // domains
         ErrorCase{"DomainNameRequired", "[[domain]]\nselector_prefix = \"sp\"\n", 1, 1,
                   "domain[0].name", "missing required key \"name\""},

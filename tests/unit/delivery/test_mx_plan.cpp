@@ -124,4 +124,67 @@ TEST(delivery_TlsDecision, ARouteSettingOutranksMtaSts) {
     EXPECT_EQ(decide_tls(std::nullopt, "mx.example.org", config::RouteTls::may).session, TlsPolicy::opportunistic);
 }
 
+HostDane dane_of(HostDane::Kind kind, std::vector<dns::TlsaRecord> records = {}) {
+    HostDane d;
+    d.kind = kind;
+    d.records = std::move(records);
+    d.names = {"mx.example.org"};
+    d.tlsa_name = "_25._tcp.mx.example.org";
+    d.why = "why";
+    if (kind == HostDane::Kind::failed) d.failure = "dnssec-invalid";
+    return d;
+}
+
+dns::TlsaRecord tlsa(int usage) {
+    dns::TlsaRecord r;
+    r.usage = static_cast<std::uint8_t>(usage);
+    r.selector = 1;
+    r.matching = 1;
+    r.data.assign(32, 0xab);
+    return r;
+}
+
+TEST(delivery_TlsDecision, UsableTlsaTakesPrecedenceOverMtaSts) {
+    // RFC 8461 §2: a host with usable TLSA records is DANE-checked, even one MTA-STS does not list.
+    auto p = policy(mtasts::Mode::enforce, {"other.example.org"});
+    auto d = decide_tls(p, "mx.example.org", std::nullopt, dane_of(HostDane::Kind::usable, {tlsa(3)}));
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.source, PolicySource::dane);
+    EXPECT_EQ(d.session, TlsPolicy::dane);
+    EXPECT_NE(d.reason.find("DANE takes precedence"), std::string::npos) << d.reason;
+}
+
+TEST(delivery_TlsDecision, UnusableOnlyMeansMandatoryTlsUnlessMtaStsEnforces) {
+    auto none = decide_tls(std::nullopt, "mx.example.org", std::nullopt, dane_of(HostDane::Kind::unusable_only, {tlsa(1)}));
+    EXPECT_EQ(none.source, PolicySource::dane);
+    EXPECT_EQ(none.session, TlsPolicy::required_encrypted);
+    auto listed = decide_tls(policy(mtasts::Mode::enforce, {"mx.example.org"}), "mx.example.org", std::nullopt,
+                             dane_of(HostDane::Kind::unusable_only, {tlsa(0)}));
+    EXPECT_EQ(listed.source, PolicySource::mta_sts_enforce);
+    EXPECT_EQ(listed.session, TlsPolicy::required_verified);
+    auto unlisted = decide_tls(policy(mtasts::Mode::enforce, {"other.example.org"}), "mx.example.org", std::nullopt,
+                               dane_of(HostDane::Kind::unusable_only, {tlsa(0)}));
+    EXPECT_FALSE(unlisted.allowed);
+}
+
+TEST(delivery_TlsDecision, FailedDaneLookupIsNeverContacted) {
+    auto d = decide_tls(std::nullopt, "mx.example.org", std::nullopt, dane_of(HostDane::Kind::failed));
+    EXPECT_FALSE(d.allowed);
+    EXPECT_STREQ(d.dane_failure, "dnssec-invalid");
+    // ... but the operator's route outranks it (as it outranks MTA-STS).
+    EXPECT_TRUE(decide_tls(std::nullopt, "mx.example.org", config::RouteTls::may, dane_of(HostDane::Kind::failed)).allowed);
+}
+
+TEST(delivery_TlsDecision, RouteDaneNeedsUsableRecords) {
+    auto ok = decide_tls(std::nullopt, "mx.example.org", config::RouteTls::dane, dane_of(HostDane::Kind::usable, {tlsa(2)}));
+    EXPECT_TRUE(ok.allowed);
+    EXPECT_EQ(ok.source, PolicySource::route);
+    EXPECT_EQ(ok.session, TlsPolicy::dane);
+    for (auto kind : {HostDane::Kind::none, HostDane::Kind::unusable_only}) {
+        auto no = decide_tls(std::nullopt, "mx.example.org", config::RouteTls::dane, dane_of(kind, {tlsa(1)}));
+        EXPECT_FALSE(no.allowed);
+        EXPECT_STREQ(no.dane_failure, "dane-required");
+    }
+}
+
 }  // namespace
