@@ -736,6 +736,7 @@ void Loader::read_delivery(const Table& root) {
     get_int(*s, "mx_port", d.mx_port, 1, 65535);
     get_path(*s, "capture_dir", d.capture_dir);
     get_path(*s, "extra_ca_file", d.extra_ca_file);
+    get_bool(*s, "honor_tls_required", d.honor_tls_required);
     if (d.mode == DeliveryMode::smarthost && !s->t->contains("smarthost"))
         missing(*s, "smarthost", "required when mode = \"smarthost\"; such as \"smtp.example.net:587\"");
     if (d.mode == DeliveryMode::capture && !s->t->contains("capture_dir"))

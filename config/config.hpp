@@ -153,6 +153,9 @@ struct DeliveryConfig {
     std::uint16_t mx_port = 25;                     // tests point this at a loopback port
     std::filesystem::path capture_dir;              // required when mode = capture
     std::filesystem::path extra_ca_file;            // trusted besides the system CAs
+    // "TLS-Required: No" in a message (RFC 8689 §5) lets MTA-STS and DANE failures yield to
+    // opportunistic TLS for it, as the RFC says; false ignores the field.
+    bool honor_tls_required = true;
     bool operator==(const DeliveryConfig&) const = default;
 };
 

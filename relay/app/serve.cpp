@@ -169,7 +169,16 @@ int serve(const std::filesystem::path& config_path) {
                                     "dane-required, starttls-not-supported, no-match, name-mismatch, expired, "
                                     "chain-invalid, no-certificate)")
                               .Register(metrics->registry());
+    // Whether DNSSEC validation works on the DNS path (mode mx, [dns] dnssec = true).
+    auto& dnssec_validating = prometheus::BuildGauge()
+                                  .Name("signpost_dnssec_validating")
+                                  .Help("1 while the trust anchor's own zone validates (DNSSEC works on the DNS path), "
+                                        "0 while it does not; absent with [dns] dnssec = false")
+                                  .Register(metrics->registry());
     delivery::DeliveryEvents events;
+    events.dnssec = [&dnssec_validating](const dns::DnssecProbe& p) {
+        dnssec_validating.Add({}).Set(p.state == dns::DnssecProbe::State::validating ? 1 : 0);
+    };
     events.session = [&attempts, &testing_failures, &dane_failures](const delivery::SessionAttempt& a) {
         attempts.Add({{"policy", a.policy}, {"result", a.result}}).Increment();
         if (a.testing_violation) testing_failures.Increment();

@@ -117,7 +117,7 @@ std::vector<RecipientResult> capture_job(const fs::path& capture_dir, const Job&
 
     // The MAIL command as it would go out: the parameters the message needs.
     std::string envelope = "MAIL FROM:<" + job.mail_from + ">" + (job.body_8bit ? " BODY=8BITMIME" : "") +
-                           (job.smtputf8 ? " SMTPUTF8" : "") + "\n";
+                           (job.smtputf8 ? " SMTPUTF8" : "") + (job.requiretls ? " REQUIRETLS" : "") + "\n";
     for (const auto& r : job.recipients) envelope += "RCPT TO:<" + r + ">\n";
     auto e = write_atomically(capture_dir, job.queue_id + ".envelope", [&](int fd) -> std::optional<FileError> {
         if (!write_all(fd, envelope.data(), envelope.size()))

@@ -50,6 +50,12 @@ struct Job {
     std::string prepend;                   // header text sent before the message
     bool smtputf8 = false;                 // needs SMTPUTF8 (RFC 6531)
     bool body_8bit = false;                // needs 8BITMIME (RFC 6152)
+    // REQUIRETLS (RFC 8689): only over TLS verified by DANE, MTA-STS enforce or a [[route]]
+    // tls = verify/dane, to a next hop that offers REQUIRETLS; else 5.7.30.
+    bool requiretls = false;
+    // "TLS-Required: No" (RFC 8689 §5): MTA-STS and DANE failures do not stop delivery
+    // (opportunistic TLS instead), when [delivery] honor_tls_required = true.
+    bool tls_required_no = false;
     // Optional; may be called on any thread, before `done`: recipients that a destination
     // has just accepted while others of the job are still to be tried (a job spanning
     // several domains). The queue makes them durable at once, so a crash while the later

@@ -29,6 +29,8 @@ struct DeliveryEvents {
     // Every outbound session (modes mx and smarthost): the TLS policy and the result.
     std::function<void(const SessionAttempt&)> session;
     mtasts::StoreEvents mta_sts;  // mode mx with [mta_sts] enabled
+    // Mode mx with [dns] dnssec: each DNSSEC path probe (relay/dns/dnssec_probe.hpp).
+    std::function<void(const dns::DnssecProbe&)> dnssec;
 };
 
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,

@@ -76,8 +76,11 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
     log::Logger log;
     MxCounters counters;
 
+    std::optional<asio::steady_timer> probe_timer;  // on probe_strand; cancelled by stop()
+
     std::mutex mu;  // guards what follows
     bool stopping = false;
+    std::string dnssec_problem;  // the probe's detail while it does not say "validating"
     std::set<std::shared_ptr<StopSignal>> running;
     std::map<std::string, std::size_t> per_domain;
     std::map<std::string, std::deque<std::shared_ptr<asio::steady_timer>>> waiting;
@@ -196,6 +199,10 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             co_return results_for_all(job, Outcome::permanent, "5.1.2", "domain " + domain + " does not exist (DNS NXDOMAIN)");
         }
         if (mx.status != dns::Status::ok) {
+            if (mx.security == dns::Security::bogus) {
+                std::lock_guard lk(mu);
+                if (!dnssec_problem.empty()) mx.why += " (DNSSEC validation is failing on this DNS path: " + dnssec_problem + ")";
+            }
             jlog->info("{}: MX lookup failed: {}", domain, mx.why);
             co_return results_for_all(job, Outcome::temporary, "4.4.3",
                                       "MX lookup for " + domain + " failed: " + (mx.why.empty() ? dns::to_string(mx.status) : mx.why));
@@ -233,6 +240,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                                                       std::uint16_t port, bool dane_possible) {
         std::vector<std::string> unlisted;
         std::string dane_problem;  // the last host refused for a DANE reason before a session
+        std::string requiretls_problem;  // the last host refused for REQUIRETLS before a session
         std::optional<SessionResult> last;
         std::string last_problem;
         std::size_t tried = 0;
@@ -245,6 +253,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             TlsDecision d;
             if (!check_dane) {
                 d = decide_tls(policy, host, route_tls);
+                relax_for_tls_required_no(d, job);
                 if (!d.allowed) {
                     refuse_host(d, host, domain, jlog, unlisted, dane_problem);
                     continue;
@@ -264,10 +273,17 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             if (check_dane) {
                 if (!addresses.empty()) dane = co_await lookup_dane(*resolver, host, port, v6, v4);
                 d = decide_tls(policy, host, route_tls, dane);
+                relax_for_tls_required_no(d, job);
                 if (!d.allowed && !addresses.empty()) {
                     refuse_host(d, host, domain, jlog, unlisted, dane_problem);
                     continue;
                 }
+            }
+            if (job.requiretls && !verified_path(d)) {
+                requiretls_problem = "MX " + host + ": " + d.reason;
+                jlog->info("{}: skipping MX {} for a REQUIRETLS message: {} (policy {}) is not a verified TLS path", domain,
+                           host, d.reason, to_string(d.source));
+                continue;
             }
             if (addresses.empty()) {
                 last_problem = "MX " + host + " has no address (A: " + (v4.why.empty() ? dns::to_string(v4.status) : v4.why) +
@@ -300,7 +316,9 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 // Built in statements, not a `?:` of two std::string temporaries: GCC 12
                 // destroys both branches' temporaries inside coroutines (a double free).
                 std::string why = policy_note;
-                if (d.session == TlsPolicy::dane || d.session == TlsPolicy::required_encrypted) why.append("; ").append(d.reason);
+                if (d.session == TlsPolicy::dane || d.session == TlsPolicy::required_encrypted || d.relaxed)
+                    why.append("; ").append(d.reason);
+                if (job.requiretls) why.append("; REQUIRETLS");
                 jlog->info("{}: attempt via {}{}: policy {} ({}); TLS {}, certificate {}; {}", domain, res.remote_host,
                            res.reused ? " (reused connection)" : "", to_string(d.source), why,
                            res.tls.empty() ? "none" : res.tls, cert,
@@ -318,11 +336,21 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                     a.dane_failure = res.dane_failure;
                     opt.on_attempt(a);
                 }
+                if (d.relaxed)
+                    for (const auto& r : res.recipients)
+                        if (r.outcome == Outcome::delivered)
+                            jlog->warn("{}: <{}> delivered under \"TLS-Required: No\" (RFC 8689): {} was not enforced",
+                                       domain, r.address, to_string(d.source));
                 if (!res.try_next) co_return std::move(res.recipients);
                 last = std::move(res);
             }
         }
         if (last) co_return std::move(last->recipients);
+        if (!requiretls_problem.empty())
+            co_return results_for_all(job, Outcome::permanent, "5.7.30",
+                                      "REQUIRETLS: no verified TLS path to " + domain +
+                                          " (needs DANE, an MTA-STS enforce policy or a [[route]] tls = verify/dane): " +
+                                          requiretls_problem);
         if (!dane_problem.empty())
             co_return results_for_all(job, Outcome::temporary, "4.7.5", "not delivered to " + domain + ": " + dane_problem);
         if (!unlisted.empty() && !policy_allows_any(policy, plan)) {
@@ -339,6 +367,31 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                                       (last_problem.empty() ? std::string() : ": " + last_problem));
     }
 
+    // "TLS-Required: No" (RFC 8689 §5): what MTA-STS or DANE would refuse is tried with
+    // opportunistic TLS instead. The operator's [[route]] is not the recipient's policy and
+    // stays as it is.
+    void relax_for_tls_required_no(TlsDecision& d, const Job& job) const {
+        if (!job.tls_required_no || !opt.honor_tls_required) return;
+        if (d.source != PolicySource::dane && d.source != PolicySource::mta_sts_enforce &&
+            d.source != PolicySource::mta_sts_testing)
+            return;
+        if (d.allowed && d.session == TlsPolicy::opportunistic) return;
+        d.allowed = true;
+        d.dane_failure = "";
+        d.session = TlsPolicy::opportunistic;
+        d.relaxed = true;
+        d.reason += "; the message says \"TLS-Required: No\": opportunistic TLS instead";
+    }
+
+    // REQUIRETLS (RFC 8689 §4.2.1): TLS that authenticates the next hop by the recipient's
+    // DNSSEC-signed or MTA-STS policy, or by the operator's route.
+    static bool verified_path(const TlsDecision& d) {
+        if (!d.allowed) return false;
+        if (d.session == TlsPolicy::dane) return true;
+        return d.session == TlsPolicy::required_verified &&
+               (d.source == PolicySource::mta_sts_enforce || d.source == PolicySource::route);
+    }
+
     // A host the TLS decision rules out: logged, and remembered for the domain's verdict.
     void refuse_host(const TlsDecision& d, const std::string& host, const std::string& domain, const log::Logger& jlog,
                      std::vector<std::string>& unlisted, std::string& dane_problem) {
@@ -349,6 +402,37 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             if (opt.on_attempt) opt.on_attempt(SessionAttempt{to_string(d.source), "deferred", false, d.dane_failure});
         } else {
             unlisted.push_back(host);
+        }
+    }
+
+    // The DNSSEC path probe: at start, then every 10 minutes until stop().
+    static awaitable<void> probe_loop(std::shared_ptr<Impl> self) {
+        std::optional<dns::DnssecProbe::State> last;
+        for (;;) {
+            {
+                std::lock_guard lk(self->mu);
+                if (self->stopping) co_return;
+            }
+            dns::DnssecProbe p = co_await dns::probe_dnssec(*self->resolver, self->opt.dnssec_probe_zone);
+            if (last != p.state) {
+                if (p.state == dns::DnssecProbe::State::validating)
+                    self->log->info("DNSSEC: validating ({})", p.detail);
+                else
+                    self->log->error("DNSSEC: {}: {}. Lookups stay validated, so mail to every domain is deferred while "
+                                     "this lasts: point [dns] forwarders at a resolver that passes DNSSEC records (or set "
+                                     "[dns] dnssec = false)",
+                                     dns::to_string(p.state), p.detail);
+            }
+            last = p.state;
+            {
+                std::lock_guard lk(self->mu);
+                self->dnssec_problem = p.state == dns::DnssecProbe::State::validating ? std::string() : p.detail;
+            }
+            if (self->opt.on_dnssec_probe) self->opt.on_dnssec_probe(p);
+            self->probe_timer->expires_after(std::chrono::minutes(10));
+            boost::system::error_code ec;
+            co_await self->probe_timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) co_return;
         }
     }
 
@@ -370,7 +454,13 @@ MxDeliverer::MxDeliverer(asio::any_io_executor io, std::shared_ptr<dns::Resolver
     impl_->opt = std::move(options);
     impl_->log = std::move(logger);
     impl_->pool = ConnectionPool::make(asio::make_strand(impl_->io), {}, impl_->log);
+    if (impl_->opt.dane && !impl_->opt.dnssec_probe_zone.empty()) {
+        auto strand = asio::make_strand(impl_->io);
+        impl_->probe_timer.emplace(strand);
+        asio::co_spawn(strand, Impl::probe_loop(impl_), [](std::exception_ptr) {});
+    }
 }
+
 
 MxDeliverer::~MxDeliverer() { stop(); }
 
@@ -420,6 +510,7 @@ void MxDeliverer::stop() {
     }
     for (auto& s : running) s->stop();
     impl_->pool->shutdown();
+    if (impl_->probe_timer) asio::post(impl_->probe_timer->get_executor(), [impl = impl_] { impl->probe_timer->cancel(); });
 }
 
 const MxCounters& MxDeliverer::counters() const { return impl_->counters; }

@@ -47,6 +47,7 @@
 
 #include "relay/delivery/deliverer.hpp"
 #include "relay/delivery/smtp_session.hpp"
+#include "relay/dns/dnssec_probe.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/log/log.hpp"
 #include "relay/mtasts/mtasts.hpp"
@@ -73,6 +74,11 @@ struct MxOptions {
     SessionTimeouts timeouts;
     std::vector<config::RouteConfig> routes;  // [[route]]: next hop and/or TLS per domain
     bool dane = false;  // [dns] dnssec: answers are validated, so TLSA records can be used
+    bool honor_tls_required = true;  // [delivery] honor_tls_required ("TLS-Required: No")
+    // With dane: the trust anchor's zone, probed at start and every 10 minutes
+    // (relay/dns/dnssec_probe.hpp); the state is logged when it changes and reported here.
+    std::string dnssec_probe_zone;
+    std::function<void(const dns::DnssecProbe&)> on_dnssec_probe;  // may be empty
     std::function<void(const SessionAttempt&)> on_attempt;  // may be empty; called on job strands
 };
 

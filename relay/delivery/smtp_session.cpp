@@ -408,6 +408,17 @@ awaitable<void> Session::run() {
         co_await quit();
         co_return;
     }
+    // RFC 8689 §4.2.1: a REQUIRETLS message goes only over TLS to a server that offers
+    // REQUIRETLS, and the flag goes with it. Which TLS is good enough (verified) is the
+    // routing's decision; here the session itself is checked. Another MX may offer it.
+    if (job_.requiretls && (!conn_->t->tls || !caps_.requiretls)) {
+        decide_rest(Outcome::permanent, 0, "5.7.30",
+                    std::string("REQUIRETLS: ") + result.remote_host +
+                        (conn_->t->tls ? " does not offer REQUIRETLS" : " was reached without TLS"));
+        result.try_next = true;
+        co_await quit();
+        co_return;
+    }
     // RFC 1870 §6: a message bigger than the server's fixed limit will be refused.
     const std::uint64_t message_size = job_.prepend.size() + job_.size;
     if (caps_.size && caps_.size_limit > 0 && message_size > caps_.size_limit) {
@@ -715,7 +726,7 @@ awaitable<bool> Session::authenticate() {
 
 awaitable<void> Session::transaction() {
     const std::uint64_t message_size = job_.prepend.size() + job_.size;
-    auto mail = smtp::format_mail_from(job_.mail_from, caps_, message_size, job_.body_8bit, job_.smtputf8);
+    auto mail = smtp::format_mail_from(job_.mail_from, caps_, message_size, job_.body_8bit, job_.smtputf8, job_.requiretls);
     if (!mail) {
         decide_rest(Outcome::permanent, 0, "5.1.7", "the sender address cannot be sent (control characters)");
         co_await quit();

@@ -69,6 +69,8 @@ struct TlsDecision {
     // Not allowed for a DANE reason: the bounded label ("dnssec-invalid", "tlsa-lookup",
     // "dane-required"); "" otherwise.
     const char* dane_failure = "";
+    // MTA-STS/DANE yielded to the message's "TLS-Required: No" (RFC 8689 §5; mx.cpp).
+    bool relaxed = false;
 };
 
 TlsDecision decide_tls(const std::optional<mtasts::Policy>& policy, std::string_view mx_host,

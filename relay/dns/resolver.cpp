@@ -91,6 +91,7 @@ constexpr int kTypeMx = 15;
 constexpr int kTypeTxt = 16;
 constexpr int kTypeAaaa = 28;
 constexpr int kTypeTlsa = 52;
+constexpr int kTypeDnskey = 48;
 
 constexpr std::size_t kMaxOutstanding = 1000;  // queries in flight per resolver
 constexpr std::size_t kMaxName = 253;          // RFC 1035 §2.3.4 in text form, no final dot
@@ -161,7 +162,8 @@ RawAnswer classify(int err, const ub_result* r, bool validating) {
 }
 
 // Empty when `name` may be asked; otherwise why not.
-std::string refuse_name(std::string_view name) {
+std::string refuse_name(std::string_view name, int type) {
+    if (name == "." && type == kTypeDnskey) return {};  // the root's keys (the DNSSEC probe)
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (name.empty()) return "empty name";
     if (name.size() > kMaxName) return "name longer than 253 octets";
@@ -260,7 +262,7 @@ private:
     };
 
     void start(std::uint64_t id, std::string name, int type, std::unique_ptr<Waiter> waiter) {
-        std::string refused = closed_ ? "resolver shut down" : !broken_.empty() ? broken_ : refuse_name(name);
+        std::string refused = closed_ ? "resolver shut down" : !broken_.empty() ? broken_ : refuse_name(name, type);
         if (refused.empty() && queries_.size() >= kMaxOutstanding)
             refused = "too many queries (limit " + std::to_string(kMaxOutstanding) + ")";
         if (!refused.empty()) {
@@ -429,6 +431,7 @@ public:
     }
     asio::awaitable<TxtRecords> txt(std::string name) override { return txt_of(core_, std::move(name)); }
     asio::awaitable<TlsaAnswer> tlsa(std::string name) override { return tlsa_of(core_, std::move(name)); }
+    asio::awaitable<Answer> dnskey(std::string zone) override { return dnskey_of(core_, std::move(zone)); }
 
 private:
     static asio::awaitable<MxAnswer> mx_of(std::shared_ptr<Core> core, std::string name) {
@@ -446,6 +449,14 @@ private:
     static asio::awaitable<TxtRecords> txt_of(std::shared_ptr<Core> core, std::string name) {
         RawAnswer raw = co_await ask(std::move(core), std::move(name), kTypeTxt);
         co_return decode(std::move(raw), "TXT", parse_txt, &TxtRecords::records);
+    }
+    static asio::awaitable<Answer> dnskey_of(std::shared_ptr<Core> core, std::string zone) {
+        RawAnswer raw = co_await ask(std::move(core), std::move(zone), kTypeDnskey);
+        Answer a;
+        a.status = raw.status;
+        a.security = raw.security;
+        a.why = std::move(raw.why);
+        co_return a;
     }
     static asio::awaitable<TlsaAnswer> tlsa_of(std::shared_ptr<Core> core, std::string name) {
         RawAnswer raw = co_await ask(std::move(core), std::move(name), kTypeTlsa);

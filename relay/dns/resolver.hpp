@@ -86,6 +86,14 @@ public:
     virtual boost::asio::awaitable<AddressAnswer> aaaa(std::string name) = 0;
     virtual boost::asio::awaitable<TxtRecords> txt(std::string name) = 0;
     virtual boost::asio::awaitable<TlsaAnswer> tlsa(std::string name) = 0;
+    // The DNSKEY RRset of `zone` ("." for the root): only its status and security, for the
+    // DNSSEC probe (dnssec_probe.hpp). Resolvers that cannot ask answer servfail.
+    // Inline, so that scripted resolvers in tests need not link relay/dns.
+    virtual boost::asio::awaitable<Answer> dnskey(std::string /*zone*/) {
+        Answer a;
+        a.why = "DNSKEY lookups are not supported by this resolver";
+        co_return a;
+    }
 };
 
 // Throws std::runtime_error naming the setting when libunbound refuses the configuration

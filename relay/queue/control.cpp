@@ -172,6 +172,8 @@ std::string render_show(const Envelope& e, const std::string& headers, bool in_f
     out += "client:    " + (e.client.empty() ? std::string("-") : e.client) + "\n";
     out += "size:      " + std::to_string(e.size) + " octets";
     if (e.smtputf8) out += ", SMTPUTF8";
+    if (e.requiretls) out += ", REQUIRETLS";
+    if (e.tls_required_no) out += ", TLS-Required: No";
     if (e.body_8bit) out += ", 8BITMIME";
     out += "\n";
     out += "state:     " + message_state(e, in_flight) + (e.warned ? " (delay warning sent)" : "") + "\n";

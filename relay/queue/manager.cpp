@@ -230,6 +230,8 @@ void Manager::dispatch(Entry& entry, Clock::time_point now) {
     job.prepend = env.prepend;
     job.smtputf8 = env.smtputf8;
     job.body_8bit = env.body_8bit;
+    job.requiretls = env.requiretls;
+    job.tls_required_no = env.tls_required_no;
     // Weak: a Deliverer may keep the job (and so this function) after the Manager is gone.
     job.progress = [weak = weak_from_this(), id = env.id](std::vector<delivery::RecipientResult> delivered) {
         auto self = weak.lock();

@@ -434,7 +434,7 @@ std::string encode_envelope(const Envelope& e) {
     record(out, "arrival", std::to_string(micros(e.arrival)));
     record(out, "size", std::to_string(e.size));
     record(out, "flags", std::string(e.smtputf8 ? "u" : "") + (e.body_8bit ? "8" : "") + (e.held ? "h" : "") +
-                             (e.warned ? "w" : ""));
+                             (e.warned ? "w" : "") + (e.requiretls ? "r" : "") + (e.tls_required_no ? "n" : ""));
     // Whatever of the three is set is written (decode keeps each on its own).
     if (!e.dsn_of.empty() || !e.dsn_kind.empty() || !e.dsn_rcpts.empty()) {
         record(out, "dsn-of", e.dsn_of);
@@ -520,6 +520,8 @@ std::optional<Envelope> decode_envelope(std::string_view text) {
             e.body_8bit = value.find('8') != std::string_view::npos;
             e.held = value.find('h') != std::string_view::npos;
             e.warned = value.find('w') != std::string_view::npos;
+            e.requiretls = value.find('r') != std::string_view::npos;
+            e.tls_required_no = value.find('n') != std::string_view::npos;
         } else if (name == "dsn-of") e.dsn_of = value;
         else if (name == "dsn-kind") e.dsn_kind = value;
         else if (name == "dsn-rcpt") e.dsn_rcpts.emplace_back(value);

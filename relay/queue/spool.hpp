@@ -103,6 +103,8 @@ struct Envelope {
     std::uint64_t size = 0;              // message octets at the start of the file
     bool smtputf8 = false;
     bool body_8bit = false;
+    bool requiretls = false;             // REQUIRETLS (RFC 8689): verified TLS to a REQUIRETLS hop
+    bool tls_required_no = false;        // "TLS-Required: No" (RFC 8689 §5): policies may yield
     bool held = false;                   // `queue hold`: not delivered until released
     bool warned = false;                 // a delay DSN was sent
     // On a DSN we generated: the message it reports on, its kind ("failure" or "delay")

@@ -203,6 +203,7 @@ Capabilities parse_ehlo(const Reply& reply) {
         else if (keyword == "STARTTLS") caps.starttls = true;
         else if (keyword == "ENHANCEDSTATUSCODES") caps.enhanced_status_codes = true;
         else if (keyword == "CHUNKING") caps.chunking = true;
+        else if (keyword == "REQUIRETLS") caps.requiretls = true;
         else if (keyword == "SIZE") {
             caps.size = true;
             if (!w.empty()) {
@@ -227,7 +228,7 @@ Result<std::string> format_ehlo(std::string_view name) { return command_with_nam
 Result<std::string> format_helo(std::string_view name) { return command_with_name("HELO", name); }
 
 Result<std::string> format_mail_from(std::string_view reverse_path, const Capabilities& caps,
-                                     std::uint64_t message_size, bool body_8bit, bool smtputf8) {
+                                     std::uint64_t message_size, bool body_8bit, bool smtputf8, bool requiretls) {
     if (has_control(reverse_path)) return make_error_code(ClientErrc::invalid_argument);
     std::string out = "MAIL FROM:<";
     out += reverse_path;
@@ -235,6 +236,7 @@ Result<std::string> format_mail_from(std::string_view reverse_path, const Capabi
     if (caps.size) out += " SIZE=" + std::to_string(message_size);
     if (body_8bit && caps.eightbitmime) out += " BODY=8BITMIME";
     if (smtputf8 && caps.smtputf8) out += " SMTPUTF8";
+    if (requiretls && caps.requiretls) out += " REQUIRETLS";
     out += "\r\n";
     return out;
 }

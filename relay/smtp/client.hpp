@@ -101,6 +101,7 @@ struct Capabilities {
     bool starttls = false;
     bool enhanced_status_codes = false;
     bool chunking = false;
+    bool requiretls = false;          // RFC 8689 §4
     std::vector<std::string> auth;    // mechanisms, upper-case, in the server's order
 
     bool has_auth(std::string_view mechanism) const;  // case-insensitive
@@ -118,11 +119,13 @@ Result<std::string> format_helo(std::string_view name);
 
 // "MAIL FROM:<reverse_path>" + " SIZE=n" when the server offers SIZE (n = message_size,
 // RFC 1870 §3) + " BODY=8BITMIME" when body_8bit and offered + " SMTPUTF8" when smtputf8
-// and offered, then CRLF. "" is the null reverse-path "<>". Whether to send at all when a
-// needed extension is missing is the caller's decision.
+// and offered + " REQUIRETLS" when requiretls and offered (RFC 8689 §4), then CRLF. "" is
+// the null reverse-path "<>". Whether to send at all when a needed extension is missing is
+// the caller's decision.
 // Errors: invalid_argument (a control character in the address).
 Result<std::string> format_mail_from(std::string_view reverse_path, const Capabilities& caps,
-                                     std::uint64_t message_size, bool body_8bit, bool smtputf8);
+                                     std::uint64_t message_size, bool body_8bit, bool smtputf8,
+                                     bool requiretls = false);
 
 // "RCPT TO:<forward_path>\r\n". Errors: invalid_argument (empty, or a control character).
 Result<std::string> format_rcpt_to(std::string_view forward_path);

@@ -461,6 +461,9 @@ Result<MailParameters> parse_mail_parameters(std::string_view text) {
         } else if (iequals(p.keyword, "SMTPUTF8")) {  // RFC 6531 §3.4: no value
             if (std::exchange(m.smtputf8, true)) return Errc::param_duplicate;
             if (p.value) return Errc::param_value;
+        } else if (iequals(p.keyword, "REQUIRETLS")) {  // RFC 8689 §4: no value
+            if (std::exchange(m.requiretls, true)) return Errc::param_duplicate;
+            if (p.value) return Errc::param_value;
         } else if (iequals(p.keyword, "AUTH")) {  // RFC 4954 §5: AUTH=xtext / AUTH=<>
             if (std::exchange(seen_auth, true)) return Errc::param_duplicate;
             if (!p.value || (*p.value != "<>" && !valid_xtext(*p.value))) return Errc::param_value;

@@ -2,7 +2,8 @@
 //
 // What it does: splits a command line into verb and argument, parses the paths of MAIL
 // FROM / RCPT TO (RFC 5321 §4.1.2, §4.1.3; RFC 6531 §3.3 for UTF-8), the ESMTP parameters
-// of MAIL FROM (SIZE RFC 1870, BODY RFC 6152, SMTPUTF8 RFC 6531, AUTH RFC 4954 §5) and the
+// of MAIL FROM (SIZE RFC 1870, BODY RFC 6152, SMTPUTF8 RFC 6531, REQUIRETLS RFC 8689, AUTH
+// RFC 4954 §5) and the
 // BDAT arguments (RFC 3030 §2). ServerProtocol decides what a result means for the
 // session; this file only says whether the text is well formed.
 //
@@ -109,6 +110,7 @@ struct MailParameters {
     std::optional<std::uint64_t> size;  // SIZE=; a number over 2^64-1 saturates
     BodyType body = BodyType::unspecified;
     bool smtputf8 = false;
+    bool requiretls = false;          // REQUIRETLS (RFC 8689 §4): verified TLS on every hop
     std::optional<std::string> auth;  // AUTH= as sent (xtext or "<>"); not used further
 };
 

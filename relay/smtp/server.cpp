@@ -264,6 +264,7 @@ Step ServerProtocol::on_ehlo(std::string_view arg, bool esmtp) {
                "CHUNKING"};                                            // RFC 3030
     if (options_.starttls_offered && !options_.tls_active) r.lines.push_back("STARTTLS");  // RFC 3207
     if (options_.tls_active) r.lines.push_back("AUTH PLAIN LOGIN");  // RFC 4954; never in clear
+    if (options_.tls_active) r.lines.push_back("REQUIRETLS");        // RFC 8689 §4: only inside TLS
     return progress(std::move(r));
 }
 
@@ -327,6 +328,9 @@ Step ServerProtocol::on_mail(std::string_view arg) {
     }
     if (params.size && *params.size > options_.max_message_size) return neutral(too_big());  // RFC 1870 §6.1
     if (address->non_ascii && !params.smtputf8) return bad(non_ascii());  // RFC 6531 §3.5
+    // RFC 8689 §4.1: REQUIRETLS is offered only inside TLS, and so accepted only there.
+    if (params.requiretls && !options_.tls_active)
+        return bad(make_reply(530, "5.7.10", "REQUIRETLS needs a TLS session: use STARTTLS first"));
     if (auto refusal = policy_.check_sender(user_, address->mailbox)) {
         if (refusal->positive()) throw std::logic_error("smtp::Policy::check_sender returned a positive reply");
         return neutral(std::move(*refusal));
@@ -336,6 +340,7 @@ Step ServerProtocol::on_mail(std::string_view arg) {
     envelope_.declared_size = params.size;
     envelope_.body_8bit = params.body == BodyType::eight_bit_mime;
     envelope_.smtputf8 = params.smtputf8;
+    envelope_.requiretls = params.requiretls;
     state_ = State::mail;
     return progress(make_reply(250, "2.1.0", "Sender ok"));
 }

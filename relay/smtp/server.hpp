@@ -119,6 +119,7 @@ struct Envelope {
     std::optional<std::uint64_t> declared_size;  // MAIL FROM SIZE=
     bool body_8bit = false;               // BODY=8BITMIME
     bool smtputf8 = false;                // SMTPUTF8 parameter
+    bool requiretls = false;              // REQUIRETLS parameter (RFC 8689)
 };
 
 // Outcome of the message ingest, decided by relay/submission when the body has been read:

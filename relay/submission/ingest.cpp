@@ -141,6 +141,37 @@ bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header) {
                        [](const std::string& r) { return has_non_ascii(r); });
 }
 
+bool tls_required_no(std::string_view header) {
+    int fields = 0;
+    bool no = false;
+    std::size_t pos = 0;
+    while (pos < header.size()) {
+        std::size_t eol = header.find('\n', pos);
+        if (eol == std::string_view::npos) eol = header.size();
+        std::string_view line = header.substr(pos, eol - pos);
+        pos = eol + 1;
+        if (line.empty() || line[0] == ' ' || line[0] == '\t') continue;  // a continuation or the end
+        const std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string name(line.substr(0, colon));
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+        if (lower(name) != "tls-required") continue;
+        ++fields;
+        std::string value(line.substr(colon + 1));
+        while (pos < header.size() && (header[pos] == ' ' || header[pos] == '\t')) {  // unfold
+            std::size_t next = header.find('\n', pos);
+            if (next == std::string_view::npos) next = header.size();
+            value.append(header.substr(pos, next - pos));
+            pos = next + 1;
+        }
+        std::string trimmed;
+        for (char c : value)
+            if (c != ' ' && c != '\t' && c != '\r') trimmed.push_back(c);
+        no = lower(trimmed) == "no";
+    }
+    return fields == 1 && no;
+}
+
 std::string sign_own_message(const config::Config& config, keys::KeyStore& keys, std::string_view message,
                              std::string_view from_domain, std::chrono::system_clock::time_point now) {
     const config::DomainConfig* domain = config.find_domain(lower(from_domain));
@@ -412,6 +443,9 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     // What the next hop must offer, not what the client said it may send (DESIGN.md).
     env.smtputf8 = needs_smtputf8(ctx_.envelope, header_);
     env.body_8bit = ctx_.envelope.body_8bit;
+    env.requiretls = ctx_.envelope.requiretls;
+    // RFC 8689 §4.1: with REQUIRETLS the TLS-Required field is ignored.
+    env.tls_required_no = !env.requiretls && tls_required_no(header_);
     if (auto ec = file_->commit(env)) {
         bool full = ec == std::errc::no_space_on_device;
         file_->abort();

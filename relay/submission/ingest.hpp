@@ -119,6 +119,13 @@ private:
 // in its header is legacy 8-bit mail and is passed on as such, as Postfix does.
 bool needs_smtputf8(const smtp::Envelope& envelope, std::string_view header);
 
+// Whether the header section asks, with "TLS-Required: No" (RFC 8689 §3), that recipient
+// policies (MTA-STS, DANE) not stop delivery. Exactly one TLS-Required field whose value is
+// "No" (any case, surrounding white space and folding ignored) counts; a second field or
+// any other value does not (the conservative reading: policies apply). The caller ignores
+// it for a REQUIRETLS message (RFC 8689 §4.1).
+bool tls_required_no(std::string_view header);
+
 // DKIM-Signature field(s) for a complete message Signpost writes itself (a DSN, From
 // MAILER-DAEMON@<from_domain>): signed like submitted mail, with the active keys of the
 // [[domain]] that covers `from_domain` (Config::find_domain). "" when no [[domain]] covers

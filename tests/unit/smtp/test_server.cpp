@@ -115,13 +115,13 @@ TEST(Server, EhloKeywordsBeforeAndAfterTls) {
         s.ehlo();
         EXPECT_EQ(s.line("STARTTLS").next, Next::start_tls);
         s.p.on_tls_started();
-        EXPECT_EQ(s.say("EHLO client.example"), common + "250-CHUNKING\r\n250 AUTH PLAIN LOGIN\r\n");
+        EXPECT_EQ(s.say("EHLO client.example"), common + "250-CHUNKING\r\n250-AUTH PLAIN LOGIN\r\n250 REQUIRETLS\r\n");
     }
     {
         ServerOptions o = options(true);  // implicit TLS listener (465)
         o.starttls_offered = false;
         Session s(o);
-        EXPECT_EQ(s.say("EHLO client.example"), common + "250-CHUNKING\r\n250 AUTH PLAIN LOGIN\r\n");
+        EXPECT_EQ(s.say("EHLO client.example"), common + "250-CHUNKING\r\n250-AUTH PLAIN LOGIN\r\n250 REQUIRETLS\r\n");
     }
     {
         ServerOptions o = options(false);  // plain listener without TLS: neither
