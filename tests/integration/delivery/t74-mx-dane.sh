@@ -22,6 +22,14 @@
 #   expired   zone with expired signatures                 -> deferred 4.4.3 (DNSSEC bogus)
 #   routedane [[route]] host mxa, tls = "dane"             -> delivered, policy route, DANE-checked
 #   routenone [[route]] host without TLSA, tls = "dane"    -> deferred 4.7.5 (dane-required)
+# REQUIRETLS (RFC 8689), submitted with MAIL FROM:<...> REQUIRETLS (Python's smtplib):
+#   rt to ee.dane.test (DANE, the MX offers REQUIRETLS)     -> delivered, REQUIRETLS passed on
+#   rt to rtno.dane.test (DANE, MX without REQUIRETLS)      -> bounced 5.7.30
+#   rt to unsigned.plain.test (opportunistic only)          -> bounced 5.7.30; the DSN carries
+#                                                              the headers, not the body
+#   "TLS-Required: No" to trno.dane.test (TLSA mismatch)    -> delivered, and logged as such
+# (127.0.0.31 offers REQUIRETLS; 127.0.0.34 serves the same certificate without it; the
+# DSNs to example.test go to 127.0.0.32, which stores them.)
 # Then: the metrics (sessions with policy="dane", DANE failures by reason) and
 # `signpost explain` (DNSSEC status, TLSA records, which policy applies).
 source "$(dirname "$0")/../lib.sh"
@@ -63,6 +71,11 @@ z() { dnssec_rr dane.test "$1"; }
 tlsa() { z "_$MX_PORT._tcp.$1.dane.test. 300 IN TLSA $2"; }
 for h in mxa mxta mxtaname mxn; do z "$h.dane.test. 300 IN A 127.0.0.31"; done
 z "mxp.dane.test. 300 IN A 127.0.0.32"
+z "mxd.dane.test. 300 IN A 127.0.0.34"
+tlsa mxd "3 1 1 $EE311"
+z "rtno.dane.test. 300 IN MX 10 mxd.dane.test."
+z "trno.dane.test. 300 IN MX 10 mxn.dane.test."
+dnssec_rr test "example.test. 300 IN MX 10 mx.plain.test."
 z "mxnt.dane.test. 300 IN A 127.0.0.33"
 z "mxpn.dane.test. 300 IN A 127.0.0.33"
 z "alias.dane.test. 300 IN CNAME mxa.dane.test."
@@ -120,9 +133,10 @@ mx_sink() {  # mx_sink NAME ADDRESS [ARGS...]
   track_pid $!
   wait_for_log "$WORK/$name/out" READY 20
 }
-mx_sink a 127.0.0.31 --tls-cert "$P/mxa-chain.pem" --tls-key "$P/mxa.key"
-mx_sink b 127.0.0.32 --tls-cert "$P/mxb.pem" --tls-key "$P/mxb.key"
+mx_sink a 127.0.0.31 --tls-cert "$P/mxa-chain.pem" --tls-key "$P/mxa.key" --requiretls
+mx_sink b 127.0.0.32 --tls-cert "$P/mxb.pem" --tls-key "$P/mxb.key" --store "$WORK/b/store"
 mx_sink c 127.0.0.33
+mx_sink d 127.0.0.34 --tls-cert "$P/mxa-chain.pem" --tls-key "$P/mxa.key"
 
 # ---- Signpost ---------------------------------------------------------------------------
 /usr/bin/python3 - "$CFG" <<EOF
@@ -174,7 +188,7 @@ deferred_with() {  # deferred_with DOMAIN PATTERN (10 s)
   fail "$1: not deferred with /$2/"
 }
 never_sent() {  # never_sent DOMAIN: no sink has the message
-  ! grep -q "<t74-$1@example.test>" "$WORK"/{a,b,c}/sink.log || fail "$1: delivered although it must not be"
+  ! grep -q "<t74-$1@example.test>" "$WORK"/{a,b,c,d}/sink.log || fail "$1: delivered although it must not be"
 }
 attempt() { grep "\[${QID[$1]}\] $1: attempt via" "$LOG" | tail -1; }
 
@@ -242,6 +256,86 @@ pass "[[route]] tls = dane with usable TLSA: delivered, DANE-checked"
 deferred_with routenone.test "4.7.5 .*tls = dane, but the address records of mx.plain.test are not DNSSEC-signed: not contacted"
 never_sent routenone.test
 pass "[[route]] tls = dane to a host without signed TLSA: deferred (4.7.5)"
+
+# ---- REQUIRETLS and TLS-Required: No ----------------------------------------------------
+# submit_py KEY DOMAIN REQUIRETLS(0|1) [EXTRA-HEADER]: through smtplib, which can add the
+# MAIL FROM parameter; records the queue id under KEY.
+submit_py() {
+  local key=$1 domain=$2 rt=$3 extra=${4:-} id
+  id=$(/usr/bin/python3 - "$SUBMISSION_PORT" "$DEV_PASSWORD" "$domain" "$rt" "$key" "$extra" <<'PY'
+import smtplib, ssl, sys, re
+port, password, domain, rt, key, extra = sys.argv[1:]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
+s.ehlo("t74.test")
+s.starttls(context=ctx)
+s.ehlo("t74.test")
+assert (rt == "0") or s.has_extn("requiretls"), "REQUIRETLS not offered after STARTTLS"
+s.user, s.password = "dev", password
+s.auth("PLAIN", s.auth_plain)
+opts = ["REQUIRETLS"] if rt == "1" else []
+code, resp = s.mail("dev@example.test", opts)
+assert code == 250, (code, resp)
+code, resp = s.rcpt("user@" + domain)
+assert code == 250, (code, resp)
+msg = ("From: dev@example.test\r\nTo: user@" + domain + "\r\nSubject: t74 " + key + "\r\n"
+       "Message-Id: <t74-" + key + "@example.test>\r\n" + (extra + "\r\n" if extra else "") +
+       "\r\nThe secret body line of " + key + ".\r\n")
+code, resp = s.data(msg.encode())
+assert code == 250, (code, resp)
+print(re.search(rb"queued as ([0-9A-Z]+)", resp).group(1).decode())
+s.quit()
+PY
+) || fail "$key: submission failed"
+  QID[$key]=$id
+}
+bounced_with() {  # bounced_with KEY DOMAIN PATTERN: failed, a DSN queued for it (10 s)
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if grep -qE "${QID[$1]}: failed for <user@$2>.*$3" "$LOG" && grep -q "${QID[$1]}: failure DSN queued" "$LOG"; then return 0; fi
+    sleep 0.1
+  done
+  grep "${QID[$1]}" "$LOG" | tail -5
+  fail "$1: not bounced with /$3/"
+}
+
+submit_py rt-ee ee.dane.test 1
+submit_py rt-no rtno.dane.test 1
+submit_py rt-plain unsigned.plain.test 1
+submit_py tr-no trno.dane.test 0 "TLS-Required: No"
+
+for ((i = 0; i < 100; i++)); do grep -q "<t74-rt-ee@example.test>" "$WORK/a/sink.log" && break; sleep 0.1; done
+grep -q "<t74-rt-ee@example.test> user@ee.dane.test tls=TLSv1.[23] .* rt=1$" "$WORK/a/sink.log" \
+  || { cat "$WORK/a/sink.log"; grep "${QID[rt-ee]}" "$LOG"; fail "REQUIRETLS to a DANE host: not delivered with the flag"; }
+grep -q "\[${QID[rt-ee]}\] ee.dane.test: attempt via .*policy dane .*; REQUIRETLS)" "$LOG" || fail "rt-ee: attempt line lacks REQUIRETLS"
+pass "REQUIRETLS to a DANE-verified MX that offers it: delivered, MAIL FROM carried REQUIRETLS"
+
+bounced_with rt-no rtno.dane.test "5.7.30 REQUIRETLS: mxd.dane.test.* does not offer REQUIRETLS"
+never_sent rt-no
+pass "REQUIRETLS to a DANE-verified MX without REQUIRETLS: bounced (5.7.30), never sent"
+
+bounced_with rt-plain unsigned.plain.test "5.7.30 REQUIRETLS: no verified TLS path to unsigned.plain.test"
+never_sent rt-plain
+# The failure report reaches the sender's domain (example.test -> 127.0.0.32): the
+# original's header section only, never its body (RFC 8689 §5 / RFC 3462).
+for ((i = 0; i < 100; i++)); do
+  dsn=$(grep -l "t74-rt-plain@example.test" "$WORK"/b/store/*.eml 2>/dev/null | head -1 || true)
+  [ -n "$dsn" ] && break
+  sleep 0.1
+done
+[ -n "$dsn" ] || fail "rt-plain: no DSN reached the sender's MX"
+grep -q "Status: 5.7.30" "$dsn" || { cat "$dsn"; fail "rt-plain: the DSN does not say 5.7.30"; }
+grep -q "Content-Type: text/rfc822-headers" "$dsn" || { cat "$dsn"; fail "rt-plain: the DSN does not return the headers"; }
+! grep -q "secret body line" "$dsn" || { cat "$dsn"; fail "rt-plain: the DSN carries the message body"; }
+pass "REQUIRETLS to a domain without DANE or MTA-STS: bounced (5.7.30); the DSN has the headers, not the body"
+
+for ((i = 0; i < 100; i++)); do grep -q "<t74-tr-no@example.test>" "$WORK/a/sink.log" && break; sleep 0.1; done
+grep -q "<t74-tr-no@example.test>" "$WORK/a/sink.log" || { grep "${QID[tr-no]}" "$LOG"; fail "TLS-Required: No: not delivered"; }
+grep -q "\[${QID[tr-no]}\] trno.dane.test: <user@trno.dane.test> delivered under \"TLS-Required: No\" (RFC 8689): dane was not enforced" "$LOG" \
+  || { grep "${QID[tr-no]}" "$LOG"; fail "TLS-Required: No: the delivery is not logged as such"; }
+pass "\"TLS-Required: No\" to a host whose TLSA does not match: delivered opportunistically, logged"
 
 # ---- metrics ----------------------------------------------------------------------------
 curl -s "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/metrics.txt" || fail "no metrics"

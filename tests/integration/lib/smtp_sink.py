@@ -23,6 +23,9 @@
 #   --reject-rcpt ADDR       answer RCPT TO:<ADDR> with 550 5.1.1 (repeatable)
 #   --tempfail-rcpt ADDR     answer RCPT TO:<ADDR> with 451 4.7.1 (repeatable)
 #   --no-smtputf8            do not offer SMTPUTF8 (aiosmtpd's Controller offers it by default)
+#   --requiretls             offer REQUIRETLS inside TLS (RFC 8689) and accept the MAIL FROM
+#                            parameter; each MSG line then ends with " rt=1" when the
+#                            message came with REQUIRETLS, " rt=0" when not
 # Runs until SIGTERM or SIGINT. Built for thousands of messages: nothing is fsynced and
 # nothing is held in memory after a message is stored.
 import argparse
@@ -35,7 +38,7 @@ import sys
 import threading
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port():
@@ -69,12 +72,33 @@ def message_id(data):
     return "-"
 
 
+class RequireTlsSMTP(SMTP):
+    """aiosmtpd refuses MAIL parameters it does not know: REQUIRETLS is taken off here and
+    remembered for the transaction (only inside TLS, as RFC 8689 §4 offers it)."""
+
+    async def smtp_MAIL(self, arg):
+        self.session.sink_requiretls = False
+        if arg and self._tls_protocol:
+            words = arg.split(" ")
+            kept = [w for w in words if w.upper() != "REQUIRETLS"]
+            if len(kept) != len(words):
+                self.session.sink_requiretls = True
+                arg = " ".join(kept)
+        await super().smtp_MAIL(arg)
+
+
+class RequireTlsController(Controller):
+    def factory(self):
+        return RequireTlsSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Sink:
     def __init__(self, args):
         self.store = args.store
         self.log = open(args.log, "a", encoding="utf-8") if args.log else None
         self.reject = {a.lower() for a in args.reject_rcpt}
         self.tempfail = {a.lower() for a in args.tempfail_rcpt}
+        self.requiretls = args.requiretls
         self.count = 0
         if self.store:
             os.makedirs(self.store, exist_ok=True)
@@ -105,8 +129,11 @@ class Sink:
                 obj = info.get("ssl_object") if isinstance(info, dict) else None
                 tls = obj.version() if obj is not None else "yes"
             user = getattr(session, "sink_user", None) or "-"
+            rt = ""
+            if self.requiretls:
+                rt = " rt=1" if getattr(session, "sink_requiretls", False) else " rt=0"
             self.log.write(f"MSG {message_id(data)} {','.join(envelope.rcpt_tos)} tls={tls} auth={user} "
-                           f"sp={signpost_id(data)}\n")
+                           f"sp={signpost_id(data)}{rt}\n")
             self.log.flush()
         return f"250 2.0.0 OK: queued as {n}"
 
@@ -123,6 +150,7 @@ def main():
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--tempfail-rcpt", action="append", default=[])
     p.add_argument("--no-smtputf8", action="store_true")
+    p.add_argument("--requiretls", action="store_true")
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
@@ -149,8 +177,16 @@ def main():
 
     if args.no_smtputf8:
         kwargs["enable_SMTPUTF8"] = False
+    if args.requiretls:
+        async def handle_ehlo(server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            if server._tls_protocol:
+                responses.insert(len(responses) - 1, "250-REQUIRETLS")
+            return responses
+        handler.handle_EHLO = handle_ehlo
     port = args.port or free_port()
-    controller = Controller(handler, hostname=args.host, port=port, server_hostname="sink.test",
+    controller_class = RequireTlsController if args.requiretls else Controller
+    controller = controller_class(handler, hostname=args.host, port=port, server_hostname="sink.test",
                             data_size_limit=64 * 1024 * 1024, **kwargs)
     controller.start()
     print(f"READY {port}", flush=True)

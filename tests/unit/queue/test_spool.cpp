@@ -43,6 +43,23 @@ TEST(Envelope, RoundTripsEveryFieldExactly) {
     EXPECT_EQ(back->size, e.size);
     EXPECT_TRUE(back->smtputf8);
     EXPECT_FALSE(back->body_8bit);
+    EXPECT_FALSE(back->requiretls);
+    EXPECT_FALSE(back->tls_required_no);
+}
+
+TEST(Envelope, RequireTlsFlagsRoundTrip) {
+    Envelope e = sample();
+    e.requiretls = true;
+    auto back = decode_envelope(encode_envelope(e));
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->requiretls);
+    EXPECT_FALSE(back->tls_required_no);
+    e.requiretls = false;
+    e.tls_required_no = true;
+    back = decode_envelope(encode_envelope(e));
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(back->requiretls);
+    EXPECT_TRUE(back->tls_required_no);
 }
 
 TEST(Envelope, DamagedOrTornRecordsAreRefused) {

@@ -206,7 +206,9 @@ Reply ehlo_reply(std::vector<std::string> lines) {
 TEST(ClientEhlo, ReadsTheKeywordsWeActOn) {
     auto caps = parse_ehlo(ehlo_reply({"mx.example.org Hello", "PIPELINING", "SIZE 10240000", "8BITMIME",
                                        "SMTPUTF8", "STARTTLS", "AUTH PLAIN LOGIN CRAM-MD5", "ENHANCEDSTATUSCODES",
-                                       "CHUNKING", "DSN", "X-UNKNOWN with args"}));
+                                       "CHUNKING", "DSN", "REQUIRETLS", "X-UNKNOWN with args"}));
+    EXPECT_TRUE(caps.requiretls);
+    EXPECT_FALSE(parse_ehlo(ehlo_reply({"mx.example.org", "STARTTLS"})).requiretls);
     EXPECT_TRUE(caps.pipelining);
     EXPECT_TRUE(caps.size);
     EXPECT_EQ(caps.size_limit, 10240000u);
@@ -276,6 +278,12 @@ TEST(ClientCommands, MailFromParameters) {
         ASSERT_TRUE(r.has_value()) << row.name;
         EXPECT_EQ(*r, row.expected) << row.name;
     }
+    // RFC 8689 §4: REQUIRETLS only when asked for and offered.
+    Capabilities rt;
+    rt.requiretls = true;
+    EXPECT_EQ(*format_mail_from("a@example.org", rt, 1, false, false, true), "MAIL FROM:<a@example.org> REQUIRETLS\r\n");
+    EXPECT_EQ(*format_mail_from("a@example.org", none, 1, false, false, true), "MAIL FROM:<a@example.org>\r\n");
+    EXPECT_EQ(*format_mail_from("a@example.org", rt, 1, false, false, false), "MAIL FROM:<a@example.org>\r\n");
     EXPECT_EQ(format_mail_from("a@b\r\nRCPT TO:<x@y>", none, 1, false, false).error(),
               make_error_code(ClientErrc::invalid_argument));
 }

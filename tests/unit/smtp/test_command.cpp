@@ -223,6 +223,10 @@ TEST(MailParameters, KnownParametersAndErrors) {
         {"BODY=9BIT", false, Errc::param_value},
         {"SMTPUTF8=yes", false, Errc::param_value},
         {"SMTPUTF8 SMTPUTF8", false, Errc::param_duplicate},
+        {"REQUIRETLS", true, {}},  // RFC 8689 §4
+        {"requiretls SMTPUTF8", true, {}},
+        {"REQUIRETLS=YES", false, Errc::param_value},
+        {"REQUIRETLS REQUIRETLS", false, Errc::param_duplicate},
         {"AUTH=a+4", false, Errc::param_value},
         {"AUTH=a+4g", false, Errc::param_value},
         {"RET=HDRS", false, Errc::param_unsupported},
@@ -244,6 +248,8 @@ TEST(MailParameters, KnownParametersAndErrors) {
     EXPECT_EQ(m->body, BodyType::eight_bit_mime);
     EXPECT_TRUE(m->smtputf8);
     EXPECT_EQ(m->auth, "<>");
+    EXPECT_FALSE(m->requiretls);
+    EXPECT_TRUE(parse_mail_parameters("REQUIRETLS")->requiretls);
     EXPECT_EQ(parse_mail_parameters("SIZE=99999999999999999999")->size,
               std::numeric_limits<std::uint64_t>::max());
 }

@@ -248,6 +248,19 @@ TEST_F(IngestTest, HeaderOnlyMessageIsSignedWithAnEmptyBody) {
     EXPECT_TRUE(verify(delivered(r.queue_id)).at(0).passed());
 }
 
+TEST(TlsRequiredNo, OneFieldSayingNo) {
+    // RFC 8689 §3: "TLS-Required: No"; any case, white space and folding ignored.
+    EXPECT_TRUE(tls_required_no("From: a@example.test\r\nTLS-Required: No\r\nSubject: x\r\n"));
+    EXPECT_TRUE(tls_required_no("tls-required:no\r\n"));
+    EXPECT_TRUE(tls_required_no("Subject: x\r\nTLS-Required:\r\n  NO \r\n"));
+    EXPECT_FALSE(tls_required_no("From: a@example.test\r\nSubject: x\r\n"));
+    EXPECT_FALSE(tls_required_no("TLS-Required: Yes\r\n"));
+    EXPECT_FALSE(tls_required_no("TLS-Required: No thanks\r\n"));
+    EXPECT_FALSE(tls_required_no("TLS-Required: No\r\nTLS-Required: No\r\n"));  // two fields: not honoured
+    EXPECT_FALSE(tls_required_no("Subject: TLS-Required: No\r\n"));
+    EXPECT_FALSE(tls_required_no("X-TLS-Required: No\r\n"));
+}
+
 TEST(NeedsSmtputf8, OnlyAUtf8AddressOrHeaderInAnSmtputf8Transaction) {
     const std::string ascii_header = "From: a@example.test\r\nSubject: hi\r\n";
     const std::string utf8_header = "From: a@example.test\r\nSubject: gr\xC3\xBC\xC3\x9F\r\n";
