@@ -16,6 +16,7 @@
 #include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/mx.hpp"
 #include "relay/delivery/tls_policy.hpp"
+#include "relay/dns/dnssec_probe.hpp"
 #include "relay/dns/resolver.hpp"
 #include "relay/mtasts/mtasts.hpp"
 
@@ -120,8 +121,12 @@ asio::awaitable<int> explain(const config::Config& cfg, std::string domain, std:
                   << (route->tls ? std::string(" tls = ") + std::string(config::to_string(*route->tls)) : std::string())
                   << "\n";
     }
-    if (!cfg.dns.dnssec)
+    if (!cfg.dns.dnssec) {
         std::cout << "DNSSEC:    not validated ([dns] dnssec = false): DANE is not used\n";
+    } else {
+        dns::DnssecProbe probe = co_await dns::probe_dnssec(*resolver, dns::trust_anchor_zone(cfg.dns.trust_anchor_file));
+        std::cout << "DNSSEC:    " << dns::to_string(probe.state) << " (" << probe.detail << ")\n";
+    }
     if (route && route->host) {
         std::cout << "Next hop (from [[route]], no MX lookup):\n";
         std::string label = route->host->to_string();

@@ -360,3 +360,33 @@ grep -q "MX records DNSSEC insecure" "$WORK/explain2.out" || { cat "$WORK/explai
 "$SIGNPOST" explain pkix.dane.test --config "$CFG" > "$WORK/explain3.out" 2>&1 || true
 grep -q "1 1 1 $WRONG  PKIX usage (unusable for SMTP)" "$WORK/explain3.out" || { cat "$WORK/explain3.out"; fail "explain: unusable record not explained"; }
 pass "signpost explain shows the DNSSEC status, the TLSA records and the policy that applies"
+
+# ---- the DNSSEC path probe --------------------------------------------------------------
+grep -q "DNSSEC: validating (the DNSKEY records of \"test.\" (the trust anchor's zone) validate)" "$LOG" \
+  || fail "probe: the validating state is not logged"
+grep -qE '^signpost_dnssec_validating 1$' "$WORK/metrics.txt" || { grep dnssec "$WORK/metrics.txt"; fail "probe: metric not 1"; }
+grep -q "^DNSSEC:    validating" "$WORK/explain.out" || fail "probe: explain does not say validating"
+# A resolver that answers without DNSSEC (unbound serving test. from local data, unsigned):
+# every answer fails validation. Signpost says why, once, loudly; nothing is delivered.
+kill -TERM $SP_PID
+wait_exit $SP_PID 20
+source "$SIGNPOST_SOURCE_DIR/tests/integration/unbound.sh"
+unbound_start test
+unbound_add_rr "ee.dane.test. 300 IN MX 10 mxa.dane.test."
+unbound_add_rr "mxa.dane.test. 300 IN A 127.0.0.31"
+unbound_restart
+sed -i "s/127.0.0.1@$DNSSEC_PORT/127.0.0.1@$UNBOUND_PORT/" "$CFG"
+LOG2=$WORK/serve2.log
+"$SIGNPOST" serve --config "$CFG" >> "$LOG2" 2>&1 &
+SP_PID=$!
+track_pid $SP_PID
+wait_for_log "$LOG2" 'ready$' 10
+wait_for_log "$LOG2" 'DNSSEC: broken: the DNSKEY records of "test." .* fail validation: .*strips DNSSEC records.*point \[dns\] forwarders at a resolver that passes DNSSEC records' 10
+LOG=$LOG2
+submit ee.dane.test
+deferred_with ee.dane.test "4.4.3 MX lookup for ee.dane.test failed: DNSSEC bogus: .*\(DNSSEC validation is failing on this DNS path: "
+curl -s "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/metrics2.txt" || fail "no metrics"
+grep -qE '^signpost_dnssec_validating 0$' "$WORK/metrics2.txt" || { grep dnssec "$WORK/metrics2.txt"; fail "probe: metric not 0"; }
+"$SIGNPOST" explain ee.dane.test --config "$CFG" > "$WORK/explain4.out" 2>&1 || true
+grep -q "^DNSSEC:    broken (the DNSKEY records of \"test.\"" "$WORK/explain4.out" || { cat "$WORK/explain4.out"; fail "probe: explain does not say broken"; }
+pass "a resolver that strips DNSSEC: logged once with the fix, signpost_dnssec_validating 0, explain says broken, mail deferred (not sent insecurely)"
