@@ -38,7 +38,7 @@ BUILD_PKGS=(
 
 # Real peers used by the test suite.
 TEST_PKGS=(
-  openssl ca-certificates
+  openssl ca-certificates dns-root-data
   python3 python3-dkim python3-nacl python3-dnspython
   python3-aiosmtpd            # tests/integration/lib/smtp_sink.py, the receiving end of delivery tests
   libmail-dkim-perl libcrypt-openssl-rsa-perl

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The runtime half of the Docker image: the shared libraries the `signpost` binary links
-# against, CA certificates, a non-root user and the data directories. No openssl or curl:
+# against, CA certificates, the DNSSEC root trust anchor (dns-root-data:
+# /usr/share/dns/root.key, for [dns] dnssec = true), a non-root user and the data
+# directories. No openssl or curl:
 # `signpost init --self-signed` and `signpost health` do their work.
 #   scripts/install-runtime.sh            install (as root, in the image's runtime stage)
 #   scripts/install-runtime.sh --check BIN
@@ -10,7 +12,7 @@
 set -euo pipefail
 
 RUNTIME_PKGS=(
-  ca-certificates libssl3 libbotan-2-19 libunbound8 libevent-2.1-7 libtomlplusplus3
+  ca-certificates dns-root-data libssl3 libbotan-2-19 libunbound8 libevent-2.1-7 libtomlplusplus3
   libprometheus-cpp-core1.0 libspdlog1.10 libfmt9
   libstdc++6 libgcc-s1 libc6 zlib1g libbz2-1.0 liblzma5 libsqlite3-0 libtspi1
   libnettle8 libhogweed6 libgmp10

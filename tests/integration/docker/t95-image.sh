@@ -61,7 +61,10 @@ runtime_mb=$(( (image_size - base_size) / 1000000 ))
 echo "image: $((image_size / 1000000)) MB, of which the runtime layers $runtime_mb MB over debian:12-slim ($((base_size / 1000000)) MB); built in ${build_s}s"
 [ "$runtime_mb" -lt 40 ] || { "$DOCKER" history "$TAG"; fail "the runtime layers add $runtime_mb MB (bound: 40 MB)"; }
 [ "$("$DOCKER" image inspect -f '{{.Config.User}}' "$TAG")" = signpost ] || fail "the image does not run as user signpost"
-pass "image built from a clean export with the classic builder; runtime layers $runtime_mb MB"
+# [dns] dnssec = true needs the root trust anchor in the image.
+"$DOCKER" run --rm --entrypoint /bin/sh "$TAG" -c 'grep -q "^\. IN DNSKEY 257 .*keytag 20326" /usr/share/dns/root.key' \
+  || fail "the image lacks the DNSSEC root trust anchor (/usr/share/dns/root.key with the root KSK 20326)"
+pass "image built from a clean export with the classic builder; runtime layers $runtime_mb MB; root trust anchor present"
 # The same Dockerfile with BuildKit (the daemon's own, no buildx and no frontend image).
 DOCKER_BUILDKIT=1 "$DOCKER" build --network=host -f "$WORK/src/docker/Dockerfile" -t "$TAG-buildkit" "$WORK/src" \
   > "$WORK/buildkit.log" 2>&1 || { tail -n 40 "$WORK/buildkit.log"; fail "the BuildKit build failed"; }
