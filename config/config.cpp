@@ -298,6 +298,7 @@ private:
     void read_limits(const Table& root);
     void read_domains(const Table& root);
     void read_routes(const Table& root);
+    void read_tls_rpt(const Table& root);
     DomainConfig read_domain(const Table& t);
     void read_keys(const Table& root);
     void read_queue(const Table& root);
@@ -312,6 +313,8 @@ private:
     std::map<std::string, Location> where_;  // dotted key -> position of its value
     bool queue_lifetime_ok_ = true;          // false: skip the checks that depend on it
     bool mta_sts_cache_dir_set_ = false;
+    bool tls_rpt_dir_set_ = false;
+    Location tls_rpt_pos_{};
     struct DomainRead {
         std::string path;       // "domain[2]"
         bool retire_after_set;  // false: retire_after gets its computed default
@@ -793,6 +796,28 @@ void Loader::read_mta_sts(const Table& root) {
     get_int(*s, "https_port", config.mta_sts.https_port, 1, 65535);
 }
 
+void Loader::read_tls_rpt(const Table& root) {
+    auto s = section(root, "tls_rpt");
+    if (!s) return;
+    TlsRptConfig& t = config.tls_rpt;
+    tls_rpt_pos_ = s->pos;
+    get_bool(*s, "enabled", t.enabled);
+    auto text = [&](const char* key, std::string& out) {
+        field(*s, key, out, [&](const toml::node& n, const std::string& k) { return read_string(n, k); });
+    };
+    text("organization", t.organization);
+    text("contact", t.contact);
+    text("from", t.from);
+    get_int(*s, "send_hour", t.send_hour, 0, 23);
+    tls_rpt_dir_set_ = s->t->contains("dir");
+    get_path(*s, "dir", t.dir);
+    if (!t.enabled) return;
+    if (!s->t->contains("organization"))
+        missing(*s, "organization", "required when enabled = true: the name the reports are sent under");
+    if (!s->t->contains("from"))
+        missing(*s, "from", "required when enabled = true: the reports' sender, such as \"tls-reports@example.com\"");
+}
+
 void Loader::read_dns(const Table& root) {
     auto s = section(root, "dns");
     if (!s) return;
@@ -853,6 +878,7 @@ void Loader::run(const toml::table& root_table) {
     read_delivery(root);
     read_routes(root);
     read_mta_sts(root);
+    read_tls_rpt(root);
     read_dns(root);
     read_metrics(root);
     read_log(root);
@@ -869,6 +895,22 @@ void Loader::run(const toml::table& root_table) {
 
     // Defaults computed from other keys.
     if (!mta_sts_cache_dir_set_) config.mta_sts.cache_dir = config.queue.dir / "mta-sts";
+    if (!tls_rpt_dir_set_) config.tls_rpt.dir = config.queue.dir / "tls-rpt";
+    if (config.tls_rpt.enabled) {
+        TlsRptConfig& t = config.tls_rpt;
+        if (t.contact.empty()) t.contact = t.from;
+        const auto at = t.from.rfind('@');
+        if (!t.from.empty() && (at == std::string::npos || at == 0 || at + 1 == t.from.size())) {
+            error(where("tls_rpt.from"), "tls_rpt.from", "not an address: " + in_quotes(t.from) + "; such as \"tls-reports@example.com\"");
+        } else if (!t.from.empty() && !config.find_domain(detail::to_lower(t.from.substr(at + 1)))) {
+            error(where("tls_rpt.from"), "tls_rpt.from",
+                  "the reports must be DKIM-signed (RFC 8460 §3): " + in_quotes(t.from.substr(at + 1)) +
+                      " is not covered by any [[domain]]");
+        }
+        if (config.delivery.mode != DeliveryMode::mx)
+            error(tls_rpt_pos_, "tls_rpt.enabled",
+                  "TLS reports describe deliveries to recipients' MX hosts: they need [delivery] mode = \"mx\"");
+    }
     // A retired key's record must outlive every message signed with it: those can sit in
     // the queue for max_lifetime and be verified a while after delivery.
     const Duration min_retire = config.queue.max_lifetime + kRetireMargin;

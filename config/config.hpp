@@ -178,6 +178,17 @@ struct MtaStsConfig {
     bool operator==(const MtaStsConfig&) const = default;
 };
 
+// [tls_rpt]: daily SMTP TLS reports (RFC 8460) to the recipient domains that ask for them.
+struct TlsRptConfig {
+    bool enabled = false;
+    std::string organization;   // "organization-name" in the reports (required when enabled)
+    std::string contact;        // "contact-info"; default: `from`
+    std::string from;           // the reports' From; its domain must be a [[domain]] (signed)
+    int send_hour = 1;          // UTC hour after which the previous day's reports go out
+    std::filesystem::path dir;  // the day's counts; default: <queue.dir>/tls-rpt
+    bool operator==(const TlsRptConfig&) const = default;
+};
+
 struct DnsConfig {
     std::vector<Endpoint> forwarders;  // "127.0.0.1@5353" or "127.0.0.1"; empty = system
     bool dnssec = false;
@@ -210,6 +221,7 @@ struct Config {
     DeliveryConfig delivery;
     std::vector<RouteConfig> routes;
     MtaStsConfig mta_sts;
+    TlsRptConfig tls_rpt;
     DnsConfig dns;
     MetricsConfig metrics;
     LogConfig log;

@@ -28,7 +28,7 @@ namespace signpost::config::detail {
 
 inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits", "domain", "keys",
-    "queue",  "delivery", "route",    "mta_sts", "dns",     "metrics", "log"};
+    "queue",  "delivery", "route",    "mta_sts", "tls_rpt", "dns",     "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
 inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
@@ -52,6 +52,7 @@ inline constexpr std::string_view kDeliveryKeys[] = {
     "mx_port", "capture_dir", "extra_ca_file", "honor_tls_required"};
 inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
+inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
 inline constexpr std::string_view kDnsKeys[] = {"forwarders", "dnssec", "trust_anchor_file",
                                                 "timeout"};
 inline constexpr std::string_view kMetricsKeys[] = {"listen"};
@@ -70,7 +71,7 @@ inline constexpr SectionSchema kSchema[] = {
     {"limits", false, kLimitsKeys},   {"domain", true, kDomainKeys},
     {"keys", false, kKeysKeys},       {"queue", false, kQueueKeys},
     {"delivery", false, kDeliveryKeys}, {"route", true, kRouteKeys},
-    {"mta_sts", false, kMtaStsKeys},
+    {"mta_sts", false, kMtaStsKeys}, {"tls_rpt", false, kTlsRptKeys},
     {"dns", false, kDnsKeys},         {"metrics", false, kMetricsKeys},
     {"log", false, kLogKeys},
 };

@@ -156,6 +156,13 @@ std::string to_toml(const Config& c) {
     w.boolean("enabled", c.mta_sts.enabled);
     w.path("cache_dir", c.mta_sts.cache_dir);
     w.num("https_port", c.mta_sts.https_port);
+    w.section("tls_rpt");
+    w.boolean("enabled", c.tls_rpt.enabled);
+    w.str("organization", c.tls_rpt.organization);
+    w.str("contact", c.tls_rpt.contact);
+    w.str("from", c.tls_rpt.from);
+    w.num("send_hour", c.tls_rpt.send_hour);
+    w.path("dir", c.tls_rpt.dir);
 
     w.section("dns");
     w.strings("forwarders", c.dns.forwarders, [](const Endpoint& e) { return detail::format_forwarder(e); });

@@ -30,7 +30,7 @@ esac
 
 BUILD_PKGS=(
   build-essential cmake pkg-config ninja-build
-  libboost1.81-dev libssl-dev libbotan-2-dev
+  libboost1.81-dev libssl-dev zlib1g-dev libbotan-2-dev
   libunbound-dev libevent-dev nettle-dev   # libunbound.pc requires libevent, nettle and hogweed
   libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev

@@ -16,6 +16,7 @@
 #include "relay/app/cli_keys.hpp"
 #include "relay/app/cli_users.hpp"
 #include "relay/app/cli_queue.hpp"
+#include "relay/app/cli_tls_report.hpp"
 #include "relay/app/cli_explain.hpp"
 #include "relay/app/cli_health.hpp"
 #include "relay/app/init_dev.hpp"
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
     signpost::app::add_users_commands(app, exit_code);
     signpost::app::add_queue_commands(app, exit_code);
     signpost::app::add_explain_command(app, exit_code);
+    signpost::app::add_tls_report_command(app, exit_code);
     signpost::app::add_health_command(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");

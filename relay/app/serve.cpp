@@ -19,6 +19,7 @@
 #include "keys/store.hpp"
 #include "relay/app/dns_lookup.hpp"
 #include "relay/app/key_rotation.hpp"
+#include "relay/app/tls_reports.hpp"
 #include "relay/app/version.hpp"
 #include "relay/auth/authenticator.hpp"
 #include "relay/auth/failures.hpp"
@@ -186,6 +187,21 @@ int serve(const std::filesystem::path& config_path) {
     };
     events.mta_sts.fetch = [&sts_fetches](const char* outcome) { sts_fetches.Add({{"outcome", outcome}}).Increment(); };
     events.mta_sts.cached = [&sts_cached](std::size_t n) { sts_cached.Set(static_cast<double>(n)); };
+    // [tls_rpt]: what each MX session tells the recipient's TLS report, on disk.
+    std::shared_ptr<tlsrpt::Store> tls_reports;
+    if (cfg->tls_rpt.enabled) {
+        try {
+            tls_reports = std::make_shared<tlsrpt::Store>(cfg->tls_rpt.dir);
+        } catch (const std::exception& e) {
+            logger->critical("not started: [tls_rpt] dir: {}", e.what());
+            rotation.stop();
+            return 1;
+        }
+        events.tls_report = [tls_reports, logger](const tlsrpt::SessionEvent& e) {
+            if (auto ec = tls_reports->record(e, std::chrono::system_clock::now()))
+                logger->error("TLS report counts: cannot write to {}: {}", tls_reports->dir().string(), ec.message());
+        };
+    }
     std::string deliverer_error;
     std::shared_ptr<delivery::Deliverer> deliverer =
         delivery::make_deliverer(*cfg, io.get_executor(), workers.get_executor(), log::with_id(logger, "delivery"),
@@ -208,6 +224,17 @@ int serve(const std::filesystem::path& config_path) {
     auto manager = std::make_shared<queue::Manager>(io.get_executor(), committers.get_executor(), spool, deliverer,
                                                     qopts, log::with_id(logger, "queue"));
     manager->start(std::move(recovered.messages));
+    std::shared_ptr<tlsrpt::Sender> tls_report_sender;
+    if (tls_reports) {
+        try {
+            tls_report_sender = start_tls_report_sender(io.get_executor(), cfg, tls_reports, store, spool, manager,
+                                                        log::with_id(logger, "tls-rpt"));
+        } catch (const std::exception& e) {
+            logger->critical("not started: {}", e.what());
+            rotation.stop();
+            return 1;
+        }
+    }
     queue::ControlServer control(io, cfg->queue.dir / "control.sock", manager, spool, log::with_id(logger, "queue"));
     try {
         control.start();
@@ -378,6 +405,7 @@ int serve(const std::filesystem::path& config_path) {
     boost::asio::steady_timer stop_timer(io);
     auto stop_queue = [&] {
         control.stop();
+        if (tls_report_sender) tls_report_sender->stop();
         manager->stop();
         deliverer->stop();
         // Deliveries in flight report (as deferred when cut short) and their state is

@@ -175,6 +175,11 @@ std::string to_text(const dns::TlsaRecord& r) {
     return s + hex(r.data, 32) + "... (" + std::to_string(r.data.size()) + " octets)";
 }
 
+std::string to_presentation(const dns::TlsaRecord& r) {
+    return std::to_string(r.usage) + " " + std::to_string(r.selector) + " " + std::to_string(r.matching) + " " +
+           hex(r.data, r.data.size());
+}
+
 const char* to_string(Failure f) {
     switch (f) {
         case Failure::none: return "none";

@@ -72,6 +72,9 @@ std::vector<dns::TlsaRecord> usable_records(const std::vector<dns::TlsaRecord>& 
 // octets is shortened to its first 32 in hex and "... (N octets)".
 std::string to_text(const dns::TlsaRecord& r);
 
+// The whole record in presentation form, "3 1 1 <all the data in hex>" (TLS reports).
+std::string to_presentation(const dns::TlsaRecord& r);
+
 // Why a chain did not match. Closed set, usable as a metric label (to_string).
 enum class Failure {
     none,

@@ -57,6 +57,7 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
             options.honor_tls_required = config.delivery.honor_tls_required;
             if (config.dns.dnssec) options.dnssec_probe_zone = dns::trust_anchor_zone(config.dns.trust_anchor_file);
             options.on_dnssec_probe = std::move(events.dnssec);
+            options.on_tls_report = std::move(events.tls_report);
             options.on_attempt = std::move(events.session);
             return std::make_unique<MxDeliverer>(std::move(io), std::move(resolver), std::move(policies), std::move(tls),
                                                  options, std::move(logger), std::move(broad));

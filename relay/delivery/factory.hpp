@@ -31,6 +31,8 @@ struct DeliveryEvents {
     mtasts::StoreEvents mta_sts;  // mode mx with [mta_sts] enabled
     // Mode mx with [dns] dnssec: each DNSSEC path probe (relay/dns/dnssec_probe.hpp).
     std::function<void(const dns::DnssecProbe&)> dnssec;
+    // Mode mx: every session and policy refusal, for TLS reports ([tls_rpt] enabled).
+    std::function<void(const tlsrpt::SessionEvent&)> tls_report;
 };
 
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,

@@ -24,6 +24,7 @@
 #include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/results.hpp"
 #include "relay/delivery/tls_policy.hpp"
+#include "relay/delivery/tls_report_events.hpp"
 
 namespace signpost::delivery {
 namespace asio = boost::asio;
@@ -251,11 +252,13 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             const bool check_dane = dane_possible && literal_ec;
             // Without DANE the decision needs no DNS: an unlisted host costs no lookups.
             TlsDecision d;
+            HostDane dane;
             if (!check_dane) {
                 d = decide_tls(policy, host, route_tls);
                 relax_for_tls_required_no(d, job);
                 if (!d.allowed) {
                     refuse_host(d, host, domain, jlog, unlisted, dane_problem);
+                    report_refusal(domain, d, policy, dane, host);
                     continue;
                 }
             }
@@ -269,13 +272,13 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                     if (ans->status == dns::Status::ok)
                         addresses.insert(addresses.end(), ans->addresses.begin(), ans->addresses.end());
             }
-            HostDane dane;
             if (check_dane) {
                 if (!addresses.empty()) dane = co_await lookup_dane(*resolver, host, port, v6, v4);
                 d = decide_tls(policy, host, route_tls, dane);
                 relax_for_tls_required_no(d, job);
                 if (!d.allowed && !addresses.empty()) {
                     refuse_host(d, host, domain, jlog, unlisted, dane_problem);
+                    report_refusal(domain, d, policy, dane, host);
                     continue;
                 }
             }
@@ -308,6 +311,9 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
                 SessionTarget target{tcp::endpoint(addr, port), host};
                 SessionResult res = co_await run_smtp_session(job, target, o, stop);
                 counters.sessions.fetch_add(1);
+                if (opt.on_tls_report)
+                    if (auto p = report_policy(domain, d, policy, dane))
+                        if (auto e = session_event(*p, d, res, host, addr.to_string())) opt.on_tls_report(*e);
                 if (*res.dane_failure) counters.dane_refusals.fetch_add(1);
                 const std::string cert = res.verification.empty() ? "-" : res.verification;
                 for (auto& r : res.recipients)
@@ -390,6 +396,14 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         if (d.session == TlsPolicy::dane) return true;
         return d.session == TlsPolicy::required_verified &&
                (d.source == PolicySource::mta_sts_enforce || d.source == PolicySource::route);
+    }
+
+    // A host not contacted because of its policy, for the domain's TLS report.
+    void report_refusal(const std::string& domain, const TlsDecision& d, const std::optional<mtasts::Policy>& policy,
+                        const HostDane& dane, const std::string& host) const {
+        if (!opt.on_tls_report) return;
+        if (auto p = report_policy(domain, d, policy, dane))
+            if (auto e = refusal_event(*p, d, host)) opt.on_tls_report(*e);
     }
 
     // A host the TLS decision rules out: logged, and remembered for the domain's verdict.

@@ -51,6 +51,7 @@
 #include "relay/dns/resolver.hpp"
 #include "relay/log/log.hpp"
 #include "relay/mtasts/mtasts.hpp"
+#include "relay/tlsrpt/tlsrpt.hpp"
 
 namespace signpost::delivery {
 
@@ -79,6 +80,9 @@ struct MxOptions {
     // (relay/dns/dnssec_probe.hpp); the state is logged when it changes and reported here.
     std::string dnssec_probe_zone;
     std::function<void(const dns::DnssecProbe&)> on_dnssec_probe;  // may be empty
+    // Every session and policy refusal, for TLS reports (tls_report_events.hpp); may be
+    // empty; called on job strands.
+    std::function<void(const tlsrpt::SessionEvent&)> on_tls_report;
     std::function<void(const SessionAttempt&)> on_attempt;  // may be empty; called on job strands
 };
 

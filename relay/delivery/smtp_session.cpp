@@ -252,6 +252,13 @@ private:
         decide_rest(Outcome::temporary, 0, enhanced, text);
     }
 
+    // Our end of the connection, for TLS reports (RFC 8460 "sending-mta-ip").
+    void note_local_address() {
+        error_code ec;
+        auto local = conn_->t->socket.local_endpoint(ec);
+        if (!ec) result.local_ip = local.address().to_string();
+    }
+
     // --- I/O --------------------------------------------------------------------------------
     error_code effective(error_code ec) const {
         if (!ec) return ec;
@@ -387,6 +394,7 @@ awaitable<void> Session::run() {
     bool reused = false;
     if (opt_.pool) {
         reused = co_await reuse();
+        if (reused) note_local_address();
         if (!reused && (c.stopped || (stop_ && stop_->stopped()))) {
             decide_rest(Outcome::temporary, 0, "4.3.0", "delivery stopped before connecting");
             co_return;
@@ -480,6 +488,7 @@ awaitable<bool> Session::open() {
         co_return false;
     }
     connected = true;
+    note_local_address();
     error_code ignored;
     c.t->socket.set_option(tcp::no_delay(true), ignored);
 

@@ -139,6 +139,7 @@ struct SessionOptions {
 struct SessionResult {
     std::vector<RecipientResult> recipients;  // one per job recipient, in the job's order
     std::string remote_host;                  // "host[ip]:port"
+    std::string local_ip;                     // our address on the connection ("" if none)
     std::string tls;                          // "TLSv1.3 TLS_AES_256_GCM_SHA384" or "none"
     // The certificate check, whatever the policy: "verified" (chain to a trusted CA and the
     // host name), "not verified: <reason>", "not checked (no host name)"; "" without TLS.
