@@ -162,6 +162,7 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
         std::string policy_note = "MTA-STS disabled";
         if (policies) {
             mtasts::Lookup lk = co_await policies->lookup(domain);
+            if (opt.on_tls_report && lk.failure != mtasts::Lookup::Failure::none) opt.on_tls_report(sts_fetch_event(domain, lk));
             if (lk.policy && lk.policy->mode != mtasts::Mode::none) policy = lk.policy;
             policy_note = lk.policy ? std::string("MTA-STS ") + mtasts::to_string(lk.policy->mode) + " id " + lk.policy->id +
                                           (lk.source == mtasts::Lookup::Source::fetched ? " (fetched)"

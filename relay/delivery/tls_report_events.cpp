@@ -99,6 +99,21 @@ std::optional<tlsrpt::SessionEvent> session_event(const tlsrpt::Policy& policy, 
     return ok;
 }
 
+tlsrpt::SessionEvent sts_fetch_event(const std::string& domain, const mtasts::Lookup& lookup) {
+    tlsrpt::Policy p;
+    p.type = tlsrpt::PolicyType::sts;
+    p.domain = domain;
+    if (lookup.policy) {
+        TlsDecision d;
+        d.source = PolicySource::mta_sts_enforce;
+        if (auto with_lines = report_policy(domain, d, lookup.policy, HostDane{})) p = *with_lines;
+    }
+    const ResultType r = lookup.failure == mtasts::Lookup::Failure::webpki    ? ResultType::sts_webpki_invalid
+                         : lookup.failure == mtasts::Lookup::Failure::invalid ? ResultType::sts_policy_invalid
+                                                                              : ResultType::sts_policy_fetch_error;
+    return failure(p, r, "", "", "", lookup.detail.substr(0, 200));
+}
+
 std::optional<tlsrpt::SessionEvent> refusal_event(const tlsrpt::Policy& policy, const TlsDecision& d,
                                                   const std::string& host) {
     if (*d.dane_failure) return failure(policy, from_dane_failure(d.dane_failure), host, "", "");

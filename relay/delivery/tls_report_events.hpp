@@ -43,6 +43,12 @@ std::optional<tlsrpt::SessionEvent> session_event(const tlsrpt::Policy& policy, 
                                                   const SessionResult& res, const std::string& host,
                                                   const std::string& ip);
 
+// The event for an MTA-STS policy fetch that failed (Lookup::failure set): policy "sts"
+// (with the cached policy's lines when one stays in force), sts-policy-fetch-error,
+// sts-policy-invalid or sts-webpki-invalid (RFC 8460 §4.3.2.2), our reason as
+// additional-information.
+tlsrpt::SessionEvent sts_fetch_event(const std::string& domain, const mtasts::Lookup& lookup);
+
 // The event for `host`, not contacted because of its policy (d.allowed false).
 std::optional<tlsrpt::SessionEvent> refusal_event(const tlsrpt::Policy& policy, const TlsDecision& d,
                                                   const std::string& host);

@@ -66,6 +66,10 @@ struct Lookup {
     std::optional<Policy> policy;   // the policy in force (none when no MTA-STS)
     enum class Source { none, fetched, cached, cached_after_failure } source = Source::none;
     std::string detail;             // why there is no policy, or what failed ("fetch: ...")
+    // A policy fetch that failed in this lookup (the TXT record said there is a policy), for
+    // TLS reports (RFC 8460 §4.3.2.2): its certificate did not verify (webpki), the body did
+    // not parse (invalid), or anything else (fetch).
+    enum class Failure { none, fetch, invalid, webpki } failure = Failure::none;
 };
 
 class PolicyStore {

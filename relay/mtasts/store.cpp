@@ -384,6 +384,7 @@ awaitable<Lookup> StoreImpl::discover(const std::string& domain) {
     // 4. Fetch (nothing cached, expired, or a new id).
     const FetchResult fetched = co_await fetch(domain);
     std::string failure;
+    Lookup::Failure kind = Lookup::Failure::none;
     if (fetched.ok) {
         std::string error;
         std::optional<Policy> policy = parse_policy(fetched.body, error);
@@ -396,17 +397,22 @@ awaitable<Lookup> StoreImpl::discover(const std::string& domain) {
             co_return in_force(*policy, Lookup::Source::fetched, "");
         }
         failure = "policy: " + error;
+        kind = Lookup::Failure::invalid;
     } else {
         count_fetch(fetched, std::nullopt);
         failure = "fetch: " + fetched.error;
+        kind = fetched.error.find("not verified") != std::string::npos ? Lookup::Failure::webpki : Lookup::Failure::fetch;
     }
     if (usable) {
         log_->warn("MTA-STS {}: {}; the cached policy (id {}) stays in force", domain, failure, held_policy->id);
-        co_return in_force(*held_policy, Lookup::Source::cached_after_failure, failure);
+        Lookup r = in_force(*held_policy, Lookup::Source::cached_after_failure, failure);
+        r.failure = kind;
+        co_return r;
     }
     log_->info("MTA-STS {}: {}; no policy", domain, failure);
     Lookup r;
     r.detail = failure;
+    r.failure = kind;
     co_return r;
 }
 
