@@ -420,6 +420,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "delivery.capture_dir", "missing required key \"capture_dir\""},
         ErrorCase{"TrustAnchorRequired", "[dns]\ndnssec = true\n", 1, 1, "dns.trust_anchor_file",
                   "required when dnssec = true"},
+        ErrorCase{"TlsRptNeedsOrganization",
+                  "[tls_rpt]\nenabled = true\nfrom = \"r@example.com\"\n[[domain]]\nname = \"example.com\"\n", 1, 1,
+                  "tls_rpt.organization", "missing required key \"organization\""},
+        ErrorCase{"TlsRptFromMustBeSigned",
+                  "[tls_rpt]\nenabled = true\norganization = \"X\"\nfrom = \"r@example.net\"\n", 4, 8, "tls_rpt.from",
+                  "\"example.net\" is not covered by any [[domain]]"},
+        ErrorCase{"TlsRptNeedsMxDelivery",
+                  "[delivery]\nmode = \"capture\"\ncapture_dir = \"/tmp/out\"\n[tls_rpt]\nenabled = true\norganization = "
+                  "\"X\"\nfrom = \"r@example.com\"\n[[domain]]\nname = \"example.com\"\n",
+                  4, 1, "tls_rpt.enabled", "need [delivery] mode = \"mx\""},
         ErrorCase{"RouteDaneNeedsDnssec", "[[route]]\ndomain = \"example.org\"\ntls = \"dane\"\n", 3, 7,
                   "route[0].tls", "tls = \"dane\" needs DNSSEC validation"},
         // domains
