@@ -153,7 +153,10 @@ bool parse_rua(std::string_view value, std::vector<std::string>& out) {
             if (c < 0x21 || c > 0x7E) return false;  // a URI has no spaces, controls or 8-bit bytes
         const std::string scheme = scheme_of(uri);
         if (scheme.empty()) return false;
-        if ((scheme == "mailto" || scheme == "https") && uri.size() > scheme.size() + 1) out.emplace_back(uri);
+        // The scheme is case-insensitive (RFC 3986 §3.1): kept in lower case, so callers can
+        // compare it as "mailto:" / "https:".
+        if ((scheme == "mailto" || scheme == "https") && uri.size() > scheme.size() + 1)
+            out.push_back(scheme + std::string(uri.substr(scheme.size())));
         if (comma == std::string_view::npos) return true;
         value.remove_prefix(comma + 1);
     }

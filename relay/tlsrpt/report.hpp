@@ -69,7 +69,7 @@ std::string gzip(std::string_view data);
 // trailing ";" allowed; at least one "rua=" field, whose URIs are separated by "," (spaces
 // allowed around it), none empty or containing a space; every other field an extension,
 // "name=value" per the ABNF, ignored. Several "rua=" fields are concatenated. Only URIs
-// whose scheme is "mailto:" or "https:" (any case) are returned: a valid record naming
+// whose scheme is "mailto:" or "https:" (any case; returned with the scheme in lower case): a valid record naming
 // only other schemes gives an EMPTY list, not nullopt (the domain asked for reports we
 // cannot send; the caller sends none). The URIs are returned as written (percent-encoding
 // of "," "!" ";" is left for the sender to decode).
