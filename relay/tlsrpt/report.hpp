@@ -69,10 +69,10 @@ std::string gzip(std::string_view data);
 // trailing ";" allowed; at least one "rua=" field, whose URIs are separated by "," (spaces
 // allowed around it), none empty or containing a space; every other field an extension,
 // "name=value" per the ABNF, ignored. Several "rua=" fields are concatenated. Only URIs
-// whose scheme is "mailto:" or "https:" (any case; returned with the scheme in lower case): a valid record naming
+// whose scheme is "mailto:" or "https:" (any case) are returned: a valid record naming
 // only other schemes gives an EMPTY list, not nullopt (the domain asked for reports we
-// cannot send; the caller sends none). The URIs are returned as written (percent-encoding
-// of "," "!" ";" is left for the sender to decode).
+// cannot send; the caller sends none). The URIs are returned as written, the scheme
+// lower-cased (percent-encoding of "," "!" ";" is left for the sender to decode).
 std::optional<std::vector<std::string>> parse_tlsrpt_record(std::string_view txt);
 
 // The UTC day "YYYY-MM-DD" of `t`; nullopt outside 1970-01-01 .. 9999-12-31.
