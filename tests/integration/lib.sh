@@ -162,3 +162,30 @@ b = interop.readme_block(sys.argv[2], sys.argv[3]); sys.exit(0 if b == open(sys.
     || { cat "$2"; fail "README.md's $1 table differs from this run's (above); SIGNPOST_UPDATE_README=1 ctest -R interop rewrites it"; }
   pass "README.md's $1 table is this run's"
 }
+
+# mx_sink NAME ADDRESS [ARGS...]: an aiosmtpd MX host (lib/smtp_sink.py) on ADDRESS:$MX_PORT
+# (several share one port on 127.0.0.x), logging to $WORK/NAME/sink.log; ARGS go to the
+# sink (--tls-cert F --tls-key F, --store D, --requiretls, ...). Returns once it listens.
+mx_sink() {
+  local name=$1 addr=$2
+  shift 2
+  mkdir -p "$WORK/$name"
+  /usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --host "$addr" --port "$MX_PORT" \
+    --log "$WORK/$name/sink.log" "$@" > "$WORK/$name/out" 2>&1 &
+  track_pid $!
+  wait_for_log "$WORK/$name/out" READY 20
+}
+
+# deferred_with KEY PATTERN: the message whose queue id is ${QID[KEY]} is still queued after
+# at least one attempt, and `signpost queue show` matches PATTERN (ERE) (10 s). Uses $CFG
+# and $LOG.
+deferred_with() {
+  local i out
+  for ((i = 0; i < 100; i++)); do
+    out=$("$SIGNPOST" queue show "${QID[$1]}" --config "$CFG" 2>/dev/null || true)
+    if grep -q "attempt(s), last" <<< "$out" && grep -qE "$2" <<< "$out"; then return 0; fi
+    sleep 0.1
+  done
+  echo "$out"; grep "${QID[$1]}" "$LOG" | tail -5
+  fail "$1: not deferred with /$2/"
+}

@@ -105,15 +105,6 @@ done
 [ "$i" -lt 50 ] || { cat "$WORK/nginx/error.log"; fail "nginx does not serve the policy"; }
 
 # ---- MX hosts ---------------------------------------------------------------------------
-mx_sink() {  # mx_sink NAME ADDRESS [ARGS...]
-  local name=$1 addr=$2
-  shift 2
-  mkdir -p "$WORK/$name"
-  /usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --host "$addr" --port "$MX_PORT" \
-    --log "$WORK/$name/sink.log" "$@" > "$WORK/$name/out" 2>&1 &
-  track_pid $!
-  wait_for_log "$WORK/$name/out" READY 20
-}
 mx_sink mx1 127.0.0.11 --tls-cert "$WORK/pki/mx1.pem" --tls-key "$WORK/pki/mx1.key"
 mx_sink mx2 127.0.0.12 --tls-cert "$WORK/pki/mx2.pem" --tls-key "$WORK/pki/mx2.key"
 mx_sink mx3 127.0.0.13
@@ -163,18 +154,6 @@ delivered_to() {
   done
   grep "${QID[$2]}" "$LOG" | tail -5
   fail "$2: not delivered to $1"
-}
-
-# deferred_with DOMAIN PATTERN: the message is still queued, its last error matches (10 s)
-deferred_with() {
-  local i out
-  for ((i = 0; i < 100; i++)); do
-    out=$("$SIGNPOST" queue show "${QID[$1]}" --config "$CFG" 2>/dev/null || true)
-    if echo "$out" | grep -q "attempt(s), last" && echo "$out" | grep -qE "$2"; then return 0; fi
-    sleep 0.1
-  done
-  echo "$out"; grep "${QID[$1]}" "$LOG" | tail -5
-  fail "$1: not deferred with /$2/"
 }
 
 # bounced_with DOMAIN PATTERN: the message left the queue and a failure report matching

@@ -124,15 +124,6 @@ done
 [ "$i" -lt 50 ] || { cat "$WORK/nginx/error.log"; fail "nginx does not serve the policy"; }
 
 # ---- MX hosts ---------------------------------------------------------------------------
-mx_sink() {  # mx_sink NAME ADDRESS [ARGS...]
-  local name=$1 addr=$2
-  shift 2
-  mkdir -p "$WORK/$name"
-  /usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --host "$addr" --port "$MX_PORT" \
-    --log "$WORK/$name/sink.log" "$@" > "$WORK/$name/out" 2>&1 &
-  track_pid $!
-  wait_for_log "$WORK/$name/out" READY 20
-}
 mx_sink a 127.0.0.31 --tls-cert "$P/mxa-chain.pem" --tls-key "$P/mxa.key" --requiretls
 mx_sink b 127.0.0.32 --tls-cert "$P/mxb.pem" --tls-key "$P/mxb.key" --store "$WORK/b/store"
 mx_sink c 127.0.0.33
@@ -176,16 +167,6 @@ delivered_to() {  # delivered_to SINK DOMAIN (10 s)
   done
   grep "${QID[$2]}" "$LOG" | tail -5
   fail "$2: not delivered to $1"
-}
-deferred_with() {  # deferred_with DOMAIN PATTERN (10 s)
-  local i out
-  for ((i = 0; i < 100; i++)); do
-    out=$("$SIGNPOST" queue show "${QID[$1]}" --config "$CFG" 2>/dev/null || true)
-    if grep -q "attempt(s), last" <<< "$out" && grep -qE "$2" <<< "$out"; then return 0; fi
-    sleep 0.1
-  done
-  echo "$out"; grep "${QID[$1]}" "$LOG" | tail -5
-  fail "$1: not deferred with /$2/"
 }
 never_sent() {  # never_sent DOMAIN: no sink has the message
   ! grep -q "<t74-$1@example.test>" "$WORK"/{a,b,c,d}/sink.log || fail "$1: delivered although it must not be"

@@ -62,15 +62,6 @@ dnssec_rr plain.test "reports.plain.test. 300 IN A 127.0.0.36"
 dnssec_start
 
 # ---- receivers --------------------------------------------------------------------------
-mx_sink() {  # mx_sink NAME ADDRESS [ARGS...]
-  local name=$1 addr=$2
-  shift 2
-  mkdir -p "$WORK/$name"
-  /usr/bin/python3 "$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py" --host "$addr" --port "$MX_PORT" \
-    --log "$WORK/$name/sink.log" "$@" > "$WORK/$name/out" 2>&1 &
-  track_pid $!
-  wait_for_log "$WORK/$name/out" READY 20
-}
 mx_sink a 127.0.0.31 --tls-cert "$P/mxa.pem" --tls-key "$P/mxa.key"
 mx_sink b 127.0.0.32 --tls-cert "$P/mxb.pem" --tls-key "$P/mxb.key" --store "$WORK/b/store"
 cat > "$WORK/https_sink.py" <<'PY'
