@@ -87,6 +87,10 @@ std::optional<tlsrpt::SessionEvent> session_event(const tlsrpt::Policy& policy, 
             return failure(policy, ResultType::starttls_not_supported, host, ip, res.local_ip);
         return std::nullopt;
     }
+    // TLSA records that are all unusable: TLS went ahead unauthenticated (RFC 7672 §2.2), but
+    // the domain's records are broken, which is what its report is for (§4.3.2.1).
+    if (d.session == TlsPolicy::required_encrypted)
+        return failure(policy, ResultType::tlsa_invalid, host, ip, res.local_ip, "no usable TLSA record");
     tlsrpt::SessionEvent ok;
     ok.policy = policy;
     ok.receiving_mx_hostname = host;

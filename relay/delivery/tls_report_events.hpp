@@ -7,8 +7,10 @@
 // "no-policy-found". A [[route]] is the operator's choice, not the recipient's policy:
 // not reported.
 // Result of a session:
-//   - success: TLS as the policy asks (tlsa: the chain matched, or any TLS with only
-//     unusable records; sts: a verified certificate from a listed host; no policy: TLS);
+//   - success: TLS as the policy asks (tlsa: the chain matched; sts: a verified
+//     certificate from a listed host; no policy: TLS);
+//   - tlsa-invalid for TLS under TLSA records that are all unusable (delivered, but the
+//     domain's records are broken);
 //   - failure, by the first that applies: DANE's own verdict (no STARTTLS ->
 //     starttls-not-supported, name -> certificate-host-mismatch, dates ->
 //     certificate-expired, anything else -> validation-failure); no STARTTLS ->

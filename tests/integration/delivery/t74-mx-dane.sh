@@ -9,7 +9,7 @@
 #   nginx serves one MTA-STS policy (enforce, listing another host) for both.dane.test.
 # Each case submits one message and checks where it went, or why not, and how:
 #   ee        3 1 1 of the server key                      -> delivered, policy dane, record named
-#   ta        2 0 1 of the CA, name in the certificate     -> delivered, policy dane (DANE-TA)
+#   ta        2 1 1 of the CA, name in the certificate     -> delivered, policy dane (DANE-TA)
 #   taname    2 0 1 of the CA, host not in the certificate -> deferred 4.7.5 (name mismatch)
 #   nomatch   3 1 1 matching nothing                       -> deferred 4.7.5, never sent
 #   notls     3 1 1, host without STARTTLS                 -> deferred 4.7.4, never sent in plaintext
@@ -60,6 +60,7 @@ openssl x509 -req -in "$P/sts.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreates
 # TLSA data with the openssl command (RFC 6698 §2.1: selector 1 = SubjectPublicKeyInfo).
 EE311=$(openssl x509 -in "$P/mxa.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
 CA201=$(openssl x509 -in "$P/ca.pem" -outform DER | sha256sum | cut -d' ' -f1)
+CA211=$(openssl x509 -in "$P/ca.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
 WRONG=$(printf 'nothing' | sha256sum | cut -d' ' -f1)
 
 # ---- DNS --------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ z "mxnt.dane.test. 300 IN A 127.0.0.33"
 z "mxpn.dane.test. 300 IN A 127.0.0.33"
 z "alias.dane.test. 300 IN CNAME mxa.dane.test."
 tlsa mxa "3 1 1 $EE311"
-tlsa mxta "2 0 1 $CA201"
+tlsa mxta "2 1 1 $CA211"
 tlsa mxtaname "2 0 1 $CA201"
 tlsa mxn "3 1 1 $WRONG"
 tlsa mxnt "3 1 1 $EE311"
@@ -187,9 +188,9 @@ grep -q "policy dane (.*); TLS TLSv1.[23] .*, certificate dane: DANE-EE TLSA 3 1
 pass "DANE-EE 3 1 1: delivered, policy dane, the matching TLSA record logged"
 
 delivered_to a ta.dane.test
-grep -q "policy dane .*certificate dane: DANE-TA TLSA 2 0 1 $CA201 matches certificate 1 of the chain" <<< "$(attempt ta.dane.test)" \
+grep -q "policy dane .*certificate dane: DANE-TA TLSA 2 1 1 $CA211 matches certificate 1 of the chain" <<< "$(attempt ta.dane.test)" \
   || { grep "${QID[ta.dane.test]}" "$LOG"; fail "ta: not delivered under DANE-TA"; }
-pass "DANE-TA 2 0 1 with the CA in the chain and the host's name: delivered"
+pass "DANE-TA 2 1 1 with the CA in the chain and the host's name: delivered"
 
 deferred_with taname.dane.test "4.7.5 DANE: the certificate of mxtaname.dane.test.* does not match: .*(hostname|Hostname) mismatch"
 never_sent taname.dane.test

@@ -123,6 +123,11 @@ TEST(delivery_TlsReport, DaneVerdictsAndRefusals) {
     auto ok = session_event(p, dane, session("TLSv1.3 X", "dane: DANE-EE TLSA 3 1 1 ab matches"), "mx.example.org", "192.0.2.1");
     ASSERT_TRUE(ok);
     EXPECT_TRUE(ok->success);
+    // Only unusable records: TLS without the check went ahead, reported as tlsa-invalid.
+    auto encrypt = session_event(p, decision(PolicySource::dane, TlsPolicy::required_encrypted),
+                                 session("TLSv1.3 X", "not checked (DANE: no usable TLSA record)"), "mx.example.org", "192.0.2.1");
+    ASSERT_TRUE(encrypt);
+    EXPECT_EQ(encrypt->result, ResultType::tlsa_invalid);
     TlsDecision refused = dane;
     refused.allowed = false;
     refused.dane_failure = "dnssec-invalid";
