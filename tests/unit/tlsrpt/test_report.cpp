@@ -357,7 +357,7 @@ TEST(tlsrpt_record, Table) {
         {"v=TLSRPTv1; rua=mailto:a@b.example,https://x.example/y", V{"mailto:a@b.example", "https://x.example/y"}},
         {"v=TLSRPTv1 ;\trua=mailto:a@b.example , https://x.example/y ; ", V{"mailto:a@b.example", "https://x.example/y"}},
         {"v=TLSRPTv1; rua=mailto:a@b.example;", V{"mailto:a@b.example"}},
-        {"v=TLSRPTv1; ext_1=x-y!z; rua=MAILTO:a@b.example", V{"MAILTO:a@b.example"}},  // scheme in any case, kept as written
+        {"v=TLSRPTv1; ext_1=x-y!z; rua=MAILTO:a@b.example", V{"mailto:a@b.example"}},  // scheme in any case, lower-cased
         {"v=TLSRPTv1; rua=mailto:a@b.example; rua=https://x.example/", V{"mailto:a@b.example", "https://x.example/"}},
         {"v=TLSRPTv1; rua=mailto:a%2Cb@c.example", V{"mailto:a%2Cb@c.example"}},
         // valid records whose only URIs we cannot use: an empty list, not nullopt
