@@ -740,6 +740,7 @@ void Loader::read_delivery(const Table& root) {
     get_path(*s, "capture_dir", d.capture_dir);
     get_path(*s, "extra_ca_file", d.extra_ca_file);
     get_bool(*s, "honor_tls_required", d.honor_tls_required);
+    get_bool(*s, "smarthost_dane", d.smarthost_dane);
     if (d.mode == DeliveryMode::smarthost && !s->t->contains("smarthost"))
         missing(*s, "smarthost", "required when mode = \"smarthost\"; such as \"smtp.example.net:587\"");
     if (d.mode == DeliveryMode::capture && !s->t->contains("capture_dir"))
@@ -884,7 +885,11 @@ void Loader::run(const toml::table& root_table) {
     read_log(root);
     read_domains(root);
 
-    // tls = "dane" is only ever met with validated DNS answers.
+    // DANE is only ever met with validated DNS answers.
+    if (config.delivery.smarthost_dane && !config.dns.dnssec)
+        error(where("delivery.smarthost_dane"), "delivery.smarthost_dane",
+              "smarthost_dane = true needs DNSSEC validation: set [dns] dnssec = true and trust_anchor_file "
+              "(such as \"/usr/share/dns/root.key\")");
     for (std::size_t i = 0; i < config.routes.size(); ++i) {
         if (config.routes[i].tls != RouteTls::dane || config.dns.dnssec) continue;
         const std::string k = "route[" + std::to_string(i) + "].tls";

@@ -156,6 +156,9 @@ struct DeliveryConfig {
     // "TLS-Required: No" in a message (RFC 8689 §5) lets MTA-STS and DANE failures yield to
     // opportunistic TLS for it, as the RFC says; false ignores the field.
     bool honor_tls_required = true;
+    // The smarthost must be DANE-authenticated (RFC 7672): its certificate matches its
+    // DNSSEC-signed TLSA records instead of being checked against CAs; needs [dns] dnssec.
+    bool smarthost_dane = false;
     bool operator==(const DeliveryConfig&) const = default;
 };
 

@@ -49,7 +49,8 @@ inline constexpr std::string_view kQueueKeys[] = {"dir", "max_lifetime", "retry"
                                                   "min_free_space"};
 inline constexpr std::string_view kDeliveryKeys[] = {
     "mode",    "smarthost",   "smarthost_tls", "smarthost_credentials_file",
-    "mx_port", "capture_dir", "extra_ca_file", "honor_tls_required"};
+    "mx_port", "capture_dir", "extra_ca_file", "honor_tls_required",
+    "smarthost_dane"};
 inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};

@@ -144,6 +144,7 @@ std::string to_toml(const Config& c) {
     w.opt_path("capture_dir", c.delivery.capture_dir);
     w.opt_path("extra_ca_file", c.delivery.extra_ca_file);
     w.boolean("honor_tls_required", c.delivery.honor_tls_required);
+    w.boolean("smarthost_dane", c.delivery.smarthost_dane);
 
     for (const RouteConfig& r : c.routes) {
         w.array_section("route");

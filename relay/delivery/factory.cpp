@@ -17,9 +17,11 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
     switch (config.delivery.mode) {
     case config::DeliveryMode::smarthost:
         try {
+            auto dane_io = io;
             auto smarthost = std::make_unique<SmarthostDeliverer>(config.delivery, config.server.hostname,
                                                                   std::move(io), std::move(logger));
             smarthost->on_attempt(std::move(events.session));
+            if (config.delivery.smarthost_dane) smarthost->use_dane(dns::make_unbound_resolver(dane_io, config.dns));
             return smarthost;
         } catch (const std::runtime_error& e) {
             error = e.what();

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/sinks/null_sink.h>
 
+#include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/results.hpp"
 #include "relay/smtp/sasl.hpp"
 
@@ -70,6 +71,7 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
     SessionOptions base;  // base.pool: the deliverer's ConnectionPool
     std::size_t max_sessions = 20;
     std::function<void(const SessionAttempt&)> on_attempt;  // set before the first job
+    std::shared_ptr<dns::Resolver> dane_resolver;          // use_dane(); set before the first job
 
     mutable std::mutex mutex;
     std::size_t active = 0;
@@ -109,8 +111,9 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
     awaitable<std::vector<RecipientResult>> run(Job job, std::shared_ptr<StopSignal> stop) {
         auto log = log::with_id(logger, job.queue_id.empty() ? "-" : job.queue_id);
         std::vector<RecipientResult> results;
+        const char* last_dane_failure = "";  // DANE refused the smarthost: the metric label
         try {
-            results = co_await attempt(job, stop, log);
+            results = co_await attempt(job, stop, log, last_dane_failure);
         } catch (const std::exception& e) {
             // Not a network or protocol failure (those are results): a bug or no memory.
             // Keep the message: temporary.
@@ -119,12 +122,59 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
         }
         log_results(log, results);
         if (on_attempt && !stop->stopped() && !results.empty())
-            on_attempt(SessionAttempt{"smarthost", result_label(results.front().outcome), false});
+            on_attempt(SessionAttempt{"smarthost", result_label(results.front().outcome), false, last_dane_failure});
         co_return results;
     }
 
+    // DANE: the addresses and TLSA records from the validating resolver; the sessions check
+    // the chain against them. Anything short of usable signed records defers.
+    awaitable<std::vector<RecipientResult>> attempt_dane(const Job& job, std::shared_ptr<StopSignal> stop,
+                                                         log::Logger log, const char*& last_dane_failure) {
+        const std::string& host = smarthost.host;
+        dns::AddressAnswer v6 = co_await dane_resolver->aaaa(host);
+        dns::AddressAnswer v4 = co_await dane_resolver->a(host);
+        std::vector<asio::ip::address> addresses;
+        for (const auto* a : {&v6, &v4})
+            if (a->status == dns::Status::ok) addresses.insert(addresses.end(), a->addresses.begin(), a->addresses.end());
+        HostDane dane;
+        if (!addresses.empty()) dane = co_await lookup_dane(*dane_resolver, host, smarthost.port, v6, v4);
+        if (dane.kind != HostDane::Kind::usable) {
+            // No `?:` over std::string temporaries in coroutines: GCC 12 destroys them twice.
+            std::string why = dane.why;
+            if (addresses.empty()) why = "no address for " + host;
+            if (dane.kind == HostDane::Kind::unusable_only) why = "no usable TLSA record at " + dane.tlsa_name;
+            log->warn("smarthost {}: DANE required ([delivery] smarthost_dane) but {}", host, why);
+            last_dane_failure = addresses.empty() ? "" : dane.kind == HostDane::Kind::failed ? dane.failure : "dane-required";
+            co_return results_for_all(job, Outcome::temporary, "4.7.5",
+                                      "smarthost " + host + ": DANE required but " + why);
+        }
+        SessionResult last;
+        bool attempted = false;
+        for (std::size_t i = 0; i < addresses.size() && !stop->stopped(); ++i) {
+            SessionOptions options = base;
+            options.logger = log;
+            options.tls = TlsPolicy::dane;
+            options.tlsa = dane.records;
+            options.dane_names = dane.names;
+            SessionTarget target{tcp::endpoint(addresses[i], smarthost.port), host};
+            last = co_await run_smtp_session(job, target, options, stop);
+            attempted = true;
+            last_dane_failure = last.dane_failure;
+            std::string verification = last.verification;
+            if (verification.empty()) verification = "-";
+            log->info("smarthost {}: TLS {}, certificate {}", last.remote_host, last.tls, verification);
+            if (!last.try_next) break;
+        }
+        if (!attempted) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
+        co_return std::move(last.recipients);
+    }
+
     awaitable<std::vector<RecipientResult>> attempt(const Job& job, std::shared_ptr<StopSignal> stop,
-                                                    log::Logger log) {
+                                                    log::Logger log, const char*& dane_failure) {
+        if (dane_resolver) {
+            auto r = co_await attempt_dane(job, stop, log, dane_failure);
+            co_return r;
+        }
         auto ex = co_await asio::this_coro::executor;
         const std::string& host = smarthost.host;
 
@@ -197,6 +247,8 @@ SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, s
 }
 
 SmarthostDeliverer::~SmarthostDeliverer() { stop(); }
+
+void SmarthostDeliverer::use_dane(std::shared_ptr<dns::Resolver> resolver) { impl_->dane_resolver = std::move(resolver); }
 
 void SmarthostDeliverer::on_attempt(std::function<void(const SessionAttempt&)> observer) {
     impl_->on_attempt = std::move(observer);

@@ -17,6 +17,9 @@
 // smarthost address, so a job after a delivered one usually goes over the same connection
 // (RSET, then MAIL; no new TLS handshake or AUTH). stop() QUITs the idle connections.
 //
+// With use_dane(), the host is looked up through the validating resolver instead, and its
+// certificate must match its DNSSEC-signed TLSA records (RFC 7672) instead of a CA.
+//
 // Deliberately not done: MX lookup (relay/delivery's MX deliverer).
 //
 // Untrusted input: the remote side's replies (handled by the session). The credentials are
@@ -35,6 +38,7 @@
 #include "config/config.hpp"
 #include "relay/delivery/connection_pool.hpp"
 #include "relay/delivery/deliverer.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/delivery/smtp_session.hpp"
 #include "relay/log/log.hpp"
 
@@ -54,6 +58,12 @@ public:
                        boost::asio::any_io_executor io, log::Logger logger = nullptr, std::size_t max_sessions = 20,
                        SessionTimeouts timeouts = {}, ConnectionPool::Limits pool_limits = {});
     ~SmarthostDeliverer() override;
+
+    // DANE for the smarthost ([delivery] smarthost_dane): its addresses and TLSA records come
+    // from `resolver` (validating), and a session goes ahead only when they are DNSSEC-signed
+    // and usable, with the chain checked against them (dane_lookup.hpp); otherwise the job is
+    // deferred (4.7.5). Set before the first deliver().
+    void use_dane(std::shared_ptr<dns::Resolver> resolver);
 
     // Told about every finished job (policy "smarthost", the first recipient's result); set
     // before the first deliver().

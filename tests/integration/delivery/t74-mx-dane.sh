@@ -30,8 +30,10 @@
 #   "TLS-Required: No" to trno.dane.test (TLSA mismatch)    -> delivered, and logged as such
 # (127.0.0.31 offers REQUIRETLS; 127.0.0.34 serves the same certificate without it; the
 # DSNs to example.test go to 127.0.0.32, which stores them.)
-# Then: the metrics (sessions with policy="dane", DANE failures by reason) and
-# `signpost explain` (DNSSEC status, TLSA records, which policy applies).
+# Then: the metrics (sessions with policy="dane", DANE failures by reason),
+# `signpost explain` (DNSSEC status, TLSA records, which policy applies), a resolver that
+# strips DNSSEC (the probe), and mode smarthost with smarthost_dane (a matching and a
+# mismatching smarthost).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../dnssec.sh"
 
@@ -372,3 +374,38 @@ grep -qE '^signpost_dnssec_validating 0$' "$WORK/metrics2.txt" || { grep dnssec 
 "$SIGNPOST" explain ee.dane.test --config "$CFG" > "$WORK/explain4.out" 2>&1 || true
 grep -q "^DNSSEC:    broken (the DNSKEY records of \"test.\"" "$WORK/explain4.out" || { cat "$WORK/explain4.out"; fail "probe: explain does not say broken"; }
 pass "a resolver that strips DNSSEC: logged once with the fix, signpost_dnssec_validating 0, explain says broken, mail deferred (not sent insecurely)"
+
+# ---- a DANE-authenticated smarthost ([delivery] smarthost_dane) -------------------------
+# smarthost_mode HOST: the config switched to mode smarthost via HOST:$MX_PORT with DANE, the
+# validating forwarder back; Signpost restarted.
+smarthost_mode() {
+  kill -TERM $SP_PID
+  wait_exit $SP_PID 20
+  /usr/bin/python3 - "$CFG" "$1" "$MX_PORT" "$DNSSEC_PORT" "$UNBOUND_PORT" <<'PY'
+import re, sys
+path, host, port, good, bad = sys.argv[1:]
+text = open(path).read()
+text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "smarthost"\nsmarthost = "%s:%s"\nsmarthost_dane = true\n\n' % (host, port), text, count=1)
+text = re.sub(r'\[\[route\]\][^\[]*', '', text)
+text = text.replace("127.0.0.1@" + bad, "127.0.0.1@" + good)
+open(path, "w").write(text)
+PY
+  "$SIGNPOST" check-config --config "$CFG" > /dev/null 2> "$WORK/check2.err" || { cat "$WORK/check2.err"; fail "smarthost config refused"; }
+  LOG=$WORK/serve-$1.log
+  "$SIGNPOST" serve --config "$CFG" >> "$LOG" 2>&1 &
+  SP_PID=$!
+  track_pid $SP_PID
+  wait_for_log "$LOG" 'ready$' 10
+}
+smarthost_mode mxa.dane.test
+submit smarthost-ok.example.org
+for ((i = 0; i < 100; i++)); do grep -q "<t74-smarthost-ok.example.org@example.test>" "$WORK/a/sink.log" && break; sleep 0.1; done
+grep -q "<t74-smarthost-ok.example.org@example.test>" "$WORK/a/sink.log" || { tail -5 "$LOG"; fail "smarthost with DANE: not delivered"; }
+grep -q "smarthost mxa.dane.test\[127.0.0.31\]:$MX_PORT: TLS TLSv1.[23] .*, certificate dane: DANE-EE TLSA 3 1 1 $EE311 matches" "$LOG" \
+  || { tail -5 "$LOG"; fail "smarthost with DANE: the certificate was not checked against its TLSA record"; }
+pass "smarthost_dane: the smarthost's certificate is matched against its signed TLSA record, delivered"
+smarthost_mode mxn.dane.test
+submit smarthost-bad.example.org
+deferred_with smarthost-bad.example.org "4.7.5 DANE: the certificate of mxn.dane.test.* does not match"
+never_sent smarthost-bad.example.org
+pass "smarthost_dane: a smarthost whose certificate matches no TLSA record gets nothing (4.7.5)"

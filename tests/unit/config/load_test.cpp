@@ -430,6 +430,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "[delivery]\nmode = \"capture\"\ncapture_dir = \"/tmp/out\"\n[tls_rpt]\nenabled = true\norganization = "
                   "\"X\"\nfrom = \"r@example.com\"\n[[domain]]\nname = \"example.com\"\n",
                   4, 1, "tls_rpt.enabled", "need [delivery] mode = \"mx\""},
+        ErrorCase{"SmarthostDaneNeedsDnssec", "[delivery]\nsmarthost_dane = true\n", 2, 18, "delivery.smarthost_dane",
+                  "smarthost_dane = true needs DNSSEC validation"},
         ErrorCase{"RouteDaneNeedsDnssec", "[[route]]\ndomain = \"example.org\"\ntls = \"dane\"\n", 3, 7,
                   "route[0].tls", "tls = \"dane\" needs DNSSEC validation"},
         // domains
