@@ -32,6 +32,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config ninja-build
   libboost1.81-dev libssl-dev zlib1g-dev libbotan-2-dev
   libunbound-dev libevent-dev nettle-dev   # libunbound.pc requires libevent, nettle and hogweed
+  libpsl-dev publicsuffix     # signpost doctor: organizational domains (DMARC, RFC 7489 §3.2)
   libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev
 )
@@ -41,6 +42,7 @@ TEST_PKGS=(
   openssl ca-certificates dns-root-data
   python3 python3-dkim python3-nacl python3-dnspython
   python3-aiosmtpd            # tests/integration/lib/smtp_sink.py, the receiving end of delivery tests
+  python3-spf                 # tests/integration/doctor: pyspf, the reference SPF evaluation
   libmail-dkim-perl libcrypt-openssl-rsa-perl
   opendkim opendkim-tools
   swaks

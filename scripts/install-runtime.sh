@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runtime half of the Docker image: the shared libraries the `signpost` binary links
 # against, CA certificates, the DNSSEC root trust anchor (dns-root-data:
-# /usr/share/dns/root.key, for [dns] dnssec = true), a non-root user and the data
+# /usr/share/dns/root.key, for [dns] dnssec = true), the Public Suffix List (publicsuffix,
+# read by libpsl for `signpost doctor`), a non-root user and the data
 # directories. No openssl or curl:
 # `signpost init --self-signed` and `signpost health` do their work.
 #   scripts/install-runtime.sh            install (as root, in the image's runtime stage)
@@ -16,6 +17,7 @@ RUNTIME_PKGS=(
   libprometheus-cpp-core1.0 libspdlog1.10 libfmt9
   libstdc++6 libgcc-s1 libc6 zlib1g libbz2-1.0 liblzma5 libsqlite3-0 libtspi1
   libnettle8 libhogweed6 libgmp10
+  libpsl5 libidn2-0 libunistring2 publicsuffix
 )
 
 if [ "${1:-}" = "--check" ]; then

@@ -89,6 +89,13 @@ Result<MxRecord> parse_mx(std::string_view rdata) {
     return mx;
 }
 
+Result<std::string> parse_ptr(std::string_view rdata) {
+    auto name = parse_name(rdata);
+    if (!name) return name.error();
+    if (!rdata.empty()) return Errc::trailing_data;
+    return std::move(*name);
+}
+
 Result<boost::asio::ip::address_v4> parse_a(std::string_view rdata) {
     if (rdata.size() != 4) return Errc::bad_length;
     boost::asio::ip::address_v4::bytes_type b;

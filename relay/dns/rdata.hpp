@@ -63,6 +63,8 @@ Result<boost::asio::ip::address_v6> parse_aaaa(std::string_view rdata);
 // be empty: the single octet 0).
 Result<std::string> parse_txt(std::string_view rdata);
 Result<TlsaRecord> parse_tlsa(std::string_view rdata);
+// PTR (RFC 1035 §3.3.12): one name and nothing after it.
+Result<std::string> parse_ptr(std::string_view rdata);
 
 }  // namespace signpost::dns
 

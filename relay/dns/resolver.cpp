@@ -87,6 +87,7 @@ using namespace std::chrono_literals;
 
 constexpr int kClassIn = 1;
 constexpr int kTypeA = 1;
+constexpr int kTypePtr = 12;
 constexpr int kTypeMx = 15;
 constexpr int kTypeTxt = 16;
 constexpr int kTypeAaaa = 28;
@@ -432,6 +433,9 @@ public:
     asio::awaitable<TxtRecords> txt(std::string name) override { return txt_of(core_, std::move(name)); }
     asio::awaitable<TlsaAnswer> tlsa(std::string name) override { return tlsa_of(core_, std::move(name)); }
     asio::awaitable<Answer> dnskey(std::string zone) override { return dnskey_of(core_, std::move(zone)); }
+    asio::awaitable<NameAnswer> ptr(asio::ip::address address) override {
+        return ptr_of(core_, reverse_name(address));
+    }
 
 private:
     static asio::awaitable<MxAnswer> mx_of(std::shared_ptr<Core> core, std::string name) {
@@ -458,6 +462,10 @@ private:
         a.why = std::move(raw.why);
         co_return a;
     }
+    static asio::awaitable<NameAnswer> ptr_of(std::shared_ptr<Core> core, std::string name) {
+        RawAnswer raw = co_await ask(std::move(core), std::move(name), kTypePtr);
+        co_return decode(std::move(raw), "PTR", parse_ptr, &NameAnswer::names);
+    }
     static asio::awaitable<TlsaAnswer> tlsa_of(std::shared_ptr<Core> core, std::string name) {
         RawAnswer raw = co_await ask(std::move(core), std::move(name), kTypeTlsa);
         co_return decode(std::move(raw), "TLSA", parse_tlsa, &TlsaAnswer::records);
@@ -467,6 +475,25 @@ private:
 };
 
 }  // namespace
+
+std::string reverse_name(const asio::ip::address& address) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    if (address.is_v4() || (address.is_v6() && address.to_v6().is_v4_mapped())) {
+        auto v4 = address.is_v4() ? address.to_v4() : asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+        auto b = v4.to_bytes();
+        for (int i = 3; i >= 0; --i) out += std::to_string(b[static_cast<std::size_t>(i)]) + ".";
+        return out + "in-addr.arpa";
+    }
+    auto b = address.to_v6().to_bytes();
+    for (int i = 15; i >= 0; --i) {
+        out += kHex[b[static_cast<std::size_t>(i)] & 0xf];
+        out += '.';
+        out += kHex[b[static_cast<std::size_t>(i)] >> 4];
+        out += '.';
+    }
+    return out + "ip6.arpa";
+}
 
 std::shared_ptr<Resolver> make_unbound_resolver(asio::any_io_executor io, const config::DnsConfig& dns) {
     UnboundSettings settings;

@@ -1,4 +1,4 @@
-// relay/dns/resolver.hpp — the daemon's asynchronous DNS: MX, A, AAAA, TXT, TLSA.
+// relay/dns/resolver.hpp — the daemon's asynchronous DNS: MX, A, AAAA, TXT, TLSA, PTR.
 //
 // Resolver is the seam (STYLE.md habit 8): delivery and MTA-STS ask it, tests inject a
 // scripted one. UnboundResolver is the real one, over libunbound's asynchronous API with its
@@ -70,6 +70,9 @@ struct AddressAnswer : Answer {
 struct TxtRecords : Answer {
     std::vector<std::string> records;  // one per TXT RR, its character-strings joined
 };
+struct NameAnswer : Answer {
+    std::vector<std::string> names;  // PTR targets: lower case, no trailing dot
+};
 struct TlsaRecord {
     std::uint8_t usage = 0, selector = 0, matching = 0;
     std::vector<std::uint8_t> data;
@@ -86,6 +89,13 @@ public:
     virtual boost::asio::awaitable<AddressAnswer> aaaa(std::string name) = 0;
     virtual boost::asio::awaitable<TxtRecords> txt(std::string name) = 0;
     virtual boost::asio::awaitable<TlsaAnswer> tlsa(std::string name) = 0;
+    // The PTR names of an address (RFC 1035 §3.5 in-addr.arpa, RFC 3596 §2.5 ip6.arpa), for
+    // forward-confirmed reverse DNS and SPF's "ptr". Inline default: servfail, as dnskey.
+    virtual boost::asio::awaitable<NameAnswer> ptr(boost::asio::ip::address /*address*/) {
+        NameAnswer a;
+        a.why = "PTR lookups are not supported by this resolver";
+        co_return a;
+    }
     // The DNSKEY RRset of `zone` ("." for the root): only its status and security, for the
     // DNSSEC probe (dnssec_probe.hpp). Resolvers that cannot ask answer servfail.
     // Inline, so that scripted resolvers in tests need not link relay/dns.
@@ -98,6 +108,10 @@ public:
 
 // Throws std::runtime_error naming the setting when libunbound refuses the configuration
 // (bad forwarder, unreadable trust anchor or resolv.conf).
+// The reverse-lookup name of an address: "4.3.2.1.in-addr.arpa", or the 32 nibbles of an
+// IPv6 address under "ip6.arpa" (an IPv4-mapped IPv6 address is looked up as IPv4).
+std::string reverse_name(const boost::asio::ip::address& address);
+
 std::shared_ptr<Resolver> make_unbound_resolver(boost::asio::any_io_executor io, const config::DnsConfig& dns);
 
 }  // namespace signpost::dns

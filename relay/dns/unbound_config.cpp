@@ -27,6 +27,10 @@ UbCtxPtr make_unbound_context(const UnboundSettings& settings) {
         // unbound answers the RFC 6761 name "test." itself (NXDOMAIN) by default; with
         // explicit forwarders, the forwarder decides, so test zones can be served.
         check_unbound(ub_ctx_set_option(c, "local-zone:", "test. transparent"), "local-zone test.");
+        // Likewise the reverse zone of 127.0.0.0/8, which unbound answers itself ("localhost"
+        // for 127.0.0.1 only): test hosts live on loopback addresses and have PTR records.
+        check_unbound(ub_ctx_set_option(c, "local-zone:", "127.in-addr.arpa. transparent"),
+                      "local-zone 127.in-addr.arpa.");
         for (const auto& f : settings.forwarders) check_unbound(ub_ctx_set_fwd(c, f.c_str()), "forwarder " + f);
     }
     if (settings.fresh) {

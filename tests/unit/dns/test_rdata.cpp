@@ -186,6 +186,23 @@ TEST(dns_RdataTlsa, FieldsAndData) {
         EXPECT_EQ(parse_tlsa(bad).error(), make_error_code(Errc::truncated));
 }
 
+TEST(dns_RdataPtr, OneNameAndNothingElse) {
+    auto r = parse_ptr(wire({"Mail", "Example", "test"}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "mail.example.test");
+    EXPECT_EQ(parse_ptr(wire({"a"}) + "x").error(), make_error_code(Errc::trailing_data));
+    EXPECT_EQ(parse_ptr(""s).error(), make_error_code(Errc::truncated));
+}
+
+TEST(dns_ReverseName, Ipv4Ipv6AndMapped) {
+    namespace ip = boost::asio::ip;
+    EXPECT_EQ(reverse_name(ip::make_address("192.0.2.10")), "10.2.0.192.in-addr.arpa");
+    EXPECT_EQ(reverse_name(ip::make_address("::ffff:127.0.0.5")), "5.0.0.127.in-addr.arpa");
+    // RFC 3596 §2.5's example address.
+    EXPECT_EQ(reverse_name(ip::make_address("4321:0:1:2:3:4:567:89ab")),
+              "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa");
+}
+
 TEST(dns_RdataErrors, CategoryNamesEveryValue) {
     EXPECT_STREQ(error_category().name(), "signpost.dns");
     for (Errc e : {Errc::truncated, Errc::trailing_data, Errc::bad_length, Errc::label_type, Errc::name_too_long}) {
