@@ -18,6 +18,8 @@
 #include "relay/app/cli_queue.hpp"
 #include "relay/app/cli_tls_report.hpp"
 #include "relay/app/cli_explain.hpp"
+#include "relay/app/cli_doctor.hpp"
+#include "relay/app/cli_spf.hpp"
 #include "relay/app/cli_health.hpp"
 #include "relay/app/init_dev.hpp"
 #include "relay/app/self_signed.hpp"
@@ -89,6 +91,8 @@ int main(int argc, char** argv) {
     signpost::app::add_explain_command(app, exit_code);
     signpost::app::add_tls_report_command(app, exit_code);
     signpost::app::add_health_command(app, exit_code);
+    signpost::app::add_doctor_command(app, exit_code);
+    signpost::app::add_spf_command(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });

@@ -1,0 +1,2 @@
+// placeholder: implemented in progress
+#include "relay/doctor/spf.hpp"

@@ -1,0 +1,2 @@
+#include <gtest/gtest.h>
+TEST(doctor_Placeholder_test_spf, Builds) { SUCCEED(); }
