@@ -26,6 +26,7 @@
 #include <system_error>
 #include <tuple>
 
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include "config/config.hpp"
@@ -304,6 +305,7 @@ private:
     void read_queue(const Table& root);
     void read_delivery(const Table& root);
     void read_mta_sts(const Table& root);
+    void read_doctor(const Table& root);
     void read_dns(const Table& root);
     void read_metrics(const Table& root);
     void read_log(const Table& root);
@@ -819,6 +821,36 @@ void Loader::read_tls_rpt(const Table& root) {
         missing(*s, "from", "required when enabled = true: the reports' sender, such as \"tls-reports@example.com\"");
 }
 
+void Loader::read_doctor(const Table& root) {
+    auto s = section(root, "doctor");
+    if (!s) return;
+    DoctorConfig& d = config.doctor;
+    get_duration(*s, "interval", d.interval, true);
+    if (const toml::node* n = get(*s, "addresses")) {
+        const std::string k = "doctor.addresses";
+        if (auto a = read_array(*n, k, "an array of IP address strings", false)) {
+            std::vector<std::string> out;
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                const toml::node& elem = *a->get(i);
+                auto v = read_string(elem, indexed(k, i), "an IP address string");
+                if (!v) continue;
+                boost::system::error_code ec;
+                auto ip = boost::asio::ip::make_address(*v, ec);
+                if (ec) {
+                    error(pos_of(elem), indexed(k, i),
+                          "not an IP address: " + in_quotes(*v) + " (expected \"203.0.113.7\" or \"2001:db8::7\")");
+                    continue;
+                }
+                out.push_back(ip.to_string());
+            }
+            d.addresses = std::move(out);
+        }
+    }
+    field(*s, "port25_probe", d.port25_probe, [&](const toml::node& n, const std::string& k) {
+        return read_endpoint(n, k, 25, false, "\"gmail-smtp-in.l.google.com:25\"");
+    });
+}
+
 void Loader::read_dns(const Table& root) {
     auto s = section(root, "dns");
     if (!s) return;
@@ -880,6 +912,7 @@ void Loader::run(const toml::table& root_table) {
     read_routes(root);
     read_mta_sts(root);
     read_tls_rpt(root);
+    read_doctor(root);
     read_dns(root);
     read_metrics(root);
     read_log(root);

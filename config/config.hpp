@@ -192,6 +192,18 @@ struct TlsRptConfig {
     bool operator==(const TlsRptConfig&) const = default;
 };
 
+// [doctor]: `signpost doctor` and the daemon's daily run of its DNS checks.
+struct DoctorConfig {
+    Duration interval{86400};  // how often the daemon re-checks DNS; 0 = never
+    // The relay's public outbound addresses, for SPF. Empty: the A/AAAA records of
+    // [server] hostname.
+    std::vector<std::string> addresses;
+    // A well-known MX that `signpost doctor` connects to (port 25, no mail sent) to tell
+    // whether the network lets outbound SMTP through.
+    Endpoint port25_probe{"gmail-smtp-in.l.google.com", 25};
+    bool operator==(const DoctorConfig&) const = default;
+};
+
 struct DnsConfig {
     std::vector<Endpoint> forwarders;  // "127.0.0.1@5353" or "127.0.0.1"; empty = system
     bool dnssec = false;
@@ -225,6 +237,7 @@ struct Config {
     std::vector<RouteConfig> routes;
     MtaStsConfig mta_sts;
     TlsRptConfig tls_rpt;
+    DoctorConfig doctor;
     DnsConfig dns;
     MetricsConfig metrics;
     LogConfig log;

@@ -28,7 +28,7 @@ namespace signpost::config::detail {
 
 inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits", "domain", "keys",
-    "queue",  "delivery", "route",    "mta_sts", "tls_rpt", "dns",     "metrics", "log"};
+    "queue",  "delivery", "route",    "mta_sts", "tls_rpt", "doctor", "dns",  "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
 inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
@@ -54,6 +54,7 @@ inline constexpr std::string_view kDeliveryKeys[] = {
 inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
+inline constexpr std::string_view kDoctorKeys[] = {"interval", "addresses", "port25_probe"};
 inline constexpr std::string_view kDnsKeys[] = {"forwarders", "dnssec", "trust_anchor_file",
                                                 "timeout"};
 inline constexpr std::string_view kMetricsKeys[] = {"listen"};
@@ -73,6 +74,7 @@ inline constexpr SectionSchema kSchema[] = {
     {"keys", false, kKeysKeys},       {"queue", false, kQueueKeys},
     {"delivery", false, kDeliveryKeys}, {"route", true, kRouteKeys},
     {"mta_sts", false, kMtaStsKeys}, {"tls_rpt", false, kTlsRptKeys},
+    {"doctor", false, kDoctorKeys},
     {"dns", false, kDnsKeys},         {"metrics", false, kMetricsKeys},
     {"log", false, kLogKeys},
 };

@@ -165,6 +165,11 @@ std::string to_toml(const Config& c) {
     w.num("send_hour", c.tls_rpt.send_hour);
     w.path("dir", c.tls_rpt.dir);
 
+    w.section("doctor");
+    w.duration("interval", c.doctor.interval);
+    w.strings("addresses", c.doctor.addresses, [](const std::string& a) { return std::string_view(a); });
+    w.str("port25_probe", c.doctor.port25_probe.to_string());
+
     w.section("dns");
     w.strings("forwarders", c.dns.forwarders, [](const Endpoint& e) { return detail::format_forwarder(e); });
     w.boolean("dnssec", c.dns.dnssec);

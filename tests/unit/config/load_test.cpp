@@ -410,6 +410,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "metrics.listen", "\"localhost\" is not a literal IPv4 or IPv6 address"},
         ErrorCase{"BadForwarder", "[dns]\nforwarders = [\"127.0.0.1\", \"127.0.0.1@99999\"]\n", 2,
                   28, "dns.forwarders[1]", "invalid forwarder \"127.0.0.1@99999\""},
+        ErrorCase{"DoctorAddressNotIp", "[doctor]\naddresses = [\"192.0.2.1\", \"mail.example.com\"]\n", 2, 27,
+                  "doctor.addresses[1]", "not an IP address: \"mail.example.com\""},
+        ErrorCase{"DoctorProbePortZero", "[doctor]\nport25_probe = \"mx.example.net:0\"\n", 2, 16,
+                  "doctor.port25_probe", "the port must be a number from 1 to 65535"},
         ErrorCase{"BadHostname", "[server]\nhostname = \"bad_host\"\n", 2, 12, "server.hostname",
                   "invalid host name \"bad_host\""},
         // required when ...
