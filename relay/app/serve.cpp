@@ -19,6 +19,7 @@
 #include "keys/store.hpp"
 #include "relay/app/dns_lookup.hpp"
 #include "relay/app/key_rotation.hpp"
+#include "relay/app/doctor_task.hpp"
 #include "relay/app/tls_reports.hpp"
 #include "relay/app/version.hpp"
 #include "relay/auth/authenticator.hpp"
@@ -235,6 +236,19 @@ int serve(const std::filesystem::path& config_path) {
             return 1;
         }
     }
+    // [doctor] interval: the DNS checks of `signpost doctor`, at start and then daily.
+    std::shared_ptr<DoctorTask> doctor_task;
+    if (cfg->doctor.interval.count() > 0) {
+        try {
+            doctor_task = std::make_shared<DoctorTask>(io.get_executor(), cfg, store, metrics->registry(),
+                                                       log::with_id(logger, "doctor"));
+        } catch (const std::exception& e) {
+            logger->critical("not started: [dns] for the doctor checks: {}", e.what());
+            rotation.stop();
+            return 1;
+        }
+        doctor_task->start();
+    }
     queue::ControlServer control(io, cfg->queue.dir / "control.sock", manager, spool, log::with_id(logger, "queue"));
     try {
         control.start();
@@ -391,7 +405,8 @@ int serve(const std::filesystem::path& config_path) {
         user_failures->set_policy(
             user_failure_policy(auth::FailurePolicy{.max_failures = next->auth.max_failures, .lockout = next->auth.lockout}));
         rotation.set_config(next);
-        rotation.trigger();  // keys of new or changed [[domain]] tables, read on the rotation thread
+        rotation.trigger();
+        if (doctor_task) doctor_task->set_config(next);  // keys of new or changed [[domain]] tables, read on the rotation thread
         cfg = next;
         logger->info("configuration reloaded: new sessions use it");
         if (!later.empty()) logger->warn("changed settings that take effect after a restart: {}", later);
@@ -406,6 +421,7 @@ int serve(const std::filesystem::path& config_path) {
     auto stop_queue = [&] {
         control.stop();
         if (tls_report_sender) tls_report_sender->stop();
+        if (doctor_task) doctor_task->stop();
         manager->stop();
         deliverer->stop();
         // Deliveries in flight report (as deferred when cut short) and their state is
