@@ -73,8 +73,10 @@ void DoctorTask::publish(const std::vector<doctor::Check>& checks) {
     int bad = 0;
     for (const auto& [key, status] : worst) {
         auto prev = last_.find(key);
-        const bool changed = prev == last_.end() ? (first_run_ && status != doctor::Status::ok) : prev->second != status;
-        if (status == doctor::Status::warn || status == doctor::Status::fail) ++bad;
+        const bool bad_now = status == doctor::Status::warn || status == doctor::Status::fail;
+        // New pairs are news when they are bad (at the first run: every bad one).
+        const bool changed = prev == last_.end() ? bad_now : prev->second != status;
+        if (bad_now) ++bad;
         if (!changed) continue;
         for (const auto& c : checks) {
             if (c.id != key.first || c.domain != key.second || c.status != status) continue;
@@ -83,9 +85,9 @@ void DoctorTask::publish(const std::vector<doctor::Check>& checks) {
             std::string fix = c.fix;
             for (auto& ch : fix)
                 if (ch == '\n') ch = ' ';
-            if (status == doctor::Status::ok)
-                log_->info("doctor: {} {}{}: ok{}: {}", where, c.id, c.subject.empty() ? "" : " " + c.subject, was,
-                           c.evidence);
+            if (!bad_now)
+                log_->info("doctor: {} {}{}: {}{}: {}", where, c.id, c.subject.empty() ? "" : " " + c.subject,
+                           to_string(status), was, c.evidence);
             else
                 log_->warn("doctor: {} {}{}: {}{}: {}{}", where, c.id, c.subject.empty() ? "" : " " + c.subject,
                            to_string(status), was, c.evidence, fix.empty() ? "" : " — fix: " + fix);

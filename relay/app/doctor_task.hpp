@@ -7,7 +7,7 @@
 //     domain ("" for the relay host): 0 ok, 1 warn, 2 fail, -1 skipped; pairs that are no
 //     longer checked are removed;
 //   - sets signpost_doctor_last_run_timestamp_seconds;
-//   - logs every check whose status changed (at the first run: every one not ok), with
+//   - logs every check whose status changed (at the first run: every warn and fail), with
 //     its evidence and fix, so that a record that disappears is noticed before mail bounces.
 // A SIGHUP's new configuration (new domains, addresses) is used from the next run.
 //

@@ -61,6 +61,9 @@ capture_dir = "outbox"
 [mta_sts]
 enabled = false
 
+[doctor]
+interval = "0s"   # a capture-only setup has no DNS to check daily; `signpost doctor` still runs
+
 [metrics]
 listen = "127.0.0.1:9587"
 
