@@ -825,7 +825,7 @@ void Loader::read_doctor(const Table& root) {
     auto s = section(root, "doctor");
     if (!s) return;
     DoctorConfig& d = config.doctor;
-    get_duration(*s, "interval", d.interval, true);
+    get_duration(*s, "interval", d.interval, false);
     if (const toml::node* n = get(*s, "addresses")) {
         const std::string k = "doctor.addresses";
         if (auto a = read_array(*n, k, "an array of IP address strings", false)) {
