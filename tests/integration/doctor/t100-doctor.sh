@@ -7,7 +7,8 @@
 #      other spacing and string splits still matches); FCrDNS, certificate, port 25 ok;
 #      exit status 0 for --domain good.test; the text output.
 #   2. DKIM: an active key with no record (fail), a typo'd record (fail), a stale record
-#      holding another key (fail); each printed record published -> ok.
+#      holding another key (fail); each printed record published -> ok. A retired key's
+#      record still published warns; removed, the warning goes.
 #   3. SPF: two records (fail -> the merged record), a record without the relay's address
 #      (fail -> the record with it), 11 DNS-querying includes (fail: over the limit).
 #   4. DMARC: none (fail -> the suggested record), adkim=s with sign_subdomains (fail ->
@@ -293,7 +294,18 @@ done
 zone_put "${rrs[@]}"
 doctor "$CFG"
 for d in nodkim.test typo.test stale.test; do expect dkim "$d" "" ok; done
-pass "DKIM: missing, typo'd and stale records fail; the printed records make them ok"
+# A retired key whose record is still published (written into the state as rotation would).
+sed -i 's/^end$/key sp2025-01a ed25519 retired created=1735689600 activated=1735689600 retiring=1743465600 retired=1744502400\nend/' \
+  "$WORK/keys/stale.test/keys.state"
+zone_put "sp2025-01a._domainkey.stale.test. IN TXT \"$GOOD_ED\""
+doctor "$CFG"
+expect dkim stale.test sp2025-01a warn "retired key sp2025-01a still published"
+grep -q "remove the record sp2025-01a._domainkey.stale.test TXT" <<< "$(get fix dkim stale.test sp2025-01a)" \
+  || fail "the retired record: the fix does not say to remove it"
+zone_drop sp2025-01a._domainkey.stale.test TXT
+doctor "$CFG"
+[ "$(get status dkim stale.test sp2025-01a)" = absent ] || fail "a retired key whose record is gone is still reported"
+pass "DKIM: missing, typo'd and stale records fail; the printed records make them ok; a retired record still published warns"
 
 # --- 3. SPF -------------------------------------------------------------------------------------
 expect spf twospf.test "" fail "2 SPF records"
