@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include "tests/unit/doctor/run.hpp"
 #include "relay/doctor/check.hpp"
 #include "relay/doctor/dmarc.hpp"
 #include "relay/doctor/domain_checks.hpp"
@@ -22,6 +23,7 @@
 namespace {
 
 namespace asio = boost::asio;
+using signpost::doctor::test::run;
 using namespace signpost;
 using doctor::Status;
 namespace dmarc = doctor::dmarc;
@@ -65,19 +67,6 @@ private:
     }
 };
 
-template <class T>
-T run(asio::awaitable<T> a) {
-    asio::io_context io;
-    std::optional<T> out;
-    std::exception_ptr error;
-    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-        error = e;
-        if (!e) out = std::move(v);
-    });
-    io.run();
-    if (error) std::rethrow_exception(error);
-    return std::move(*out);
-}
 
 const doctor::Check* find(const std::vector<doctor::Check>& checks, const std::string& id, const std::string& subject) {
     for (const auto& c : checks)

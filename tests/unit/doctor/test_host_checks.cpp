@@ -37,6 +37,7 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include "tests/unit/doctor/run.hpp"
 #include "relay/doctor/host_checks.hpp"
 #include "relay/smtp/sasl.hpp"
 
@@ -44,6 +45,7 @@ namespace signpost::doctor {
 namespace {
 
 namespace asio = boost::asio;
+using signpost::doctor::test::run;
 namespace ssl = asio::ssl;
 using asio::awaitable;
 using asio::ip::tcp;
@@ -109,21 +111,6 @@ private:
     }
 };
 
-// Runs `a` and everything else queued on `io` to completion.
-template <class T>
-T run(asio::io_context& io, awaitable<T> a) {
-    std::optional<T> out;
-    std::exception_ptr error;
-    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-        if (e) error = e;
-        else out = std::move(v);
-    });
-    io.restart();
-    io.run();
-    if (error) std::rethrow_exception(error);
-    if (!out) throw std::runtime_error("the awaitable did not complete");
-    return std::move(*out);
-}
 
 std::chrono::system_clock::time_point utc(int year, int month, int day, int hour = 0) {
     std::tm tm{};

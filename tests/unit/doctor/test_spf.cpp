@@ -13,12 +13,14 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include "tests/unit/doctor/run.hpp"
 #include "relay/doctor/spf.hpp"
 
 namespace signpost::doctor::spf {
 namespace {
 
 namespace asio = boost::asio;
+using signpost::doctor::test::run;
 
 // Answers from maps. A name in no map is NXDOMAIN; a name in some map but not asked type
 // is NODATA (ok, no records). `fail(...)` makes one question answer servfail or timeout.
@@ -103,19 +105,6 @@ private:
     }
 };
 
-template <class T>
-T run(asio::awaitable<T> a) {
-    asio::io_context io;
-    std::optional<T> out;
-    std::exception_ptr error;
-    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-        if (e) error = e;
-        else out = std::move(v);
-    });
-    io.run();
-    if (error) std::rethrow_exception(error);
-    return std::move(*out);
-}
 
 Evaluation check(ScriptedDns& dns, const std::string& ip, const std::string& sender,
                  const std::string& helo = "mail.helo.example") {
