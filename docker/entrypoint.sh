@@ -7,7 +7,8 @@
 #   signpost-entrypoint signpost ARGS...    run the signpost command as given, nothing prepared
 #                                           (docker run IMAGE signpost queue list)
 #   signpost-entrypoint SUBCOMMAND ARGS...  the same for keys, users, queue, check-config,
-#                                           explain, dkim, version, init, health (`signpost` implied)
+#                                           explain, doctor, spf, tls-report, dkim, version, init, health
+#                                           (`signpost` implied)
 #   signpost-entrypoint OTHER ARGS...       exec OTHER as given (a shell, for instance)
 #
 # Two ways to configure:
@@ -95,7 +96,7 @@ case "${1:-serve}" in
   signpost)
     shift
     exec "$SIGNPOST_BIN" "$@" ;;
-  keys | users | queue | check-config | explain | dkim | version | init | health)
+  keys | users | queue | check-config | explain | doctor | spf | tls-report | dkim | version | init | health)
     exec "$SIGNPOST_BIN" "$@" ;;
   *)
     exec "$@" ;;
