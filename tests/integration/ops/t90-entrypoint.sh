@@ -135,7 +135,9 @@ entry pass2 -- users list --config "$CFG"
 if [ "$RC" != 0 ] || ! grep -q '^alice ' "$WORK/pass2.out"; then show pass2; fail "users list did not pass through"; fi
 entry pass3 -- sh -c 'echo through'
 if [ "$RC" != 0 ] || [ "$(cat "$WORK/pass3.out")" != through ]; then show pass3; fail "another command did not pass through"; fi
-pass "signpost commands, subcommands and other commands pass through"
+entry pass4 -- doctor --help
+if [ "$RC" != 0 ] || ! grep -q -- '--offline' "$WORK/pass4.out"; then show pass4; fail "doctor did not pass through"; fi
+pass "signpost commands, subcommands (doctor too) and other commands pass through"
 
 # --- 4. a mounted configuration is used as it is -----------------------------------------------
 mkdir -p "$WORK/mounted"
