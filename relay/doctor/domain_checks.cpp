@@ -46,6 +46,31 @@ std::string date_of(keys::Time t) {
 }
 
 
+std::vector<std::string> split_terms(const std::string& record) {
+    std::vector<std::string> terms;
+    std::size_t i = 0;
+    while (i < record.size()) {
+        while (i < record.size() && record[i] == ' ') ++i;
+        std::size_t j = record.find(' ', i);
+        if (j == std::string::npos) j = record.size();
+        if (j > i) terms.push_back(record.substr(i, j - i));
+        i = j;
+    }
+    return terms;
+}
+
+bool is_all_term(const std::string& t) {
+    std::string l = lower(t);
+    if (!l.empty() && (l[0] == '+' || l[0] == '-' || l[0] == '~' || l[0] == '?')) l.erase(0, 1);
+    return l == "all";
+}
+
+std::string join_terms(const std::vector<std::string>& terms) {
+    std::string out;
+    for (const auto& t : terms) out += (out.empty() ? "" : " ") + t;
+    return out;
+}
+
 }  // namespace
 
 std::string txt_record_line(const std::string& name, const std::string& value) {
@@ -64,26 +89,10 @@ std::string spf_record_with(const std::string& current, const std::vector<asio::
         for (const auto& m : add) out += " " + m;
         return out + " ~all";
     }
-    // Split on spaces; insert before the first "all" term (mechanisms after it never match).
-    std::vector<std::string> terms;
-    std::size_t i = 0;
-    while (i < current.size()) {
-        while (i < current.size() && current[i] == ' ') ++i;
-        std::size_t j = current.find(' ', i);
-        if (j == std::string::npos) j = current.size();
-        if (j > i) terms.push_back(current.substr(i, j - i));
-        i = j;
-    }
-    auto is_all = [](const std::string& t) {
-        std::string l = lower(t);
-        if (!l.empty() && (l[0] == '+' || l[0] == '-' || l[0] == '~' || l[0] == '?')) l.erase(0, 1);
-        return l == "all";
-    };
-    auto at = std::find_if(terms.begin(), terms.end(), is_all);
-    terms.insert(at, add.begin(), add.end());
-    std::string out;
-    for (const auto& t : terms) out += (out.empty() ? "" : " ") + t;
-    return out;
+    // Insert before the first "all" term (mechanisms after it never match).
+    std::vector<std::string> terms = split_terms(current);
+    terms.insert(std::find_if(terms.begin(), terms.end(), is_all_term), add.begin(), add.end());
+    return join_terms(terms);
 }
 
 asio::awaitable<OutboundAddresses> outbound_addresses(dns::Resolver& resolver, const config::Config& cfg) {
@@ -259,31 +268,6 @@ asio::awaitable<std::vector<Check>> check_dkim(dns::Resolver& resolver, const co
 
 // ---- SPF -----------------------------------------------------------------------------
 namespace {
-
-std::vector<std::string> split_terms(const std::string& record) {
-    std::vector<std::string> terms;
-    std::size_t i = 0;
-    while (i < record.size()) {
-        while (i < record.size() && record[i] == ' ') ++i;
-        std::size_t j = record.find(' ', i);
-        if (j == std::string::npos) j = record.size();
-        if (j > i) terms.push_back(record.substr(i, j - i));
-        i = j;
-    }
-    return terms;
-}
-
-bool is_all_term(const std::string& t) {
-    std::string l = lower(t);
-    if (!l.empty() && (l[0] == '+' || l[0] == '-' || l[0] == '~' || l[0] == '?')) l.erase(0, 1);
-    return l == "all";
-}
-
-std::string join_terms(const std::vector<std::string>& terms) {
-    std::string out;
-    for (const auto& t : terms) out += (out.empty() ? "" : " ") + t;
-    return out;
-}
 
 const std::string kDnsPathFix = "check the DNS path ([dns] forwarders), then run signpost doctor again";
 
