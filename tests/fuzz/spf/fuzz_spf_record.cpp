@@ -1,8 +1,8 @@
 // tests/fuzz/spf/fuzz_spf_record.cpp — libFuzzer target for relay/doctor/spf's pure parts:
 // parse_record(), spf_records(), check_domain_spec() and expand_macros() over any TXT
 // record a domain could publish.
-// Covers: relay/doctor/spf_parse.cpp (parser and macros; check_host() is unit-tested against a
-// scripted resolver)
+// Covers: relay/doctor/spf_parse.cpp
+// (the parser and macros; check_host() in spf.cpp is unit-tested against a scripted resolver)
 //
 // Input: the whole input is a TXT string; it is parsed as a record, and also checked and
 // expanded as a domain-spec. Octet 0's low bit picks the client address of the macro

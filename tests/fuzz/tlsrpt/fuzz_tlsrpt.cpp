@@ -1,7 +1,7 @@
 // tests/fuzz/tlsrpt/fuzz_tlsrpt.cpp — libFuzzer target for relay/tlsrpt's parsers: the
 // "_smtp._tls" TXT record (parse_tlsrpt_record, RFC 8460 §3), the https: rua URL
 // (parse_https_url) and a line of the day's event file (decode_event).
-// Covers: relay/tlsrpt/report.cpp, relay/tlsrpt/store.cpp, relay/tlsrpt/tlsrpt.cpp, relay/tlsrpt/post.cpp
+// Covers: relay/tlsrpt/report.cpp relay/tlsrpt/store.cpp relay/tlsrpt/tlsrpt.cpp relay/tlsrpt/post.cpp
 //
 // Input: the first octet picks the parser (mod 3: 0 record, 1 URL, 2 event line); the rest
 // is its text.
