@@ -77,9 +77,9 @@ PY
   unbound_restart
 }
 
-H=127.0.0.10  # the relay's address: mail.good.test
+H=127.0.0.30  # the relay's address: mail.good.test
 unbound_add_rr "mail.good.test. 300 IN A $H"
-unbound_add_rr "10.0.0.127.in-addr.arpa. 300 IN PTR mail.good.test."
+unbound_add_rr "30.0.0.127.in-addr.arpa. 300 IN PTR mail.good.test."
 unbound_add_rr "mail.noptr.test. 300 IN A 127.0.0.11"
 unbound_add_rr "11.0.0.127.in-addr.arpa. 300 IN PTR other.good.test."
 unbound_add_rr "good.test. 300 IN MX 10 mail.good.test."

@@ -415,53 +415,53 @@ protected:
 };
 
 TEST_F(doctor_HostFcrdns, EveryAddressNamesTheHostBack) {
-    dns.set_a("mail.example.test", {"192.0.2.10"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
     dns.set_aaaa("mail.example.test", {"2001:db8::10"});
-    dns.set_ptr("192.0.2.10", {"mail.example.test"});
+    dns.set_ptr("192.0.2.45", {"mail.example.test"});
     dns.set_ptr("2001:db8::10", {"other.example.test", "MAIL.Example.Test"});
     auto checks = check("Mail.Example.Test.");
     ASSERT_EQ(checks.size(), 2u);
     EXPECT_EQ(checks[0].id, "fcrdns");
-    EXPECT_EQ(checks[0].subject, "192.0.2.10");
+    EXPECT_EQ(checks[0].subject, "192.0.2.45");
     EXPECT_EQ(checks[0].status, Status::ok);
-    EXPECT_EQ(checks[0].evidence, "192.0.2.10 -> PTR mail.example.test -> 192.0.2.10");
+    EXPECT_EQ(checks[0].evidence, "192.0.2.45 -> PTR mail.example.test -> 192.0.2.45");
     EXPECT_EQ(checks[1].subject, "2001:db8::10");
     EXPECT_EQ(checks[1].status, Status::ok) << checks[1].evidence;
 }
 
 TEST_F(doctor_HostFcrdns, PtrNamingAnotherHostFails) {
-    dns.set_a("mail.example.test", {"192.0.2.10"});
-    dns.set_ptr("192.0.2.10", {"vps-10.provider.test"});
-    dns.set_a("vps-10.provider.test", {"192.0.2.10"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
+    dns.set_ptr("192.0.2.45", {"vps-10.provider.test"});
+    dns.set_a("vps-10.provider.test", {"192.0.2.45"});
     auto checks = check();
     ASSERT_EQ(checks.size(), 1u);
     EXPECT_EQ(checks[0].status, Status::fail);
     EXPECT_TRUE(contains(checks[0].evidence, "vps-10.provider.test")) << checks[0].evidence;
-    EXPECT_TRUE(contains(checks[0].fix, "ask the owner of 192.0.2.10 (your hosting provider or ISP) to set its PTR "
+    EXPECT_TRUE(contains(checks[0].fix, "ask the owner of 192.0.2.45 (your hosting provider or ISP) to set its PTR "
                                         "record to mail.example.test"))
         << checks[0].fix;
 }
 
 TEST_F(doctor_HostFcrdns, NoPtrFails) {
-    dns.set_a("mail.example.test", {"192.0.2.10"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
     auto checks = check();
     ASSERT_EQ(checks.size(), 1u);
     EXPECT_EQ(checks[0].status, Status::fail);
-    EXPECT_EQ(checks[0].evidence, "192.0.2.10 has no PTR record (10.2.0.192.in-addr.arpa)");
-    EXPECT_EQ(checks[0].fix, "ask the owner of 192.0.2.10 (your hosting provider or ISP) to set its PTR record to "
+    EXPECT_EQ(checks[0].evidence, "192.0.2.45 has no PTR record (45.2.0.192.in-addr.arpa)");
+    EXPECT_EQ(checks[0].fix, "ask the owner of 192.0.2.45 (your hosting provider or ISP) to set its PTR record to "
                              "mail.example.test");
 }
 
 TEST_F(doctor_HostFcrdns, PtrNameNotResolvingBackFails) {
-    dns.set_a("mail.example.test", {"192.0.2.10"});
-    dns.set_ptr("192.0.2.10", {"other.provider.test"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
+    dns.set_ptr("192.0.2.45", {"other.provider.test"});
     dns.set_a("other.provider.test", {"198.51.100.7"});
     auto checks = check();
     ASSERT_EQ(checks.size(), 1u);
     EXPECT_EQ(checks[0].status, Status::fail);
-    EXPECT_TRUE(contains(checks[0].evidence, "does not resolve back to 192.0.2.10")) << checks[0].evidence;
+    EXPECT_TRUE(contains(checks[0].evidence, "does not resolve back to 192.0.2.45")) << checks[0].evidence;
     EXPECT_TRUE(contains(checks[0].evidence, "198.51.100.7")) << checks[0].evidence;
-    EXPECT_TRUE(contains(checks[0].fix, "other.provider.test. IN A 192.0.2.10")) << checks[0].fix;
+    EXPECT_TRUE(contains(checks[0].fix, "other.provider.test. IN A 192.0.2.45")) << checks[0].fix;
 }
 
 TEST_F(doctor_HostFcrdns, NoAddressFailsWithTheRecordToPublish) {
@@ -481,23 +481,23 @@ TEST_F(doctor_HostFcrdns, TemporaryFailuresWarnWithTheReason) {
     EXPECT_TRUE(contains(checks[0].evidence, "SERVFAIL from 127.0.0.53")) << checks[0].evidence;
 
     // The names resolve, the reverse zone does not answer.
-    dns.set_a("mail.example.test", {"192.0.2.10"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
     dns.set_aaaa("mail.example.test", {});
-    ScriptedResolver::fail(dns.ptr_answers, "192.0.2.10", dns::Status::servfail, "SERVFAIL");
+    ScriptedResolver::fail(dns.ptr_answers, "192.0.2.45", dns::Status::servfail, "SERVFAIL");
     checks = check();
     ASSERT_EQ(checks.size(), 1u);
-    EXPECT_EQ(checks[0].subject, "192.0.2.10");
+    EXPECT_EQ(checks[0].subject, "192.0.2.45");
     EXPECT_EQ(checks[0].status, Status::warn);
-    EXPECT_TRUE(contains(checks[0].evidence, "PTR lookup of 192.0.2.10 failed: SERVFAIL")) << checks[0].evidence;
+    EXPECT_TRUE(contains(checks[0].evidence, "PTR lookup of 192.0.2.45 failed: SERVFAIL")) << checks[0].evidence;
 }
 
 TEST_F(doctor_HostFcrdns, Ipv4MappedAddressIsTheIpv4Address) {
-    dns.set_a("mail.example.test", {"192.0.2.10"});
-    dns.set_aaaa("mail.example.test", {"::ffff:192.0.2.10"});
-    dns.set_ptr("192.0.2.10", {"mail.example.test"});
+    dns.set_a("mail.example.test", {"192.0.2.45"});
+    dns.set_aaaa("mail.example.test", {"::ffff:192.0.2.45"});
+    dns.set_ptr("192.0.2.45", {"mail.example.test"});
     auto checks = check();
     ASSERT_EQ(checks.size(), 1u);
-    EXPECT_EQ(checks[0].subject, "192.0.2.10");
+    EXPECT_EQ(checks[0].subject, "192.0.2.45");
     EXPECT_EQ(checks[0].status, Status::ok);
 }
 
