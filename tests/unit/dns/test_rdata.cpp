@@ -124,7 +124,7 @@ TEST(dns_RdataName, OctetsThatWouldChangeTheMeaningAreEscaped) {
 TEST(dns_RdataAddress, AAndAaaaLengths) {
     auto a = parse_a("\xc0\x00\x02\x0a"s);
     ASSERT_TRUE(a);
-    EXPECT_EQ(a->to_string(), "192.0.2.45");
+    EXPECT_EQ(a->to_string(), "192.0.2.10");
     EXPECT_EQ(parse_a("\xc0\x00\x02"s).error(), make_error_code(Errc::bad_length));
     EXPECT_EQ(parse_a("\xc0\x00\x02\x0a\x00"s).error(), make_error_code(Errc::bad_length));
     EXPECT_EQ(parse_a(""s).error(), make_error_code(Errc::bad_length));
