@@ -141,6 +141,7 @@ namespace detail {
 // One message handed to the committer: its file in tmp/, complete, open until synced.
 struct PendingCommit {
     std::string id;
+    fs::path from;  // where the complete file is (spare/<name>)
     int fd = -1;
     std::error_code result;
     bool done = false;  // guarded by Committer::mu_
@@ -194,7 +195,7 @@ private:
         bool any = false;
         for (auto* p : batch) {
             if (p->result) continue;
-            if (::rename((dir_ / "tmp" / p->id).c_str(), (dir_ / "queue" / p->id).c_str()) != 0)
+            if (::rename(p->from.c_str(), (dir_ / "queue" / p->id).c_str()) != 0)
                 p->result = last_error();
             else
                 any = true;
@@ -270,14 +271,51 @@ private:
     std::atomic<std::uint64_t> syncs_{0};
 };
 
+// Message files kept for reuse in spare/ (see spool.hpp): names of files that hold nothing
+// anyone needs. take() hands one out (it is then owned by one IncomingMessage), give()
+// puts one back; at most kMaxSpareFiles are kept.
+class SparePool {
+public:
+    std::optional<std::string> take() {
+        std::lock_guard lk(mu_);
+        if (names_.empty()) return std::nullopt;
+        std::string n = std::move(names_.back());
+        names_.pop_back();
+        return n;
+    }
+    bool has_room() {
+        std::lock_guard lk(mu_);
+        return names_.size() < kMaxSpareFiles;
+    }
+    // False when full: the caller removes the file instead.
+    bool give(std::string name) {
+        std::lock_guard lk(mu_);
+        if (names_.size() >= kMaxSpareFiles) return false;
+        names_.push_back(std::move(name));
+        return true;
+    }
+    std::size_t size() {
+        std::lock_guard lk(mu_);
+        return names_.size();
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<std::string> names_;
+};
+
 }  // namespace detail
 
 namespace {
 
 class FileMessage final : public IncomingMessage {
 public:
-    FileMessage(fs::path dir, std::string id, int fd, std::shared_ptr<detail::Committer> committer)
-        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), committer_(std::move(committer)) {}
+    // `name`: the file in spare/ it is written to; `old_size`: what that file held before
+    // (a reused file is overwritten from the start and cut to length at commit).
+    FileMessage(fs::path dir, std::string id, std::string name, int fd, std::uint64_t old_size,
+                std::shared_ptr<detail::Committer> committer, std::shared_ptr<detail::SparePool> spare)
+        : dir_(std::move(dir)), id_(std::move(id)), name_(std::move(name)), fd_(fd), old_size_(old_size),
+          committer_(std::move(committer)), spare_(std::move(spare)) {}
     ~FileMessage() override {
         if (!committed_) abort();
     }
@@ -301,12 +339,21 @@ public:
         std::string env = encode_envelope(envelope);
         buffer_ += env;
         buffer_ += make_trailer(written_, env);
-        if (auto ec = flush()) return ec;  // abort() (here or in the destructor) removes it
+        const std::uint64_t total = written_ + env.size() + kTrailerSize;
+        if (auto ec = flush()) return ec;  // abort() (here or in the destructor) gives it back
+        // A reused file that held a longer message: its end must be the new trailer.
+        if (old_size_ > total && ::ftruncate(fd_, static_cast<off_t>(total)) != 0) return last_error();
         detail::PendingCommit p;
         p.id = id_;
+        p.from = dir_ / "spare" / name_;
         p.fd = fd_;
         fd_ = -1;  // the committer syncs and closes it
-        if (auto ec = committer_->commit(p)) return ec;
+        if (auto ec = committer_->commit(p)) {
+            // Renamed and then undone (the batch's fsync of queue/ failed): the file is
+            // gone. Otherwise it is still in spare/ and abort() gives it back.
+            if (p.result && !fs::exists(p.from)) name_.clear();
+            return ec;
+        }
         committed_ = true;
         return {};
     }
@@ -314,7 +361,10 @@ public:
     void abort() override {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
-        ::unlink((dir_ / "tmp" / id_).c_str());
+        if (name_.empty()) return;
+        // Nothing of it is needed any more: spare again (or removed when enough are kept).
+        if (!spare_->give(name_)) ::unlink((dir_ / "spare" / name_).c_str());
+        name_.clear();
     }
 
     const std::string& id() const override { return id_; }
@@ -330,10 +380,13 @@ private:
 
     fs::path dir_;
     std::string id_;
+    std::string name_;
     int fd_;
+    std::uint64_t old_size_;
     std::string buffer_;
     std::uint64_t written_ = 0;
     std::shared_ptr<detail::Committer> committer_;
+    std::shared_ptr<detail::SparePool> spare_;
     bool committed_ = false;
 };
 
@@ -535,14 +588,17 @@ Spool::Spool(fs::path dir, SpoolOptions options)
     : dir_(std::move(dir)),
       options_(options),
       committer_(std::make_shared<detail::Committer>(dir_, options.group_commit)),
-      remover_(std::make_shared<detail::DirSyncer>(dir_ / "queue")) {}
+      remover_(std::make_shared<detail::DirSyncer>(dir_ / "queue")),
+      spare_(std::make_shared<detail::SparePool>()) {}
+
+std::size_t Spool::spare_files() const { return spare_->size(); }
 
 std::uint64_t Spool::batches() const { return committer_->batches(); }
 std::uint64_t Spool::dir_syncs() const { return committer_->dir_syncs(); }
 std::uint64_t Spool::removal_syncs() const { return remover_->syncs(); }
 
 std::error_code Spool::open(std::string& detail) {
-    for (const char* sub : {"tmp", "queue", "corrupt"}) {
+    for (const char* sub : {"tmp", "queue", "corrupt", "spare"}) {
         std::error_code ec;
         fs::create_directories(dir_ / sub, ec);
         if (ec) {
@@ -557,6 +613,14 @@ std::error_code Spool::open(std::string& detail) {
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "tmp", ec)) fs::remove(entry.path(), ec);
+    // Whatever is in spare/ was never committed (or was delivered): all of it is reusable.
+    for (const auto& entry : fs::directory_iterator(dir_ / "spare", ec)) {
+        std::error_code size_ec;
+        auto size = entry.is_regular_file(size_ec) ? entry.file_size(size_ec) : 0;
+        std::string name = entry.path().filename().string();
+        if (size_ec || !entry.is_regular_file(size_ec) || size > kMaxSpareSize || !valid_id(name) || !spare_->give(name))
+            fs::remove(entry.path(), ec);
+    }
     // Probe that we can write here (a full disk is not a reason to refuse to start: what is
     // queued can still be delivered; begin() refuses new mail meanwhile).
     std::string probe_name = "probe-" + new_id();
@@ -648,9 +712,23 @@ bool Spool::low_on_space() const {
 std::error_code Spool::begin(std::unique_ptr<IncomingMessage>& out) {
     if (low_on_space()) return std::make_error_code(std::errc::no_space_on_device);
     std::string id = new_id();
-    int fd = ::open((dir_ / "tmp" / id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // A spare file first: reusing an inode and its blocks costs the filesystem far less
+    // than creating a file (and removing one) per message.
+    while (auto name = spare_->take()) {
+        int fd = ::open((dir_ / "spare" / *name).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st {};
+        if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            out = std::make_unique<FileMessage>(dir_, std::move(id), std::move(*name), fd,
+                                                static_cast<std::uint64_t>(st.st_size), committer_, spare_);
+            return {};
+        }
+        if (fd >= 0) ::close(fd);
+        ::unlink((dir_ / "spare" / *name).c_str());
+    }
+    std::string name = id;  // a new file: named after the first message it holds
+    int fd = ::open((dir_ / "spare" / name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return last_error();
-    out = std::make_unique<FileMessage>(dir_, std::move(id), fd, committer_);
+    out = std::make_unique<FileMessage>(dir_, std::move(id), std::move(name), fd, 0, committer_, spare_);
     return {};
 }
 
@@ -715,10 +793,19 @@ std::error_code Spool::save_state(const Envelope& e) {
 std::error_code Spool::remove(const std::string& id) {
     if (!valid_id(id)) return std::make_error_code(std::errc::invalid_argument);
     std::error_code ec;
-    if (::unlink(message_path(id).c_str()) != 0 && errno != ENOENT) ec = last_error();
+    // A small file is kept in spare/ for the next message, a large one removed. It only
+    // becomes spare once queue/ no longer lists it durably.
+    struct stat st {};
+    const fs::path path = message_path(id);
+    bool keep = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                static_cast<std::uint64_t>(st.st_size) <= kMaxSpareSize && spare_->has_room();
+    if (keep && ::rename(path.c_str(), (dir_ / "spare" / id).c_str()) != 0) keep = false;
+    if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) ec = last_error();
     ::unlink((dir_ / "queue" / (id + ".state")).c_str());
     if (ec) return ec;
-    return remover_->sync();
+    ec = remover_->sync();
+    if (keep && (ec || !spare_->give(id))) ::unlink((dir_ / "spare" / id).c_str());
+    return ec;
 }
 
 std::error_code Spool::move_to_corrupt(const std::string& id) {

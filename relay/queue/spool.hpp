@@ -4,7 +4,15 @@
 // returned: the message file (bytes and envelope) and its directory entry are on disk.
 //
 // Layout under `[queue] dir`:
-//     tmp/<id>              being written (removed at start-up: never committed)
+//     spare/<name>          message files holding nothing needed: a message being received
+//                           is written to one (a reused one when there is one, else a new
+//                           one named after its queue id) and renamed into queue/ at
+//                           commit; a delivered message's file moves back here (at most
+//                           kMaxSpareFiles files of at most kMaxSpareSize are kept, larger
+//                           or surplus ones are removed). Reusing files spares the
+//                           filesystem an inode allocation and a removal per message.
+//                           Everything here at start-up is spare: never committed.
+//     tmp/<id>.state        a state being saved (removed at start-up)
 //     queue/<id>            a committed message: the message bytes, then its envelope as
 //                           written at commit, then a fixed-size trailer locating the
 //                           envelope. Its presence in queue/ is the commit.
@@ -12,16 +20,17 @@
 //                           replies, held), once it changed after commit; replaced
 //                           atomically (tmp/ -> fsync -> rename -> fsync queue/)
 //     corrupt/              damaged messages moved aside at recovery (never deleted by us)
-// open() makes the spool directory and these three mode 0700, and every file is 0600: no
+// open() makes the spool directory and these four mode 0700, and every file is 0600: no
 // other local user can list or read queued mail.
 //
-// Removing a message (delivered, bounced, deleted) unlinks it and its .state and then
-// fsyncs queue/, so a power loss after a delivery does not bring the message back to be
-// delivered again. Removals running at the same time share one fsync of queue/ (the same
+// Removing a message (delivered, bounced, deleted) moves its file to spare/ (or unlinks
+// it), unlinks its .state and then fsyncs queue/, so a power loss after a delivery does not
+// bring the message back to be delivered again; only then may the file be reused. Removals running at the same time share one fsync of queue/ (the same
 // leader/follower grouping as commits), which keeps the delivery rate.
 //
 // One file per message keeps the commit at one file flush: the session writes the body to
-// tmp/<id> while it arrives, appends the envelope and trailer at commit and fsyncs its own
+// its file in spare/ while it arrives (a reused file is overwritten from the start and cut
+// to length at commit), appends the envelope and trailer at commit and fsyncs its own
 // file (concurrent sessions' fsyncs run at once and share filesystem journal commits), then
 // hands it to the Spool's committer. The committer works in batches: rename every file of
 // the batch into queue/, fsync queue/ once, and only then let each commit() of the batch
@@ -154,7 +163,12 @@ struct Recovered {
 namespace detail {
 class Committer;
 class DirSyncer;
+class SparePool;
 }
+
+// Spare message files (spare/): at most this many are kept, each at most this large.
+inline constexpr std::size_t kMaxSpareFiles = 256;
+inline constexpr std::uint64_t kMaxSpareSize = 256 * 1024;
 
 class Spool {
 public:
@@ -205,12 +219,15 @@ public:
     std::uint64_t batches() const;
     std::uint64_t dir_syncs() const;
     std::uint64_t removal_syncs() const;
+    // Files in spare/ ready for reuse.
+    std::size_t spare_files() const;
 
 private:
     std::filesystem::path dir_;
     SpoolOptions options_;
     std::shared_ptr<detail::Committer> committer_;
     std::shared_ptr<detail::DirSyncer> remover_;
+    std::shared_ptr<detail::SparePool> spare_;
 };
 
 }  // namespace signpost::queue

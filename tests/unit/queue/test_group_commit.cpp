@@ -163,11 +163,12 @@ TEST_F(GroupCommitTest, OneFailingMessageFailsAloneInItsBatch) {
         ASSERT_FALSE(spool.begin(m));
         ASSERT_FALSE(m->write("Subject: x\r\n\r\n" + m->id() + "\r\n"));
     }
-    // Every third message loses its temporary: its rename into queue/ fails (ENOENT).
+    // Every third message loses its file (spare/<id> for new files): its rename into
+    // queue/ fails (ENOENT).
     std::set<std::string> broken;
     for (std::size_t i = 0; i < msgs.size(); i += 3) {
         broken.insert(msgs[i]->id());
-        fs::remove(dir_ / "tmp" / msgs[i]->id());
+        fs::remove(dir_ / "spare" / msgs[i]->id());
     }
     std::vector<std::error_code> results(kMessages);
     std::vector<std::string> ids(kMessages);

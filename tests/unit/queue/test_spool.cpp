@@ -1,11 +1,12 @@
 // Unit tests for relay/queue/spool: envelope records round-trip exactly, damaged
 // envelopes are refused, commit makes a complete file, abort and start-up leave no
-// temporaries, ids are unique and sort by time.
+// temporaries, ids are unique and sort by time, delivered files are reused.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "relay/queue/spool.hpp"
@@ -477,10 +478,86 @@ TEST_F(SpoolTest, OpenMakesTheSpoolPrivate) {
     Spool spool(dir_);
     std::string detail;
     ASSERT_FALSE(spool.open(detail)) << detail;
-    for (const fs::path& d : {dir_, dir_ / "queue", dir_ / "tmp", dir_ / "corrupt"})
+    for (const fs::path& d : {dir_, dir_ / "queue", dir_ / "tmp", dir_ / "corrupt", dir_ / "spare"})
         EXPECT_EQ(fs::status(d).permissions() & fs::perms::all, fs::perms::owner_all) << d;
     Envelope e = sample();
     ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
     EXPECT_EQ(fs::status(spool.message_path(e.id)).permissions() & fs::perms::all,
               fs::perms::owner_read | fs::perms::owner_write);
+}
+
+// Spare files: a delivered message's file is reused for the next one (same inode), cut to
+// the new length, and only small files are kept.
+namespace {
+ino_t inode_of(const fs::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+}  // namespace
+
+TEST_F(SpoolTest, RemovedFileIsReusedAndCutToTheNewLength) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    Envelope big = sample();
+    ASSERT_FALSE(spool.commit_message(big, "Subject: long\r\n\r\n" + std::string(100000, 'x') + "\r\n"));
+    const ino_t inode = inode_of(spool.message_path(big.id));
+    ASSERT_NE(inode, 0u);
+    ASSERT_FALSE(spool.remove(big.id));
+    EXPECT_FALSE(fs::exists(spool.message_path(big.id)));
+    EXPECT_EQ(spool.spare_files(), 1u);
+
+    Envelope small = sample();
+    ASSERT_FALSE(spool.commit_message(small, "Subject: short\r\n\r\nhi\r\n"));
+    EXPECT_EQ(spool.spare_files(), 0u);
+    EXPECT_EQ(inode_of(spool.message_path(small.id)), inode);  // the same file, not a new one
+    EXPECT_EQ(spool.read_message(small.id).value_or(""), "Subject: short\r\n\r\nhi\r\n");
+    EXPECT_LT(fs::file_size(spool.message_path(small.id)), 2000u);
+    // It reads back after a restart too: its trailer is at the (new) end of the file.
+    Spool again(dir_);
+    ASSERT_FALSE(again.open(detail)) << detail;
+    auto rec = again.recover();
+    ASSERT_EQ(rec.messages.size(), 1u);
+    EXPECT_EQ(rec.messages[0].id, small.id);
+    EXPECT_TRUE(rec.corrupt.empty());
+}
+
+TEST_F(SpoolTest, AbortedMessageGivesItsFileBackAndLargeFilesAreNotKept) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    std::unique_ptr<IncomingMessage> m;
+    ASSERT_FALSE(spool.begin(m));
+    ASSERT_FALSE(m->write("partial"));
+    m->abort();
+    EXPECT_EQ(spool.spare_files(), 1u);
+    EXPECT_TRUE(spool.list().empty());
+
+    Envelope huge = sample();
+    ASSERT_FALSE(spool.commit_message(huge, "Subject: x\r\n\r\n" + std::string(kMaxSpareSize + 1, 'y')));
+    EXPECT_EQ(spool.spare_files(), 0u);  // it took the spare file
+    ASSERT_FALSE(spool.remove(huge.id));
+    EXPECT_EQ(spool.spare_files(), 0u);  // too large to keep
+    EXPECT_TRUE(fs::is_empty(dir_ / "spare"));
+}
+
+TEST_F(SpoolTest, StartUpAdoptsSpareFilesAndNeverQueuesThem) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    // A message half written when the process died, and a stray large file.
+    std::ofstream(dir_ / "spare" / "00HOFGO6F3U700NNAOVB") << "Subject: half\r\n\r\nhal";
+    std::ofstream(dir_ / "spare" / "00HOFGO6F3U700NNAOVC") << std::string(kMaxSpareSize + 10, 'z');
+    std::ofstream(dir_ / "spare" / "not-an-id") << "x";
+    Spool again(dir_);
+    ASSERT_FALSE(again.open(detail)) << detail;
+    EXPECT_EQ(again.spare_files(), 1u);
+    EXPECT_TRUE(fs::exists(dir_ / "spare" / "00HOFGO6F3U700NNAOVB"));
+    EXPECT_FALSE(fs::exists(dir_ / "spare" / "00HOFGO6F3U700NNAOVC"));
+    EXPECT_FALSE(fs::exists(dir_ / "spare" / "not-an-id"));
+    EXPECT_TRUE(again.recover().messages.empty());
+    Envelope e = sample();
+    ASSERT_FALSE(again.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
+    EXPECT_EQ(again.read_message(e.id).value_or(""), "Subject: x\r\n\r\nbody\r\n");
+    EXPECT_TRUE(fs::is_empty(dir_ / "spare"));
 }
