@@ -49,8 +49,31 @@
 #                                  Loadgen at concurrency 1: p50 ~92 ms over inet, ~4.5 ms over
 #                                  unix (~3 ms with no milter). It is latency, not CPU.
 #         PFB_MAIN_CF_EXTRA        lines appended verbatim to main.cf (experiments only)
+#         PFB_MESSAGE_SIZE_LIMIT   main.cf message_size_limit (default 30000000, so that 10 MB
+#                                  test messages pass; Postfix's own default is 10240000)
+#         PFB_DUAL=yes             also sets up dual signing (RSA-2048 + Ed25519) on a second
+#                                  submission port: OpenDKIM 2.11.0 (Debian 12) signs with one
+#                                  algorithm per instance (SignatureAlgorithm is global; the
+#                                  per-key algorithm field of KeyTable came after 2.11.0), so
+#                                  a second OpenDKIM instance signs ed25519-sha256 with a
+#                                  fresh Ed25519 key (openssl genpkey), selector pfbench-ed,
+#                                  and the listener 127.0.0.1:PFB_DUAL_PORT runs both milters
+#                                  in turn (-o smtpd_milters=RSA,ED25519). Sets PFB_DUAL_PORT,
+#                                  PFB_MILTER_ED, PFB_SELECTOR_ED and adds
+#                                  pfbench-ed._domainkey.example.test.txt
+#                                  ("v=DKIM1; k=ed25519; p=...") to PFB_RECORDS_DIR. The
+#                                  Ed25519 OpenDKIM runs only between pfb_dual_start and
+#                                  pfb_dual_stop (so it adds nothing to the memory or CPU of
+#                                  runs on PFB_PORT); mail to PFB_DUAL_PORT without it is
+#                                  answered 4xx (milter_default_action tempfail).
+#         PFB_DUAL_SINK_PORT=PORT  with PFB_DUAL=yes: mail from PFB_DUAL_SENDER
+#                                  (dual@example.test) is relayed to [127.0.0.1]:PORT instead
+#                                  of SINK_PORT (sender_dependent_relayhost_maps, an inline
+#                                  table), so a driver can count and store the dual-signed
+#                                  messages on a sink of their own.
 #       State kept between the functions (the caller only reads it): PFB_MASTER_PID,
-#       PFB_DKIM_PID, PFB_RUNNING (1 from pfb_start until a successful pfb_stop).
+#       PFB_DKIM_PID, PFB_DKIM_ED_PID, PFB_RUNNING (1 from pfb_start until a successful
+#       pfb_stop).
 #   pfb_start        starts OpenDKIM (foreground process, its PID kept), waits until its
 #                    milter socket accepts, then `postfix -c DIR start` and waits until the
 #                    submission port accepts (20 s each at most).
@@ -58,9 +81,13 @@
 #                    to exit (SIGKILL to the recorded PIDs after 10 s), then SIGTERM to
 #                    OpenDKIM (SIGKILL after 10 s). Only PIDs this instance recorded are ever
 #                    signalled, after checking they are still that program. Safe to call
-#                    twice, before pfb_start, and from an EXIT trap.
+#                    twice, before pfb_start, and from an EXIT trap. Stops the Ed25519
+#                    OpenDKIM too when it runs.
+#   pfb_dual_start   (PFB_DUAL=yes, after pfb_start) starts the Ed25519 OpenDKIM and waits
+#                    until its socket accepts (20 s at most).
+#   pfb_dual_stop    stops it (SIGTERM, SIGKILL after 10 s).
 #   pfb_pids         prints every PID of the instance now, one a line: Postfix's master (from
-#                    its pid file), all its descendants, OpenDKIM.
+#                    its pid file), all its descendants, OpenDKIM (both when dual runs).
 #   pfb_cpu_ticks    prints the CPU clock ticks (getconf CLK_TCK a second) used so far by the
 #                    instance: master utime+stime+cutime+cstime (daemons that exited and were
 #                    reaped by the master are in its cutime/cstime), plus
@@ -116,6 +143,9 @@
 #     connection reuse (Postfix's defaults; see PFB_SMTP_TLS_REUSE): one full TLS handshake
 #     with the sink per delivery. With smtp_tls_connection_reuse, tlsproxy logs once that its
 #     server role is disabled; that is expected.
+#     message_size_limit PFB_MESSAGE_SIZE_LIMIT (30000000): 10 MB test messages pass
+#     (Signpost's default limit is 25 MB). With PFB_DUAL=yes and PFB_DUAL_SINK_PORT,
+#     sender_dependent_relayhost_maps = inline:{dual@example.test=[127.0.0.1]:PORT}.
 #   master.cf: Debian's service lines (/etc/postfix/master.cf) without the port-25 smtpd and
 #     the pipe(8) transports, chroot off (no copies of certificates, sasldb and resolver
 #     files in a chroot), plus the submission listener 127.0.0.1:PFB_PORT with
@@ -125,7 +155,8 @@
 #     processes, plus as many cleanup processes, and the smtp client to the one relayhost is
 #     limited to default_destination_concurrency_limit 20 (qmgr's slow start from 5), which
 #     are Postfix's defaults and enough for 32 clients; in_flow_delay (1 s) and max_use (100)
-#     stay too.
+#     stay too. With PFB_DUAL=yes a second such listener on 127.0.0.1:PFB_DUAL_PORT adds
+#     -o smtpd_milters=PFB_MILTER,PFB_MILTER_ED.
 #   OpenDKIM (opendkim.conf): Mode s, Domain example.test, Selector pfbench, KeyFile,
 #     Canonicalization relaxed/relaxed, SignatureAlgorithm rsa-sha256, OversignHeaders From
 #     (as Debian's packaged opendkim.conf), InternalHosts 127.0.0.1 (mail from the loopback
@@ -138,15 +169,19 @@
 #     writable by others, even /tmp with its sticky bit ("/tmp can be read or written by
 #     other users"), so with the default (yes) a WORK under /tmp could not sign at all; the
 #     key itself stays private. It never needs DNS to sign. Run as `opendkim -f -x CONF`, so
-#     the PID is the one started.
+#     the PID is the one started. The Ed25519 instance (PFB_DUAL=yes) has the same settings
+#     with Selector pfbench-ed, SignatureAlgorithm ed25519-sha256 (OpenDKIM does not infer
+#     it from the key), its own KeyFile (PKCS#8 PEM), socket and PidFile.
 
 # shellcheck disable=SC2034  # the PFB_* variables are set for the caller
 PFB_WORK='' PFB_DIR='' PFB_QUEUE='' PFB_LOG='' PFB_PORT='' PFB_CAFILE='' PFB_USER='' PFB_PASSWORD=''
 PFB_PASSWORD_FILE='' PFB_RECORDS_DIR='' PFB_DKIM_DIR='' PFB_DKIM_LOG='' PFB_SINK_PORT=''
 PFB_MILTER='' PFB_MILTER_PORT='' PFB_MILTER_PATH=''
 PFB_DOMAIN=example.test PFB_SELECTOR=pfbench PFB_SASL_REALM=example.test
-PFB_MASTER_PID='' PFB_DKIM_PID='' PFB_RUNNING=0   # pfb_start..pfb_stop state
+PFB_DUAL_PORT='' PFB_MILTER_ED='' PFB_SELECTOR_ED=pfbench-ed PFB_DKIM_ED_DIR='' PFB_DUAL_SENDER=dual@example.test
+PFB_MASTER_PID='' PFB_DKIM_PID='' PFB_DKIM_ED_PID='' PFB_RUNNING=0   # pfb_start..pfb_stop state
 : "${PFB_SMTP_TLS_REUSE:=no}" "${PFB_MAIN_CF_EXTRA:=}" "${PFB_MILTER_SOCKET:=inet}"
+: "${PFB_MESSAGE_SIZE_LIMIT:=30000000}" "${PFB_DUAL:=no}" "${PFB_DUAL_SINK_PORT:=}"
 
 pfb__err() { echo "pfb: $*" >&2; }
 
@@ -264,6 +299,23 @@ pfb_setup() {
       PFB_MILTER=unix:$PFB_MILTER_PATH ;;
     *) pfb__err "PFB_MILTER_SOCKET must be inet or unix, not '$PFB_MILTER_SOCKET'"; return 1 ;;
   esac
+  PFB_DUAL_PORT='' PFB_MILTER_ED='' PFB_DKIM_ED_DIR=''
+  case $PFB_DUAL in
+    yes)
+      PFB_DUAL_PORT=$(pfb__free_port "$sink_port" "$PFB_PORT" "$PFB_MILTER_PORT") || return 1
+      if [ "$PFB_MILTER_SOCKET" = inet ]; then
+        PFB_MILTER_ED=inet:127.0.0.1:$(pfb__free_port "$sink_port" "$PFB_PORT" "$PFB_MILTER_PORT" "$PFB_DUAL_PORT") \
+          || return 1
+      else
+        PFB_MILTER_ED=unix:$base/milter/opendkim-ed.sock
+      fi ;;
+    no) ;;
+    *) pfb__err "PFB_DUAL must be yes or no, not '$PFB_DUAL'"; return 1 ;;
+  esac
+  [[ -z $PFB_DUAL_SINK_PORT || $PFB_DUAL_SINK_PORT =~ ^[0-9]+$ ]] \
+    || { pfb__err "bad PFB_DUAL_SINK_PORT '$PFB_DUAL_SINK_PORT'"; return 1; }
+  [[ $PFB_MESSAGE_SIZE_LIMIT =~ ^[0-9]+$ ]] \
+    || { pfb__err "bad PFB_MESSAGE_SIZE_LIMIT '$PFB_MESSAGE_SIZE_LIMIT'"; return 1; }
 
   # --- TLS: a test CA and an ECDSA P-256 certificate for localhost / 127.0.0.1 ----------
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
@@ -329,6 +381,7 @@ AutoRestart         no
 SoftwareHeader      no
 EOF
   chmod 644 "$dkim/opendkim.conf"
+  if [ "$PFB_DUAL" = yes ]; then pfb__setup_ed25519 "$base" || return 1; fi
 
   # --- Postfix ---------------------------------------------------------------------------
   cat > "$PFB_DIR/main.cf" << EOF
@@ -373,9 +426,13 @@ milter_default_action = tempfail
 relayhost = [127.0.0.1]:$sink_port
 smtp_tls_security_level = encrypt
 smtp_tls_CAfile = $PFB_DIR/sink-ca.pem
+message_size_limit = $PFB_MESSAGE_SIZE_LIMIT
 EOF
   if [ "$PFB_SMTP_TLS_REUSE" = yes ]; then
     echo "smtp_tls_connection_reuse = yes" >> "$PFB_DIR/main.cf"
+  fi
+  if [ "$PFB_DUAL" = yes ] && [ -n "$PFB_DUAL_SINK_PORT" ]; then
+    echo "sender_dependent_relayhost_maps = inline:{$PFB_DUAL_SENDER=[127.0.0.1]:$PFB_DUAL_SINK_PORT}" >> "$PFB_DIR/main.cf"
   fi
   [ -z "$PFB_MAIN_CF_EXTRA" ] || printf '%s\n' "$PFB_MAIN_CF_EXTRA" >> "$PFB_DIR/main.cf"
 
@@ -398,6 +455,16 @@ EOF
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 EOF
+  if [ "$PFB_DUAL" = yes ]; then
+    cat >> "$PFB_DIR/master.cf" << EOF
+127.0.0.1:$PFB_DUAL_PORT inet n - n - - smtpd
+  -o syslog_name=postfix-pfb/submission-dual
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_milters=$PFB_MILTER,$PFB_MILTER_ED
+EOF
+  fi
 
   runuser -u postfix -- test -r "$sasl/sasldb2" -a -r "$PFB_DIR/chain.pem" -a -r "$PFB_DIR/sink-ca.pem" \
     || { pfb__err "the postfix user cannot read its files under $PFB_DIR (is a parent of $PFB_WORK closed to others?)"; return 1; }
@@ -406,23 +473,75 @@ EOF
   pfb__postfix check || return 1
 }
 
+# pfb__setup_ed25519 BASE: the Ed25519 key, its TXT record and the second OpenDKIM's config
+# (PFB_DUAL=yes; called by pfb_setup after the RSA instance's config is written).
+pfb__setup_ed25519() {
+  local base=$1 edk pub
+  edk=$base/opendkim-ed
+  PFB_DKIM_ED_DIR=$edk
+  mkdir -p "$edk" || return 1
+  (umask 077; openssl genpkey -algorithm ed25519 -out "$edk/$PFB_SELECTOR_ED.private" 2> /dev/null) \
+    || { pfb__err "openssl genpkey -algorithm ed25519 failed"; return 1; }
+  chown opendkim:opendkim "$edk" "$edk/$PFB_SELECTOR_ED.private" && chmod 700 "$edk" \
+    && chmod 600 "$edk/$PFB_SELECTOR_ED.private" || return 1
+  # the record's p= is the raw 32-byte public key (RFC 8463), the tail of the DER SPKI
+  pub=$(openssl pkey -in "$edk/$PFB_SELECTOR_ED.private" -pubout -outform DER 2> /dev/null | tail -c 32 | base64 -w0)
+  [ "${#pub}" = 44 ] || { pfb__err "cannot read the Ed25519 public key"; return 1; }
+  printf 'v=DKIM1; k=ed25519; p=%s\n' "$pub" > "$PFB_RECORDS_DIR/$PFB_SELECTOR_ED._domainkey.$PFB_DOMAIN.txt"
+  cat > "$edk/opendkim.conf" << EOF
+Mode                s
+Domain              $PFB_DOMAIN
+Selector            $PFB_SELECTOR_ED
+KeyFile             $edk/$PFB_SELECTOR_ED.private
+Canonicalization    relaxed/relaxed
+SignatureAlgorithm  ed25519-sha256
+OversignHeaders     From
+InternalHosts       127.0.0.1
+Socket              $(pfb__dkim_socket "$PFB_MILTER_ED")
+PidFile             $edk/opendkim.pid
+UserID              opendkim:opendkim
+UMask               $( [ "$PFB_MILTER_SOCKET" = inet ] && echo 007 || echo 000)
+RequireSafeKeys     no
+Syslog              no
+Background          no
+AutoRestart         no
+SoftwareHeader      no
+EOF
+  chmod 644 "$edk/opendkim.conf"
+  runuser -u opendkim -- test -r "$edk/$PFB_SELECTOR_ED.private" \
+    || { pfb__err "the opendkim user cannot read $edk/$PFB_SELECTOR_ED.private"; return 1; }
+}
+
+# pfb__dkim_socket MILTER: OpenDKIM's Socket value for Postfix's milter address.
+pfb__dkim_socket() {
+  case $1 in
+    inet:127.0.0.1:*) echo "inet:${1##*:}@127.0.0.1" ;;
+    unix:*) echo "local:${1#unix:}" ;;
+  esac
+}
+
 # pfb__is PID COMM: PID is alive and its comm is COMM (guards against a reused PID).
 pfb__is() {
   local c
   [ -n "$1" ] && read -r c 2> /dev/null < "/proc/$1/comm" && [ "$c" = "$2" ]
 }
 
-# pfb__milter_accepts: OpenDKIM's socket accepts a connection now.
+# pfb__milter_accepts [MILTER]: OpenDKIM's socket (MILTER, default PFB_MILTER: inet:HOST:PORT
+# or unix:PATH) accepts a connection now.
 pfb__milter_accepts() {
-  if [ -n "$PFB_MILTER_PORT" ]; then
-    (exec 3<> "/dev/tcp/127.0.0.1/$PFB_MILTER_PORT") 2> /dev/null
-  else
-    [ -S "$PFB_MILTER_PATH" ] && timeout 5 /usr/bin/python3 -c '
+  local m=${1:-$PFB_MILTER} path
+  case $m in
+    inet:*)
+      (exec 3<> "/dev/tcp/127.0.0.1/${m##*:}") 2> /dev/null ;;
+    unix:*)
+      path=${m#unix:}
+      [ -S "$path" ] && timeout 5 /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(2)
-s.connect(sys.argv[1])' "$PFB_MILTER_PATH" 2> /dev/null
-  fi
+s.connect(sys.argv[1])' "$path" 2> /dev/null ;;
+    *) return 1 ;;
+  esac
 }
 
 pfb_start() {
@@ -454,6 +573,45 @@ pfb_start() {
   [ -n "$PFB_MASTER_PID" ] || { pfb__err "no live Postfix master in $PFB_QUEUE/pid/master.pid"; return 1; }
   pfb__wait_port "$PFB_PORT" 20 \
     || { pfb__err "Postfix does not listen on 127.0.0.1:$PFB_PORT"; tail -n 30 "$PFB_LOG" >&2; return 1; }
+}
+
+pfb_dual_start() {
+  local i log
+  if [ -z "$PFB_DKIM_ED_DIR" ]; then pfb__err "pfb_setup with PFB_DUAL=yes first"; return 1; fi
+  [ "$PFB_RUNNING" = 1 ] || { pfb__err "pfb_start first"; return 1; }
+  [ -z "$PFB_DKIM_ED_PID" ] || { pfb__err "the Ed25519 OpenDKIM already runs"; return 1; }
+  log=$PFB_DKIM_ED_DIR/opendkim.log
+  opendkim -f -x "$PFB_DKIM_ED_DIR/opendkim.conf" >> "$log" 2>&1 < /dev/null &
+  PFB_DKIM_ED_PID=$!
+  for ((i = 0; i < 200; i++)); do
+    pfb__milter_accepts "$PFB_MILTER_ED" && break
+    kill -0 "$PFB_DKIM_ED_PID" 2> /dev/null || break
+    sleep 0.1
+  done
+  if ! kill -0 "$PFB_DKIM_ED_PID" 2> /dev/null || [ "$i" -ge 200 ]; then
+    pfb__err "OpenDKIM (Ed25519, PID $PFB_DKIM_ED_PID) does not listen on $PFB_MILTER_ED; its output:"
+    cat "$log" >&2
+    pfb_dual_stop
+    return 1
+  fi
+  pfb__wait_port "$PFB_DUAL_PORT" 20 \
+    || { pfb__err "Postfix does not listen on 127.0.0.1:$PFB_DUAL_PORT"; tail -n 30 "$PFB_LOG" >&2; pfb_dual_stop; return 1; }
+}
+
+pfb_dual_stop() {
+  local rc=0
+  [ -n "$PFB_DKIM_ED_PID" ] || return 0
+  if pfb__is "$PFB_DKIM_ED_PID" opendkim; then
+    kill -TERM "$PFB_DKIM_ED_PID" 2> /dev/null || true
+    if ! pfb__wait_gone 10 "$PFB_DKIM_ED_PID"; then
+      pfb__err "OpenDKIM (Ed25519) $PFB_DKIM_ED_PID still running 10 s after SIGTERM: SIGKILL"
+      if pfb__is "$PFB_DKIM_ED_PID" opendkim; then kill -KILL "$PFB_DKIM_ED_PID" 2> /dev/null || true; fi
+      pfb__wait_gone 5 "$PFB_DKIM_ED_PID" || rc=1
+    fi
+  fi
+  wait "$PFB_DKIM_ED_PID" 2> /dev/null || true
+  [ "$rc" = 0 ] && PFB_DKIM_ED_PID=
+  return "$rc"
 }
 
 # pfb__proc_scan: fills PFB_PROC_PPID[pid]=ppid and PFB_PROC_STAT[pid]="utime stime cutime cstime"
@@ -498,6 +656,7 @@ pfb_pids() {
   [ -n "$PFB_MASTER_PID" ] && [ -n "${PFB_PROC_STAT[$PFB_MASTER_PID]:-}" ] && echo "$PFB_MASTER_PID"
   pfb__tree
   [ -n "$PFB_DKIM_PID" ] && [ -n "${PFB_PROC_STAT[$PFB_DKIM_PID]:-}" ] && echo "$PFB_DKIM_PID"
+  [ -n "$PFB_DKIM_ED_PID" ] && [ -n "${PFB_PROC_STAT[$PFB_DKIM_ED_PID]:-}" ] && echo "$PFB_DKIM_ED_PID"
   return 0
 }
 
@@ -513,7 +672,7 @@ pfb_cpu_ticks() {
     local -a x
     read -r -a x <<< "$master_stat"
     total=$((x[11] + x[12] + x[13] + x[14]))
-    for pid in $(pfb__tree) $PFB_DKIM_PID; do
+    for pid in $(pfb__tree) $PFB_DKIM_PID $PFB_DKIM_ED_PID; do
       [ -n "${PFB_PROC_STAT[$pid]:-}" ] || continue
       read -r u s cu cs <<< "${PFB_PROC_STAT[$pid]}"
       total=$((total + u + s + cu + cs))
@@ -599,6 +758,7 @@ pfb__wait_gone() {
 pfb_stop() {
   local rc=0 procs=() p
   [ "$PFB_RUNNING" = 1 ] || return 0
+  pfb_dual_stop || rc=1
   if [ -n "$PFB_MASTER_PID" ] && pfb__is "$PFB_MASTER_PID" master; then
     pfb__proc_scan
     mapfile -t procs < <(pfb__tree)
