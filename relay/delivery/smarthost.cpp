@@ -30,6 +30,10 @@ using boost::system::error_code;
 namespace {
 
 constexpr std::chrono::seconds resolve_timeout{30};
+// How long the smarthost's addresses are used without asking the resolver again. The
+// system resolver gives no TTL; a minute keeps a DNS or /etc/hosts change visible soon
+// while sparing each message a lookup (and a hop to Asio's resolver thread).
+constexpr std::chrono::seconds address_cache_time{60};
 constexpr std::size_t max_credentials_file = 4096;
 
 }  // namespace
@@ -79,6 +83,25 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
     std::map<std::uint64_t, std::shared_ptr<StopSignal>> running;
     std::uint64_t next_id = 0;
     bool stopping = false;
+    // The last resolution of the smarthost (guarded by `mutex`); dropped when no address
+    // could be reached, so a moved smarthost is looked up again at once.
+    std::vector<tcp::endpoint> cached_endpoints;
+    std::chrono::steady_clock::time_point cached_until{};
+
+    std::vector<tcp::endpoint> cached_addresses() {
+        std::lock_guard lock(mutex);
+        if (std::chrono::steady_clock::now() >= cached_until) cached_endpoints.clear();
+        return cached_endpoints;
+    }
+    void cache_addresses(std::vector<tcp::endpoint> endpoints) {
+        std::lock_guard lock(mutex);
+        cached_endpoints = std::move(endpoints);
+        cached_until = std::chrono::steady_clock::now() + address_cache_time;
+    }
+    void forget_addresses() {
+        std::lock_guard lock(mutex);
+        cached_endpoints.clear();
+    }
 
     // Starts a job; the caller has counted it in `active` and `running`.
     void start(Job job, DoneHandler done, std::uint64_t id, std::shared_ptr<StopSignal> stop) {
@@ -169,16 +192,10 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
         co_return std::move(last.recipients);
     }
 
-    awaitable<std::vector<RecipientResult>> attempt(const Job& job, std::shared_ptr<StopSignal> stop,
-                                                    log::Logger log, const char*& dane_failure) {
-        if (dane_resolver) {
-            auto r = co_await attempt_dane(job, stop, log, dane_failure);
-            co_return r;
-        }
+    // The smarthost's addresses from the system resolver, with a deadline of our own and
+    // cancellable by stop(); empty with `why` set when there are none.
+    awaitable<std::vector<tcp::endpoint>> resolve(std::shared_ptr<StopSignal> stop, std::string& why) {
         auto ex = co_await asio::this_coro::executor;
-        const std::string& host = smarthost.host;
-
-        // Resolve with a deadline of our own, cancellable by stop().
         auto resolver = std::make_shared<tcp::resolver>(ex);
         auto timer = std::make_shared<asio::steady_timer>(ex, resolve_timeout);
         auto resolve_timed_out = std::make_shared<bool>(false);
@@ -189,30 +206,52 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
         });
         stop->set_handler([resolver, ex] { asio::post(ex, [resolver] { resolver->cancel(); }); });
         error_code ec;
-        auto endpoints = co_await resolver->async_resolve(host, std::to_string(smarthost.port),
-                                                          asio::redirect_error(asio::use_awaitable, ec));
+        auto results = co_await resolver->async_resolve(smarthost.host, std::to_string(smarthost.port),
+                                                        asio::redirect_error(asio::use_awaitable, ec));
         timer->cancel();
         stop->clear_handler();
-        if (stop->stopped()) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
-        if (ec || endpoints.empty()) {
-            std::string why = *resolve_timed_out ? "timeout" : ec ? ec.message() : "no addresses";
-            log->warn("cannot resolve smarthost {}: {}", host, why);
-            co_return results_for_all(job, Outcome::temporary, "4.4.3", "cannot resolve smarthost " + host + ": " + why);
+        std::vector<tcp::endpoint> endpoints;
+        if (!ec)
+            for (const auto& r : results) endpoints.push_back(r.endpoint());
+        if (*resolve_timed_out) why = "timeout";
+        else if (ec) why = ec.message();
+        else if (endpoints.empty()) why = "no addresses";
+        co_return endpoints;
+    }
+
+    awaitable<std::vector<RecipientResult>> attempt(const Job& job, std::shared_ptr<StopSignal> stop,
+                                                    log::Logger log, const char*& dane_failure) {
+        if (dane_resolver) {
+            auto r = co_await attempt_dane(job, stop, log, dane_failure);
+            co_return r;
+        }
+        const std::string& host = smarthost.host;
+        std::vector<tcp::endpoint> endpoints = cached_addresses();
+        if (endpoints.empty()) {
+            std::string why;
+            endpoints = co_await resolve(stop, why);
+            if (stop->stopped()) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
+            if (endpoints.empty()) {
+                log->warn("cannot resolve smarthost {}: {}", host, why);
+                co_return results_for_all(job, Outcome::temporary, "4.4.3", "cannot resolve smarthost " + host + ": " + why);
+            }
+            cache_addresses(endpoints);
         }
 
         SessionResult last;
         bool attempted = false;
-        for (auto it = endpoints.begin(); it != endpoints.end(); ++it) {
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
             if (stop->stopped()) break;
             SessionOptions options = base;
             options.logger = log;
-            SessionTarget target{it->endpoint(), host};
+            SessionTarget target{endpoints[i], host};
             last = co_await run_smtp_session(job, target, options, stop);
             attempted = true;
-            if (!last.try_next || std::next(it) == endpoints.end()) break;
+            if (!last.try_next || i + 1 == endpoints.size()) break;
             log->info("{} failed ({}); trying the next address", last.remote_host,
                       last.recipients.empty() ? std::string() : last.recipients.front().text);
         }
+        if (attempted && last.try_next) forget_addresses();  // none answered: look up again next time
         if (!attempted) co_return results_for_all(job, Outcome::temporary, "4.3.0", "delivery stopped");
         co_return std::move(last.recipients);
     }

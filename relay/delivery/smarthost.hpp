@@ -2,7 +2,8 @@
 // ([delivery] mode = "smarthost").
 //
 // What it does: for each Job, resolves the smarthost's host name (asynchronously, Asio's
-// resolver), tries its addresses in order until one gives an answer of its own (see
+// resolver; the addresses are reused for 60 s, and looked up again at once when none of
+// them could be reached), tries its addresses in order until one gives an answer of its own (see
 // SessionResult::try_next), and reports the last session's per-recipient results. TLS is
 // always required and verified: the certificate must chain to the system's CAs or to
 // `delivery.extra_ca_file` and match the configured host name. `delivery.smarthost_tls`
