@@ -726,6 +726,9 @@ void Loader::read_queue(const Table& root) {
     }
     get_duration(*s, "warn_after", q.warn_after, false);
     get_size(*s, "min_free_space", q.min_free_space, 0, std::numeric_limits<std::uint64_t>::max());
+    if (get_duration(*s, "in_flow_delay", q.in_flow_delay, false) && q.in_flow_delay > Duration{10})
+        error(where("queue.in_flow_delay"), "queue.in_flow_delay",
+              "in_flow_delay " + format_duration(q.in_flow_delay) + " is too long (at most 10s)");
 }
 
 void Loader::read_delivery(const Table& root) {

@@ -142,6 +142,10 @@ struct QueueConfig {
                                 Duration{3600}};  // the last step repeats
     Duration warn_after{4 * 3600};                // 0 = no delay warnings
     std::uint64_t min_free_space = 100ull * 1000 * 1000;
+    // While more committed messages wait for delivery than it can take on at once, a
+    // finished submission waits up to this long before it is committed, so that delivery
+    // keeps pace with acceptance (0 = never wait).
+    Duration in_flow_delay{1};
     bool operator==(const QueueConfig&) const = default;
 };
 

@@ -46,7 +46,7 @@ inline constexpr std::string_view kDomainKeys[] = {
     "retire_after", "canonicalization", "headers",    "sign_subdomains"};
 inline constexpr std::string_view kKeysKeys[] = {"dir", "check_interval"};
 inline constexpr std::string_view kQueueKeys[] = {"dir", "max_lifetime", "retry", "warn_after",
-                                                  "min_free_space"};
+                                                  "min_free_space", "in_flow_delay"};
 inline constexpr std::string_view kDeliveryKeys[] = {
     "mode",    "smarthost",   "smarthost_tls", "smarthost_credentials_file",
     "mx_port", "capture_dir", "extra_ca_file", "honor_tls_required",

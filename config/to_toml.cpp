@@ -133,6 +133,7 @@ std::string to_toml(const Config& c) {
     w.strings("retry", c.queue.retry, [](Duration d) { return format_duration(d); });
     w.duration("warn_after", c.queue.warn_after);
     w.size("min_free_space", c.queue.min_free_space);
+    w.duration("in_flow_delay", c.queue.in_flow_delay);
 
     w.section("delivery");
     w.str("mode", to_string(c.delivery.mode));

@@ -263,6 +263,7 @@ int serve(const std::filesystem::path& config_path) {
     services.keys = store;
     services.spool = spool;
     services.queued = [manager](queue::Envelope e) { manager->enqueue(std::move(e)); };
+    services.delivery_behind = [manager] { return manager->backlog() >= manager->max_in_flight(); };
     services.verify_password = [users_holder](const std::string& u, const std::string& p) {
         return users_holder->load()->verify(u, p) == auth::AuthResult::ok;
     };

@@ -124,10 +124,17 @@ void Manager::start(std::vector<Envelope> recovered) {
 }
 
 void Manager::enqueue(Envelope e) {
+    fresh_waiting_.fetch_add(1);  // counted at once: the post below may wait behind others
     asio::post(strand_, [self = shared_from_this(), e = std::move(e)]() mutable {
-        self->add(std::move(e));
+        self->add(std::move(e), true);
         self->pump();
     });
+}
+
+void Manager::clear_fresh(Entry& entry) {
+    if (!entry.fresh) return;
+    entry.fresh = false;
+    fresh_waiting_.fetch_sub(1);
 }
 
 void Manager::stop() {
@@ -137,11 +144,15 @@ void Manager::stop() {
     });
 }
 
-void Manager::add(Envelope e) {
+void Manager::add(Envelope e, bool fresh) {
     std::string id = e.id;
     auto [it, inserted] = entries_.try_emplace(id);
-    if (!inserted) return;  // already known (recovered and enqueued twice cannot happen)
+    if (!inserted) {  // already known (recovered and enqueued twice cannot happen)
+        if (fresh) fresh_waiting_.fetch_sub(1);
+        return;
+    }
     it->second.env = std::move(e);
+    it->second.fresh = fresh;
     size_.store(entries_.size());
     arrivals_.insert(it->second.env.arrival);
     oldest_arrival_.store(arrivals_.begin()->time_since_epoch().count());
@@ -167,13 +178,17 @@ void Manager::schedule(Entry& entry) {
     unschedule(entry);
     if (entry.in_flight) return;
     auto due = next_due(entry);
-    if (!due) return;
+    if (!due) {
+        clear_fresh(entry);  // held: not waiting for delivery
+        return;
+    }
     entry.due = *due;
     entry.scheduled = true;
     due_.emplace(entry.due, entry.env.id);
 }
 
 void Manager::erase(std::map<std::string, Entry>::iterator it) {
+    clear_fresh(it->second);
     if (auto a = arrivals_.find(it->second.env.arrival); a != arrivals_.end()) arrivals_.erase(a);
     entries_.erase(it);
     size_.store(entries_.size());
@@ -213,6 +228,7 @@ void Manager::pump() {
 
 void Manager::dispatch(Entry& entry, Clock::time_point now) {
     Envelope& env = entry.env;
+    clear_fresh(entry);
     delivery::Job job;
     for (const auto& r : env.recipients)
         if (r.state == RcptState::pending && r.next_attempt <= now) job.recipients.push_back(r.address);

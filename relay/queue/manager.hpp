@@ -128,6 +128,10 @@ public:
     ManagerCounters counters() const { return counters_; }
     std::size_t size() const { return size_.load(); }
     std::size_t in_flight() const { return in_flight_count_.load(); }
+    // Newly committed messages not yet handed to delivery (submission's flow control:
+    // while this is at least max_in_flight, delivery is not keeping pace). Any thread.
+    std::size_t backlog() const { return fresh_waiting_.load(); }
+    std::size_t max_in_flight() const { return options_.max_in_flight; }
     // The arrival time of the oldest message in the queue; nullopt when it is empty.
     // Thread-safe.
     std::optional<Clock::time_point> oldest_arrival() const;
@@ -152,9 +156,11 @@ private:
         // the job's settle waits for them (two saves of one state never overlap).
         int progress_saves = 0;
         bool settle_after_saves = false;
+        bool fresh = false;          // enqueue()d and never dispatched: counted in backlog()
     };
 
-    void add(Envelope e);
+    void add(Envelope e, bool fresh = false);
+    void clear_fresh(Entry& entry);
     void erase(std::map<std::string, Entry>::iterator it);  // forgets a finished message
     void count_result(delivery::Outcome outcome, bool expired, Clock::time_point arrival, Clock::time_point now);
     std::optional<Clock::time_point> next_due(const Entry& entry) const;
@@ -190,6 +196,7 @@ private:
     ManagerCounters counters_;
     std::atomic<std::size_t> size_{0};
     std::atomic<std::size_t> in_flight_count_{0};
+    std::atomic<std::size_t> fresh_waiting_{0};
     std::multiset<Clock::time_point> arrivals_;       // of every entry, on the strand
     std::atomic<Clock::rep> oldest_arrival_{0};        // arrivals_.begin() since the epoch; 0: none
     std::unique_ptr<QueueMetrics> metrics_;

@@ -38,6 +38,16 @@ SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const confi
                          .Help("Message bytes received in DATA and BDAT (after dot-unstuffing), accepted or not")
                          .Register(registry);
 
+    flow_delayed_ = &prometheus::BuildCounter()
+                         .Name("signpost_submission_flow_delayed_total")
+                         .Help("Messages held back before commit because delivery was not keeping pace ([queue] in_flow_delay)")
+                         .Register(registry)
+                         .Add({});
+    flow_delay_seconds_ = &prometheus::BuildCounter()
+                               .Name("signpost_submission_flow_delay_seconds_total")
+                               .Help("Time messages were held back by flow control, in seconds")
+                               .Register(registry)
+                               .Add({});
     for (const auto& l : config.listeners)
         connections_.emplace(l.name, &connections.Add({{"listener", l.name}, {"tls", tls_label(l.tls)}}));
     const char* mechanisms[] = {"PLAIN", "LOGIN"};
@@ -65,6 +75,11 @@ void SubmissionMetrics::auth(AuthMechanism mechanism, bool ok) {
 }
 
 void SubmissionMetrics::accepted() { accepted_->Increment(); }
+
+void SubmissionMetrics::flow_delayed(std::chrono::steady_clock::duration waited) {
+    flow_delayed_->Increment();
+    flow_delay_seconds_->Increment(std::chrono::duration<double>(waited).count());
+}
 
 void SubmissionMetrics::rejected(Refusal reason) { rejected_[static_cast<std::size_t>(reason)]->Increment(); }
 

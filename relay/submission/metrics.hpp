@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -40,6 +41,8 @@ public:
     // `domain` is a configured signing domain (one added by a reload gets its series then).
     void signed_with(const std::string& domain, signer::KeyType type);
     void received(std::uint64_t bytes);
+    // A message held back by flow control ([queue] in_flow_delay) for `waited`.
+    void flow_delayed(std::chrono::steady_clock::duration waited);
 
 private:
     std::map<std::string, prometheus::Counter*, std::less<>> connections_;
@@ -49,6 +52,8 @@ private:
     std::map<std::string, std::array<prometheus::Counter*, 2>, std::less<>> signed_;  // [rsa, ed25519]
     prometheus::Family<prometheus::Counter>* signed_family_ = nullptr;  // domains added by a reload
     prometheus::Counter* received_bytes_ = nullptr;
+    prometheus::Counter* flow_delayed_ = nullptr;
+    prometheus::Counter* flow_delay_seconds_ = nullptr;
 };
 
 }  // namespace signpost::submission

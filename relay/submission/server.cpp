@@ -421,6 +421,19 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                                                   : "Local error in processing; try again later");
             co_return outcome;
         }
+        // Flow control: while delivery falls behind, a new message waits a little (as
+        // Postfix's in_flow_delay), so acceptance does not outrun delivery and the queue
+        // does not grow without bound. Bounded: after in_flow_delay it goes ahead anyway.
+        if (svc.delivery_behind && cfg->queue.in_flow_delay.count() > 0 && svc.delivery_behind()) {
+            const auto started = std::chrono::steady_clock::now();
+            const auto until = started + cfg->queue.in_flow_delay;
+            asio::steady_timer pause(executor);
+            while (svc.delivery_behind() && std::chrono::steady_clock::now() < until) {
+                pause.expires_after(std::chrono::milliseconds(10));
+                co_await pause.async_wait(asio::use_awaitable);
+            }
+            if (metrics) metrics->flow_delayed(std::chrono::steady_clock::now() - started);
+        }
         // Signing and fsync block: do them on the commit pool, then come back.
         co_await asio::post(asio::bind_executor(svc.committers ? svc.committers : svc.workers, asio::use_awaitable));
         IngestResult r = ingest->finish(std::chrono::system_clock::now());

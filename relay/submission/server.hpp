@@ -55,6 +55,10 @@ struct Services {
     std::shared_ptr<queue::Spool> spool;
     // Told about every committed message (hands it to the queue manager); may be empty.
     std::function<void(queue::Envelope)> queued;
+    // True while delivery is not keeping pace (the queue manager has more new messages
+    // waiting than it delivers at once): a finished message then waits, up to
+    // [queue] in_flow_delay, before it is committed. May be empty.
+    std::function<bool()> delivery_behind;
     // Blocking password check (argon2id, cached); run on `workers`.
     std::function<bool(const std::string& user, const std::string& password)> verify_password;
     SenderCheck may_send_as;

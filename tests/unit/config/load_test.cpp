@@ -131,6 +131,7 @@ max_lifetime = "2d"
 retry = ["1m", "1h"]
 warn_after = "0"
 min_free_space = "1GB"
+in_flow_delay = "0s"
 [delivery]
 mode = "smarthost"
 smarthost = "relay.example.net"
@@ -191,6 +192,7 @@ format = "json"
     EXPECT_EQ(c.queue.retry, (std::vector<Duration>{1min, 1h}));
     EXPECT_EQ(c.queue.warn_after, 0s);
     EXPECT_EQ(c.queue.min_free_space, 1'000'000'000u);
+    EXPECT_EQ(c.queue.in_flow_delay, 0s);
     EXPECT_EQ(c.delivery.mode, DeliveryMode::smarthost);
     EXPECT_EQ(c.delivery.smarthost, (Endpoint{"relay.example.net", 587}));
     EXPECT_EQ(c.delivery.smarthost_tls, TlsMode::implicit);
@@ -375,6 +377,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "expected a size from 1KB to 2GB, found \"512\""},
         ErrorCase{"BadSize", "[queue]\nmin_free_space = \"1.5GB\"\n", 2, 18, "queue.min_free_space",
                   "invalid size \"1.5GB\""},
+        ErrorCase{"InFlowDelayTooLong", "[queue]\nin_flow_delay = \"1m\"\n", 2, 17, "queue.in_flow_delay",
+                  "in_flow_delay 1m is too long (at most 10s)"},
         ErrorCase{"DurationTooLong", "[dns]\ntimeout = \"36501d\"\n", 2, 11, "dns.timeout",
                   "duration \"36501d\" is too long (at most 36500d)"},
         ErrorCase{"DurationUnits", "[dns]\ntimeout = \"5 min\"\n", 2, 11, "dns.timeout",

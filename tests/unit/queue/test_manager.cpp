@@ -448,3 +448,45 @@ TEST_F(ManagerTest, ProgressThenDoneCountsEachRecipientOnce) {
     EXPECT_EQ(manager_->counters().removed, 1u);
     EXPECT_TRUE(spool_->list().empty());
 }
+
+// Flow control: backlog() counts enqueued messages not yet handed to delivery, so
+// submission can tell when delivery is not keeping pace; held or deleted ones leave it.
+TEST_F(ManagerTest, BacklogCountsNewMessagesUntilDeliveryTakesThem) {
+    class Parked : public delivery::Deliverer {
+    public:
+        std::vector<std::function<void()>> pending;
+        void deliver(delivery::Job job, delivery::DoneHandler done) override {
+            std::vector<delivery::RecipientResult> results;
+            for (const auto& r : job.recipients) {
+                auto res = ok();
+                res.address = r;
+                results.push_back(res);
+            }
+            pending.push_back([done = std::move(done), results] { done(results); });
+        }
+    };
+    auto parked = std::make_shared<Parked>();
+    options_.max_in_flight = 2;
+    manager_ = std::make_shared<Manager>(io_.get_executor(), io_.get_executor(), spool_, parked, options_, logger_);
+    manager_->start({});
+    EXPECT_EQ(manager_->max_in_flight(), 2u);
+    std::vector<Envelope> msgs;
+    for (int i = 0; i < 5; ++i) msgs.push_back(commit({"bob@example.org"}));
+    for (const auto& e : msgs) manager_->enqueue(e);
+    EXPECT_EQ(manager_->backlog(), 5u);  // counted as soon as they are handed over
+    ASSERT_TRUE(run_until([&] { return parked->pending.size() == 2; }));
+    EXPECT_EQ(manager_->backlog(), 3u);  // two in delivery, three waiting for a slot
+    // A held message is not waiting for delivery.
+    EXPECT_EQ(control([&](Manager::Done d) { manager_->hold(msgs[4].id, std::move(d)); }), ControlResult::ok);
+    EXPECT_EQ(manager_->backlog(), 2u);
+    // Delivery finishing frees slots: the waiting ones are taken, the backlog drains.
+    for (int round = 0; round < 3 && manager_->backlog() > 0; ++round) {
+        auto done = std::move(parked->pending);
+        parked->pending.clear();
+        for (auto& d : done) d();
+        ASSERT_TRUE(run_until([&] { return manager_->backlog() == 0 || parked->pending.size() == 2; }));
+    }
+    EXPECT_EQ(manager_->backlog(), 0u);
+    for (auto& d : parked->pending) d();
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 1 && manager_->in_flight() == 0; }));
+}
