@@ -68,6 +68,10 @@ int serve(const std::filesystem::path& config_path) {
         return 1;
     }
 
+    // TLS sessions write to their sockets through OpenSSL (submission/tls_stream.hpp): a
+    // peer that has gone must give EPIPE there, not end the process.
+    std::signal(SIGPIPE, SIG_IGN);
+
     boost::asio::io_context io;
     std::unique_ptr<metrics::MetricsServer> metrics;
     keys::TxtLookup lookup;

@@ -8,7 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +18,7 @@
 
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
+#include "relay/submission/tls_stream.hpp"
 
 namespace signpost::submission {
 namespace asio = boost::asio;
@@ -35,6 +36,8 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const config::TlsConfig& tl
     // TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are all AEAD already.
     SSL_CTX_set_cipher_list(native, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL");
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
+    // An idle session (waiting for the next command) gives its record buffers back.
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     static const unsigned char sid_ctx[] = "signpost-submission";
     SSL_CTX_set_session_id_context(native, sid_ctx, sizeof sid_ctx - 1);
     boost::system::error_code ec;
@@ -61,24 +64,30 @@ public:
     explicit Transport(tcp::socket socket) : socket_(std::move(socket)) {}
 
     awaitable<std::size_t> read_some(asio::mutable_buffer buf) {
-        if (tls_) co_return co_await tls_->async_read_some(buf, asio::use_awaitable);
+        if (tls_) co_return co_await tls_->read_some(buf);
         co_return co_await socket_.async_read_some(buf, asio::use_awaitable);
     }
     awaitable<void> write(std::string_view data) {
-        if (tls_) co_await asio::async_write(*tls_, asio::buffer(data), asio::use_awaitable);
+        if (tls_) co_await tls_->write(data);
         else co_await asio::async_write(socket_, asio::buffer(data), asio::use_awaitable);
     }
     awaitable<void> handshake(std::shared_ptr<asio::ssl::context> ctx) {
         ctx_ = std::move(ctx);
-        tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *ctx_);
-        co_await tls_->async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+        tls_ = std::make_unique<TlsStream>(socket_, ctx_->native_handle());
+        co_await tls_->handshake();
         tls_ready_ = true;
     }
     // False while a TLS handshake is unfinished: nothing can be said to the client then.
     bool can_write() const { return !tls_ || tls_ready_; }
     awaitable<void> shutdown() {
         boost::system::error_code ec;
-        if (tls_ && tls_ready_) co_await tls_->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+        if (tls_ && tls_ready_) {
+            try {
+                co_await tls_->shutdown();
+            } catch (const boost::system::system_error&) {
+                // The peer is gone already: nothing more to say.
+            }
+        }
         socket_.shutdown(tcp::socket::shutdown_both, ec);
         socket_.close(ec);
     }
@@ -92,7 +101,7 @@ public:
     }
     std::string tls_description() const {
         if (!tls_) return {};
-        SSL* ssl = const_cast<asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle();
+        SSL* ssl = tls_->native_handle();
         return std::string(SSL_get_version(ssl)) + " " + SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
     }
     tcp::socket& socket() { return socket_; }
@@ -100,7 +109,7 @@ public:
 private:
     tcp::socket socket_;
     std::shared_ptr<asio::ssl::context> ctx_;
-    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    std::unique_ptr<TlsStream> tls_;
     bool tls_ready_ = false;
 };
 
