@@ -138,13 +138,16 @@ bool clock_micros(long long us) {
 
 namespace detail {
 
-// One message handed to the committer: its file in tmp/, complete, open until synced.
+// One message handed to the committer: its file, complete, open until synced.
 struct PendingCommit {
     std::string id;
     fs::path from;  // where the complete file is (spare/<name>)
     int fd = -1;
     std::error_code result;
-    bool done = false;  // guarded by Committer::mu_
+    // Guarded by Committer::mu_: the batch it was in is done, or it is to lead the next.
+    bool done = false;
+    bool lead = false;
+    std::condition_variable wake;  // notified under Committer::mu_
 };
 
 class Committer {
@@ -165,23 +168,33 @@ public:
             run_batch(std::span<PendingCommit* const>(&one, 1));
             return p.result;
         }
+        // Leader/follower: the first to find no batch running leads one for everything
+        // queued; the others sleep until their batch is done, or until they are told to
+        // lead the next one. Each waiter is woken on its own (no herd of every waiter per
+        // batch), always under mu_, so a waiter that returns has been notified already.
         std::unique_lock lk(mu_);
         queue_.push_back(&p);
-        while (!p.done) {
-            if (leader_active_) {
-                cv_.wait(lk);
-                continue;
-            }
-            // Leader: take everything queued (ours included) and commit it as one batch.
+        if (!leader_active_) {
             leader_active_ = true;
-            std::vector<PendingCommit*> batch;
-            batch.swap(queue_);
-            lk.unlock();
-            run_batch(batch);
-            lk.lock();
-            for (auto* q : batch) q->done = true;
+            p.lead = true;
+        }
+        while (!p.done && !p.lead) p.wake.wait(lk);
+        if (p.done) return p.result;
+        std::vector<PendingCommit*> batch;
+        batch.swap(queue_);
+        lk.unlock();
+        run_batch(batch);
+        lk.lock();
+        for (auto* q : batch) {
+            if (q == &p) continue;
+            q->done = true;
+            q->wake.notify_one();
+        }
+        if (queue_.empty()) {
             leader_active_ = false;
-            cv_.notify_all();
+        } else {
+            queue_.front()->lead = true;
+            queue_.front()->wake.notify_one();
         }
         return p.result;
     }
@@ -215,7 +228,6 @@ private:
     const fs::path dir_;
     const bool group_;
     std::mutex mu_;
-    std::condition_variable cv_;
     std::vector<PendingCommit*> queue_;  // waiting for the next batch
     bool leader_active_ = false;
     std::atomic<std::uint64_t> batches_{0};
