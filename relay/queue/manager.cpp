@@ -434,10 +434,54 @@ void Manager::settle(const std::string& id) {
     }
     entry.settling = true;
     const bool remove = entry.remove_requested;
+    const bool all_delivered = std::all_of(entry.env.recipients.begin(), entry.env.recipients.end(),
+                                           [](const Recipient& r) { return r.state == RcptState::delivered; });
+    if (!remove && all_delivered) {
+        removals_.push_back(entry.env);
+        if (!removing_) start_removals();
+        return;
+    }
     asio::post(blocking_, [self = shared_from_this(), env = entry.env, remove]() mutable {
         SettleOutcome out = self->settle_on_disk(std::move(env), remove);
         asio::post(self->strand_, [self, out = std::move(out)]() mutable { self->finish_settle(std::move(out)); });
     });
+}
+
+void Manager::start_removals() {
+    removing_ = true;
+    std::vector<Envelope> batch;
+    batch.swap(removals_);
+    asio::post(blocking_, [self = shared_from_this(), batch = std::move(batch)]() mutable {
+        std::vector<std::string> ids;
+        ids.reserve(batch.size());
+        for (const auto& e : batch) ids.push_back(e.id);
+        auto results = self->spool_->remove_all(ids);
+        asio::post(self->strand_, [self, batch = std::move(batch), results = std::move(results)]() mutable {
+            self->finish_removals(std::move(batch), std::move(results));
+        });
+    });
+}
+
+void Manager::finish_removals(std::vector<Envelope> batch, std::vector<std::error_code> results) {
+    // removing_ stays set meanwhile: what finish_settle() makes due for removal waits for
+    // the next batch, started below.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        SettleOutcome out;
+        if (results[i]) {
+            // Kept: its state is saved like any unfinished settle's, and it is tried again.
+            log_->error("{}: cannot remove the finished message: {}", batch[i].id, results[i].message());
+            asio::post(blocking_, [self = shared_from_this(), env = std::move(batch[i])]() mutable {
+                SettleOutcome kept = self->settle_on_disk(std::move(env), false);
+                asio::post(self->strand_, [self, kept = std::move(kept)]() mutable { self->finish_settle(std::move(kept)); });
+            });
+            continue;
+        }
+        out.removed = true;
+        out.env = std::move(batch[i]);
+        finish_settle(std::move(out));
+    }
+    removing_ = false;
+    if (!removals_.empty()) start_removals();
 }
 
 SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {

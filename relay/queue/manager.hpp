@@ -181,6 +181,11 @@ private:
     void settle(const std::string& id);
     SettleOutcome settle_on_disk(Envelope env, bool remove);
     void finish_settle(SettleOutcome out);
+    // The common case, a message delivered to every recipient, is only removed: such
+    // removals are batched (one task on the blocking executor and one fsync of queue/ for
+    // all that finished meanwhile) instead of one task per message.
+    void start_removals();
+    void finish_removals(std::vector<Envelope> batch, std::vector<std::error_code> results);
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     boost::asio::any_io_executor blocking_;
@@ -197,6 +202,8 @@ private:
     std::atomic<std::size_t> size_{0};
     std::atomic<std::size_t> in_flight_count_{0};
     std::atomic<std::size_t> fresh_waiting_{0};
+    std::vector<Envelope> removals_;  // delivered messages waiting for the next removal batch
+    bool removing_ = false;           // a removal batch is running
     std::multiset<Clock::time_point> arrivals_;       // of every entry, on the strand
     std::atomic<Clock::rep> oldest_arrival_{0};        // arrivals_.begin() since the epoch; 0: none
     std::unique_ptr<QueueMetrics> metrics_;

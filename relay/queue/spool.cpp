@@ -802,22 +802,37 @@ std::error_code Spool::save_state(const Envelope& e) {
     return fsync_dir(dir_ / "queue");
 }
 
-std::error_code Spool::remove(const std::string& id) {
-    if (!valid_id(id)) return std::make_error_code(std::errc::invalid_argument);
-    std::error_code ec;
-    // A small file is kept in spare/ for the next message, a large one removed. It only
-    // becomes spare once queue/ no longer lists it durably.
-    struct stat st {};
-    const fs::path path = message_path(id);
-    bool keep = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                static_cast<std::uint64_t>(st.st_size) <= kMaxSpareSize && spare_->has_room();
-    if (keep && ::rename(path.c_str(), (dir_ / "spare" / id).c_str()) != 0) keep = false;
-    if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) ec = last_error();
-    ::unlink((dir_ / "queue" / (id + ".state")).c_str());
-    if (ec) return ec;
-    ec = remover_->sync();
-    if (keep && (ec || !spare_->give(id))) ::unlink((dir_ / "spare" / id).c_str());
-    return ec;
+std::error_code Spool::remove(const std::string& id) { return remove_all({&id, 1}).front(); }
+
+std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids) {
+    std::vector<std::error_code> results(ids.size());
+    std::vector<bool> kept(ids.size(), false);
+    bool any = false;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::string& id = ids[i];
+        if (!valid_id(id)) {
+            results[i] = std::make_error_code(std::errc::invalid_argument);
+            continue;
+        }
+        // A small file is kept in spare/ for the next message, a large one removed. It
+        // only becomes spare once queue/ no longer lists it durably.
+        struct stat st {};
+        const fs::path path = message_path(id);
+        bool keep = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                    static_cast<std::uint64_t>(st.st_size) <= kMaxSpareSize && spare_->has_room();
+        if (keep && ::rename(path.c_str(), (dir_ / "spare" / id).c_str()) != 0) keep = false;
+        if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) results[i] = last_error();
+        ::unlink((dir_ / "queue" / (id + ".state")).c_str());
+        kept[i] = keep;
+        any = any || !results[i];
+    }
+    // One fsync of queue/ makes every removal above durable.
+    const std::error_code synced = any ? remover_->sync() : std::error_code{};
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (!results[i]) results[i] = synced;
+        if (kept[i] && (results[i] || !spare_->give(ids[i]))) ::unlink((dir_ / "spare" / ids[i]).c_str());
+    }
+    return results;
 }
 
 std::error_code Spool::move_to_corrupt(const std::string& id) {

@@ -69,6 +69,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -196,6 +197,8 @@ public:
     std::error_code save_state(const Envelope& e);
     // Removes a message (delivered, bounced, deleted). Missing is not an error.
     std::error_code remove(const std::string& id);
+    // Removes several, with one fsync of queue/ for all; one result per id.
+    std::vector<std::error_code> remove_all(std::span<const std::string> ids);
     // Moves a message (and its state) to corrupt/.
     std::error_code move_to_corrupt(const std::string& id);
 

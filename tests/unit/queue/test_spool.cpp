@@ -561,3 +561,25 @@ TEST_F(SpoolTest, StartUpAdoptsSpareFilesAndNeverQueuesThem) {
     EXPECT_EQ(again.read_message(e.id).value_or(""), "Subject: x\r\n\r\nbody\r\n");
     EXPECT_TRUE(fs::is_empty(dir_ / "spare"));
 }
+
+TEST_F(SpoolTest, RemoveAllTakesOneDirectorySyncForTheWholeBatch) {
+    Spool spool(dir_);
+    std::string detail;
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        Envelope e = sample();
+        ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
+        ids.push_back(e.id);
+    }
+    ids.push_back("00HOFGO6F3U700NNAOVB");  // not queued: missing is not an error
+    ids.push_back("../escape");            // not a queue id
+    const auto syncs = spool.removal_syncs();
+    auto results = spool.remove_all(ids);
+    ASSERT_EQ(results.size(), ids.size());
+    for (std::size_t i = 0; i + 1 < ids.size(); ++i) EXPECT_FALSE(results[i]) << ids[i] << ": " << results[i].message();
+    EXPECT_EQ(results.back(), std::errc::invalid_argument);
+    EXPECT_EQ(spool.removal_syncs(), syncs + 1);
+    EXPECT_TRUE(spool.list().empty());
+    EXPECT_EQ(spool.spare_files(), 5u);
+}
