@@ -284,36 +284,40 @@ private:
 };
 
 // Message files kept for reuse in spare/ (see spool.hpp): names of files that hold nothing
-// anyone needs. take() hands one out (it is then owned by one IncomingMessage), give()
-// puts one back; at most kMaxSpareFiles are kept.
+// anyone needs, with their sizes. take() hands one out (it is then owned by one
+// IncomingMessage), give() puts one back; at most kMaxSpareFiles files and kMaxSpareBytes
+// in all are kept.
 class SparePool {
 public:
     std::optional<std::string> take() {
         std::lock_guard lk(mu_);
-        if (names_.empty()) return std::nullopt;
-        std::string n = std::move(names_.back());
-        names_.pop_back();
-        return n;
+        if (files_.empty()) return std::nullopt;
+        auto [name, size] = std::move(files_.back());
+        files_.pop_back();
+        bytes_ -= size;
+        return std::move(name);
     }
-    bool has_room() {
+    bool has_room(std::uint64_t size) {
         std::lock_guard lk(mu_);
-        return names_.size() < kMaxSpareFiles;
+        return files_.size() < kMaxSpareFiles && size <= kMaxSpareSize && bytes_ + size <= kMaxSpareBytes;
     }
-    // False when full: the caller removes the file instead.
-    bool give(std::string name) {
+    // False when there is no room: the caller removes the file instead.
+    bool give(std::string name, std::uint64_t size) {
         std::lock_guard lk(mu_);
-        if (names_.size() >= kMaxSpareFiles) return false;
-        names_.push_back(std::move(name));
+        if (files_.size() >= kMaxSpareFiles || size > kMaxSpareSize || bytes_ + size > kMaxSpareBytes) return false;
+        files_.emplace_back(std::move(name), size);
+        bytes_ += size;
         return true;
     }
     std::size_t size() {
         std::lock_guard lk(mu_);
-        return names_.size();
+        return files_.size();
     }
 
 private:
     std::mutex mu_;
-    std::vector<std::string> names_;
+    std::vector<std::pair<std::string, std::uint64_t>> files_;
+    std::uint64_t bytes_ = 0;
 };
 
 }  // namespace detail
@@ -375,7 +379,7 @@ public:
         fd_ = -1;
         if (name_.empty()) return;
         // Nothing of it is needed any more: spare again (or removed when enough are kept).
-        if (!spare_->give(name_)) ::unlink((dir_ / "spare" / name_).c_str());
+        if (!spare_->give(name_, std::max(old_size_, written_))) ::unlink((dir_ / "spare" / name_).c_str());
         name_.clear();
     }
 
@@ -630,7 +634,7 @@ std::error_code Spool::open(std::string& detail) {
         std::error_code size_ec;
         auto size = entry.is_regular_file(size_ec) ? entry.file_size(size_ec) : 0;
         std::string name = entry.path().filename().string();
-        if (size_ec || !entry.is_regular_file(size_ec) || size > kMaxSpareSize || !valid_id(name) || !spare_->give(name))
+        if (size_ec || !entry.is_regular_file(size_ec) || !valid_id(name) || !spare_->give(name, size))
             fs::remove(entry.path(), ec);
     }
     // Probe that we can write here (a full disk is not a reason to refuse to start: what is
@@ -807,6 +811,8 @@ std::error_code Spool::remove(const std::string& id) { return remove_all({&id, 1
 std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids) {
     std::vector<std::error_code> results(ids.size());
     std::vector<bool> kept(ids.size(), false);
+    std::vector<std::uint64_t> sizes(ids.size(), 0);
+    const bool low = low_on_space();
     bool any = false;
     for (std::size_t i = 0; i < ids.size(); ++i) {
         const std::string& id = ids[i];
@@ -816,10 +822,12 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
         }
         // A small file is kept in spare/ for the next message, a large one removed. It
         // only becomes spare once queue/ no longer lists it durably.
+        // Nothing is kept while the disk is short of space.
         struct stat st {};
         const fs::path path = message_path(id);
-        bool keep = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                    static_cast<std::uint64_t>(st.st_size) <= kMaxSpareSize && spare_->has_room();
+        bool keep = !low && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                    spare_->has_room(static_cast<std::uint64_t>(st.st_size));
+        sizes[i] = keep ? static_cast<std::uint64_t>(st.st_size) : 0;
         if (keep && ::rename(path.c_str(), (dir_ / "spare" / id).c_str()) != 0) keep = false;
         if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) results[i] = last_error();
         ::unlink((dir_ / "queue" / (id + ".state")).c_str());
@@ -830,7 +838,7 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
     const std::error_code synced = any ? remover_->sync() : std::error_code{};
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (!results[i]) results[i] = synced;
-        if (kept[i] && (results[i] || !spare_->give(ids[i]))) ::unlink((dir_ / "spare" / ids[i]).c_str());
+        if (kept[i] && (results[i] || !spare_->give(ids[i], sizes[i]))) ::unlink((dir_ / "spare" / ids[i]).c_str());
     }
     return results;
 }

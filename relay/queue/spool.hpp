@@ -8,8 +8,8 @@
 //                           is written to one (a reused one when there is one, else a new
 //                           one named after its queue id) and renamed into queue/ at
 //                           commit; a delivered message's file moves back here (at most
-//                           kMaxSpareFiles files of at most kMaxSpareSize are kept, larger
-//                           or surplus ones are removed). Reusing files spares the
+//                           kMaxSpareFiles files of at most kMaxSpareSize, kMaxSpareBytes in
+//                           all, and none while low_on_space(); others are removed). Reusing files spares the
 //                           filesystem an inode allocation and a removal per message.
 //                           Everything here at start-up is spare: never committed.
 //     tmp/<id>.state        a state being saved (removed at start-up)
@@ -167,9 +167,11 @@ class DirSyncer;
 class SparePool;
 }
 
-// Spare message files (spare/): at most this many are kept, each at most this large.
+// Spare message files (spare/): at most this many are kept, each at most this large, and
+// at most this many bytes in all (none while the disk is short of space).
 inline constexpr std::size_t kMaxSpareFiles = 256;
 inline constexpr std::uint64_t kMaxSpareSize = 256 * 1024;
+inline constexpr std::uint64_t kMaxSpareBytes = 8 * 1024 * 1024;
 
 class Spool {
 public:

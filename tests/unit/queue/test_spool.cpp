@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <thread>
 #include <sys/stat.h>
@@ -582,4 +583,41 @@ TEST_F(SpoolTest, RemoveAllTakesOneDirectorySyncForTheWholeBatch) {
     EXPECT_EQ(spool.removal_syncs(), syncs + 1);
     EXPECT_TRUE(spool.list().empty());
     EXPECT_EQ(spool.spare_files(), 5u);
+}
+
+TEST_F(SpoolTest, SpareFilesAreCappedInBytesAndNoneAreKeptWhenSpaceIsShort) {
+    {
+        Spool spool(dir_);
+        std::string detail;
+        ASSERT_FALSE(spool.open(detail)) << detail;
+        std::vector<std::string> ids;
+        const std::string body(250 * 1024, 'b');  // under kMaxSpareSize each
+        for (int i = 0; i < 40; ++i) {
+            Envelope e = sample();
+            ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\n" + body));
+            ids.push_back(e.id);
+        }
+        for (const auto& r : spool.remove_all(ids)) EXPECT_FALSE(r) << r.message();
+        EXPECT_GT(spool.spare_files(), 0u);
+        EXPECT_LE(spool.spare_files(), static_cast<std::size_t>(kMaxSpareBytes / (250 * 1024)));
+        std::uintmax_t bytes = 0;
+        for (const auto& f : fs::directory_iterator(dir_ / "spare")) bytes += f.file_size();
+        EXPECT_LE(bytes, kMaxSpareBytes);
+    }
+    fs::remove_all(dir_);
+    std::string detail;
+    Envelope e = sample();
+    {
+        Spool spool(dir_);
+        ASSERT_FALSE(spool.open(detail)) << detail;
+        ASSERT_FALSE(spool.commit_message(e, "Subject: x\r\n\r\nbody\r\n"));
+    }
+    // The same spool, now below its free-space floor: the delivered file is removed.
+    SpoolOptions short_of_space;
+    short_of_space.min_free_space = std::numeric_limits<std::uint64_t>::max();
+    Spool spool(dir_, short_of_space);
+    ASSERT_FALSE(spool.open(detail)) << detail;
+    ASSERT_FALSE(spool.remove(e.id));
+    EXPECT_EQ(spool.spare_files(), 0u);
+    EXPECT_TRUE(fs::is_empty(dir_ / "spare"));
 }
