@@ -488,5 +488,6 @@ TEST_F(ManagerTest, BacklogCountsNewMessagesUntilDeliveryTakesThem) {
     }
     EXPECT_EQ(manager_->backlog(), 0u);
     for (auto& d : parked->pending) d();
+    parked->pending.clear();  // its handlers hold the Manager, which holds the deliverer
     ASSERT_TRUE(run_until([&] { return manager_->size() == 1 && manager_->in_flight() == 0; }));
 }
