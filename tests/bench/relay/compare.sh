@@ -260,6 +260,13 @@ sp_setup() {
   local dir=$1 sink=$2 rsa_only=$3 port
   "$SIGNPOST_BIN" init --dev "$dir" > "$WORK/init-${dir##*/}.log" 2>&1 \
     || { cat "$WORK/init-${dir##*/}.log" >&2; die "signpost init --dev $dir failed"; }
+  # The same kind of certificate as Postfix's (ECDSA P-256): init --dev makes an RSA-2048
+  # one, whose handshake signature alone would cost ~0.3 ms more per connection.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" 2> /dev/null \
+    || die "cannot make the ECDSA certificate for $dir"
+  chmod 600 "$dir/tls/key.pem"
   port=$(free_port)
   "$PY" - "$dir/signpost.toml" "$port" "$(free_port)" "${SINK_PORT[$sink]}" "$CA/ca.pem" "$rsa_only" "$CONN_LIMIT" << 'PY'
 import re, sys

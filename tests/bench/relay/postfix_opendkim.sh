@@ -361,25 +361,8 @@ EOF
   tr -d '\n\t" ' < "$dkim/$PFB_SELECTOR.txt" | grep -qF "p=$pub" \
     || { pfb__err "the public key in $dkim/$PFB_SELECTOR.txt does not match the private key"; return 1; }
   printf 'v=DKIM1; k=rsa; p=%s\n' "$pub" > "$PFB_RECORDS_DIR/$PFB_SELECTOR._domainkey.$PFB_DOMAIN.txt"
-  cat > "$dkim/opendkim.conf" << EOF
-Mode                s
-Domain              $PFB_DOMAIN
-Selector            $PFB_SELECTOR
-KeyFile             $dkim/$PFB_SELECTOR.private
-Canonicalization    relaxed/relaxed
-SignatureAlgorithm  rsa-sha256
-OversignHeaders     From
-InternalHosts       127.0.0.1
-Socket              $( [ "$PFB_MILTER_SOCKET" = inet ] && echo "inet:$PFB_MILTER_PORT@127.0.0.1" || echo "local:$PFB_MILTER_PATH")
-PidFile             $dkim/opendkim.pid
-UserID              opendkim:opendkim
-UMask               $( [ "$PFB_MILTER_SOCKET" = inet ] && echo 007 || echo 000)
-RequireSafeKeys     no
-Syslog              no
-Background          no
-AutoRestart         no
-SoftwareHeader      no
-EOF
+  pfb__dkim_conf "$dkim" "$PFB_SELECTOR" rsa-sha256 \
+    "$( [ "$PFB_MILTER_SOCKET" = inet ] && echo "inet:$PFB_MILTER_PORT@127.0.0.1" || echo "local:$PFB_MILTER_PATH")"
   chmod 644 "$dkim/opendkim.conf"
   if [ "$PFB_DUAL" = yes ]; then pfb__setup_ed25519 "$base" || return 1; fi
 
@@ -488,17 +471,27 @@ pfb__setup_ed25519() {
   pub=$(openssl pkey -in "$edk/$PFB_SELECTOR_ED.private" -pubout -outform DER 2> /dev/null | tail -c 32 | base64 -w0)
   [ "${#pub}" = 44 ] || { pfb__err "cannot read the Ed25519 public key"; return 1; }
   printf 'v=DKIM1; k=ed25519; p=%s\n' "$pub" > "$PFB_RECORDS_DIR/$PFB_SELECTOR_ED._domainkey.$PFB_DOMAIN.txt"
-  cat > "$edk/opendkim.conf" << EOF
+  pfb__dkim_conf "$edk" "$PFB_SELECTOR_ED" ed25519-sha256 "$(pfb__dkim_socket "$PFB_MILTER_ED")"
+  chmod 644 "$edk/opendkim.conf"
+  runuser -u opendkim -- test -r "$edk/$PFB_SELECTOR_ED.private" \
+    || { pfb__err "the opendkim user cannot read $edk/$PFB_SELECTOR_ED.private"; return 1; }
+}
+
+# pfb__dkim_socket MILTER: OpenDKIM's Socket value for Postfix's milter address.
+# pfb__dkim_conf DIR SELECTOR ALGORITHM SOCKET: DIR/opendkim.conf for one signing instance
+# (key DIR/SELECTOR.private; SOCKET in opendkim's syntax, local:PATH or inet:PORT@HOST).
+pfb__dkim_conf() {
+  cat > "$1/opendkim.conf" << EOF
 Mode                s
 Domain              $PFB_DOMAIN
-Selector            $PFB_SELECTOR_ED
-KeyFile             $edk/$PFB_SELECTOR_ED.private
+Selector            $2
+KeyFile             $1/$2.private
 Canonicalization    relaxed/relaxed
-SignatureAlgorithm  ed25519-sha256
+SignatureAlgorithm  $3
 OversignHeaders     From
 InternalHosts       127.0.0.1
-Socket              $(pfb__dkim_socket "$PFB_MILTER_ED")
-PidFile             $edk/opendkim.pid
+Socket              $4
+PidFile             $1/opendkim.pid
 UserID              opendkim:opendkim
 UMask               $( [ "$PFB_MILTER_SOCKET" = inet ] && echo 007 || echo 000)
 RequireSafeKeys     no
@@ -507,12 +500,8 @@ Background          no
 AutoRestart         no
 SoftwareHeader      no
 EOF
-  chmod 644 "$edk/opendkim.conf"
-  runuser -u opendkim -- test -r "$edk/$PFB_SELECTOR_ED.private" \
-    || { pfb__err "the opendkim user cannot read $edk/$PFB_SELECTOR_ED.private"; return 1; }
 }
 
-# pfb__dkim_socket MILTER: OpenDKIM's Socket value for Postfix's milter address.
 pfb__dkim_socket() {
   case $1 in
     inet:127.0.0.1:*) echo "inet:${1##*:}@127.0.0.1" ;;
