@@ -53,6 +53,16 @@ ssl::context client_ctx() {
     return ctx;
 }
 
+// A connected pair with Asio's TLS client on one end and a TlsStream server on the other
+// (handshakes not done yet).
+struct Tls {
+    Pair p;
+    std::shared_ptr<ssl::context> sctx = server_ctx();
+    ssl::context cctx = client_ctx();
+    ssl::stream<tcp::socket&> client{p.client, cctx};
+    TlsStream server{p.server, sctx->native_handle()};
+};
+
 // Runs `f` to completion (or fails the test after 10 s); rethrows what it threw.
 void run(asio::io_context& io, std::function<awaitable<void>()> server, std::function<awaitable<void>()> client) {
     std::exception_ptr server_error, client_error;
@@ -68,11 +78,10 @@ void run(asio::io_context& io, std::function<awaitable<void>()> server, std::fun
 }  // namespace
 
 TEST(TlsStream, HandshakeAndDataBothWays) {
-    Pair p;
-    auto sctx = server_ctx();
-    auto cctx = client_ctx();
-    ssl::stream<tcp::socket&> client(p.client, cctx);
-    TlsStream server(p.server, sctx->native_handle());
+    Tls tls;
+    auto& p = tls.p;
+    auto& client = tls.client;
+    auto& server = tls.server;
     const std::string big(70000, 'x');  // several TLS records
     std::string got_by_server, got_by_client(big.size() + 1, '\0');
     run(
@@ -102,11 +111,10 @@ TEST(TlsStream, HandshakeAndDataBothWays) {
 
 TEST(TlsStream, CloseNotifyIsEofAndAPlainCloseIsTruncation) {
     for (bool clean : {true, false}) {
-        Pair p;
-        auto sctx = server_ctx();
-        auto cctx = client_ctx();
-        ssl::stream<tcp::socket&> client(p.client, cctx);
-        TlsStream server(p.server, sctx->native_handle());
+        Tls tls;
+        auto& p = tls.p;
+        auto& client = tls.client;
+        auto& server = tls.server;
         boost::system::error_code seen;
         run(
             p.io,
@@ -167,11 +175,10 @@ TEST(TlsStream, APlainTcpClientFailsTheHandshakeWithAnError) {
 // SIGPIPE, as this test does).
 TEST(TlsStream, WritingToAPeerThatHasGoneIsAnError) {
     std::signal(SIGPIPE, SIG_IGN);
-    Pair p;
-    auto sctx = server_ctx();
-    auto cctx = client_ctx();
-    ssl::stream<tcp::socket&> client(p.client, cctx);
-    TlsStream server(p.server, sctx->native_handle());
+    Tls tls;
+    auto& p = tls.p;
+    auto& client = tls.client;
+    auto& server = tls.server;
     boost::system::error_code seen;
     run(
         p.io,
@@ -198,11 +205,10 @@ TEST(TlsStream, WritingToAPeerThatHasGoneIsAnError) {
 }
 
 TEST(TlsStream, CancellingTheSocketEndsAWaitingRead) {
-    Pair p;
-    auto sctx = server_ctx();
-    auto cctx = client_ctx();
-    ssl::stream<tcp::socket&> client(p.client, cctx);
-    TlsStream server(p.server, sctx->native_handle());
+    Tls tls;
+    auto& p = tls.p;
+    auto& client = tls.client;
+    auto& server = tls.server;
     boost::system::error_code seen;
     run(
         p.io,
