@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <span>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -90,6 +91,99 @@ std::string make_trailer(std::uint64_t offset, std::string_view envelope) {
 
 struct Trailer {
     std::uint64_t offset = 0, length = 0, checksum = 0;
+};
+
+// A message committed in place in a reused file ends in a longer trailer that also checks
+// the message bytes: "signpost-commit <offset> <length> <fnv1a64 of the envelope>
+// <DataHash of the message bytes>\n". A file that holds no message ends in the free marker
+// of the same length.
+constexpr std::string_view kSlotTag = "signpost-commit ";
+constexpr std::string_view kFreeTag = "signpost-free   ";
+constexpr std::size_t kSlotTrailerSize = kSlotTag.size() + 4 * 17;
+
+std::string make_slot_trailer(std::uint64_t offset, std::string_view envelope, std::uint64_t data_hash) {
+    std::string t(kSlotTag);
+    for (std::uint64_t v : {offset, static_cast<std::uint64_t>(envelope.size()), fnv1a64(envelope), data_hash}) {
+        append_hex16(t, v);
+        t += ' ';
+    }
+    t.back() = '\n';
+    return t;
+}
+
+const std::string& free_marker() {
+    static const std::string m = [] {
+        std::string t(kFreeTag);
+        for (int i = 0; i < 4; ++i) t += "0000000000000000 ";
+        t.back() = '\n';
+        return t;
+    }();
+    return m;
+}
+
+struct SlotTrailer {
+    bool free = false;
+    std::uint64_t offset = 0, length = 0, checksum = 0, data_hash = 0;
+};
+
+std::optional<SlotTrailer> parse_slot_trailer(std::string_view t) {
+    if (t.size() != kSlotTrailerSize || t.back() != '\n') return std::nullopt;
+    if (t == free_marker()) return SlotTrailer{.free = true};
+    if (t.substr(0, kSlotTag.size()) != kSlotTag) return std::nullopt;
+    SlotTrailer out;
+    std::uint64_t* fields[] = {&out.offset, &out.length, &out.checksum, &out.data_hash};
+    std::size_t pos = kSlotTag.size();
+    for (int i = 0; i < 4; ++i, pos += 17) {
+        auto [p, ec] = std::from_chars(t.data() + pos, t.data() + pos + 16, *fields[i], 16);
+        if (ec != std::errc{} || p != t.data() + pos + 16) return std::nullopt;
+        if (t[pos + 16] != (i < 3 ? ' ' : '\n')) return std::nullopt;
+    }
+    return out;
+}
+
+// A fast streaming 64-bit hash of the message bytes (8-byte words, multiply and shift),
+// for telling a complete in-place write from one a power loss cut short. Not cryptographic.
+class DataHash {
+public:
+    void update(std::string_view bytes) {
+        total_ += bytes.size();
+        while (!bytes.empty()) {
+            if (fill_ == 0 && bytes.size() >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, bytes.data(), 8);
+                mix(w);
+                bytes.remove_prefix(8);
+                continue;
+            }
+            std::size_t n = std::min<std::size_t>(8 - fill_, bytes.size());
+            std::memcpy(carry_ + fill_, bytes.data(), n);
+            fill_ += n;
+            bytes.remove_prefix(n);
+            if (fill_ == 8) {
+                std::uint64_t w;
+                std::memcpy(&w, carry_, 8);
+                mix(w);
+                fill_ = 0;
+            }
+        }
+    }
+    std::uint64_t value() const {
+        std::uint64_t h = h_;
+        std::uint64_t w = 0;
+        std::memcpy(&w, carry_, fill_);
+        h = (h ^ w ^ total_) * 0x9e3779b97f4a7c15ULL;
+        return h ^ (h >> 32);
+    }
+
+private:
+    void mix(std::uint64_t w) {
+        h_ = (h_ ^ w) * 0x9e3779b97f4a7c15ULL;
+        h_ ^= h_ >> 29;
+    }
+    std::uint64_t h_ = 0x243f6a8885a308d3ULL;
+    std::uint64_t total_ = 0;
+    unsigned char carry_[8] = {};
+    std::size_t fill_ = 0;
 };
 
 std::optional<Trailer> parse_trailer(std::string_view t) {
@@ -283,31 +377,45 @@ private:
     std::atomic<std::uint64_t> syncs_{0};
 };
 
-// Message files kept for reuse in spare/ (see spool.hpp): names of files that hold nothing
-// anyone needs, with their sizes. take() hands one out (it is then owned by one
-// IncomingMessage), give() puts one back; at most kMaxSpareFiles files and kMaxSpareBytes
-// in all are kept.
+// Free message files (slots) in queue/ kept for reuse (see spool.hpp): names of files that
+// hold no message, with their sizes. take() hands one out (it is then busy: owned by one
+// IncomingMessage until it commits a message there or gives the file back), give() puts one
+// back; at most kMaxSpareFiles files and kMaxSpareBytes in all are kept free.
 class SparePool {
 public:
-    std::optional<std::string> take() {
+    std::optional<std::pair<std::string, std::uint64_t>> take() {
         std::lock_guard lk(mu_);
         if (files_.empty()) return std::nullopt;
-        auto [name, size] = std::move(files_.back());
-        files_.pop_back();
-        bytes_ -= size;
-        return std::move(name);
+        auto it = std::prev(files_.end());
+        std::pair<std::string, std::uint64_t> out = *it;
+        files_.erase(it);
+        bytes_ -= out.second;
+        busy_.insert(out.first);
+        return out;
     }
     bool has_room(std::uint64_t size) {
         std::lock_guard lk(mu_);
-        return files_.size() < kMaxSpareFiles && size <= kMaxSpareSize && bytes_ + size <= kMaxSpareBytes;
+        return room(size);
     }
-    // False when there is no room: the caller removes the file instead.
-    bool give(std::string name, std::uint64_t size) {
+    // False when there is no room: the caller removes the file instead. Either way the name
+    // is no longer busy.
+    bool give(const std::string& name, std::uint64_t size) {
         std::lock_guard lk(mu_);
-        if (files_.size() >= kMaxSpareFiles || size > kMaxSpareSize || bytes_ + size > kMaxSpareBytes) return false;
-        files_.emplace_back(std::move(name), size);
+        busy_.erase(name);
+        if (!room(size)) return false;
+        files_.emplace(name, size);
         bytes_ += size;
         return true;
+    }
+    // A busy file now holds a committed message (or is gone).
+    void settle(const std::string& name) {
+        std::lock_guard lk(mu_);
+        busy_.erase(name);
+    }
+    // Whether queue/<name> is a free or busy file (no message) as far as this process knows.
+    bool owns(const std::string& name) {
+        std::lock_guard lk(mu_);
+        return files_.count(name) || busy_.count(name);
     }
     std::size_t size() {
         std::lock_guard lk(mu_);
@@ -315,8 +423,12 @@ public:
     }
 
 private:
+    bool room(std::uint64_t size) const {
+        return files_.size() < kMaxSpareFiles && size <= kMaxSpareSize && bytes_ + size <= kMaxSpareBytes;
+    }
     std::mutex mu_;
-    std::vector<std::pair<std::string, std::uint64_t>> files_;
+    std::map<std::string, std::uint64_t> files_;  // free, by name (take() hands out the newest)
+    std::set<std::string> busy_;
     std::uint64_t bytes_ = 0;
 };
 
@@ -326,12 +438,13 @@ namespace {
 
 class FileMessage final : public IncomingMessage {
 public:
-    // `name`: the file in spare/ it is written to; `old_size`: what that file held before
-    // (a reused file is overwritten from the start and cut to length at commit).
-    FileMessage(fs::path dir, std::string id, std::string name, int fd, std::uint64_t old_size,
-                std::shared_ptr<detail::Committer> committer, std::shared_ptr<detail::SparePool> spare)
-        : dir_(std::move(dir)), id_(std::move(id)), name_(std::move(name)), fd_(fd), old_size_(old_size),
-          committer_(std::move(committer)), spare_(std::move(spare)) {}
+    // A new file: spare/<id>, renamed into queue/ by the committer at commit.
+    FileMessage(fs::path dir, std::string id, int fd, std::shared_ptr<detail::Committer> committer,
+                std::shared_ptr<detail::SparePool> spare)
+        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), committer_(std::move(committer)), spare_(std::move(spare)) {}
+    // A free file queue/<id> of `size` octets (ending in the free marker), written in place.
+    FileMessage(fs::path dir, std::string id, int fd, std::uint64_t size, std::shared_ptr<detail::SparePool> spare)
+        : dir_(std::move(dir)), id_(std::move(id)), fd_(fd), in_place_(true), size_(size), spare_(std::move(spare)) {}
     ~FileMessage() override {
         if (!committed_) abort();
     }
@@ -339,9 +452,10 @@ public:
     std::error_code write(std::string_view bytes) override {
         if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
         written_ += bytes.size();
+        if (in_place_) hash_.update(bytes);
         if (buffer_.size() + bytes.size() > kBuffer) {
             if (auto ec = flush()) return ec;
-            if (bytes.size() >= kBuffer) return write_all(fd_, bytes);
+            if (bytes.size() >= kBuffer) return put(bytes);
         }
         if (buffer_.capacity() == 0) buffer_.reserve(kBuffer);
         buffer_.append(bytes);
@@ -354,20 +468,18 @@ public:
         envelope.size = written_;
         std::string env = encode_envelope(envelope);
         buffer_ += env;
+        if (in_place_) return commit_in_place(env);
         buffer_ += make_trailer(written_, env);
-        const std::uint64_t total = written_ + env.size() + kTrailerSize;
-        if (auto ec = flush()) return ec;  // abort() (here or in the destructor) gives it back
-        // A reused file that held a longer message: its end must be the new trailer.
-        if (old_size_ > total && ::ftruncate(fd_, static_cast<off_t>(total)) != 0) return last_error();
+        if (auto ec = flush()) return ec;  // abort() (here or in the destructor) removes it
         detail::PendingCommit p;
         p.id = id_;
-        p.from = dir_ / "spare" / name_;
+        p.from = dir_ / "spare" / id_;
         p.fd = fd_;
         fd_ = -1;  // the committer syncs and closes it
         if (auto ec = committer_->commit(p)) {
             // Renamed and then undone (the batch's fsync of queue/ failed): the file is
-            // gone. Otherwise it is still in spare/ and abort() gives it back.
-            if (p.result && !fs::exists(p.from)) name_.clear();
+            // gone. Otherwise it is still in spare/ and abort() removes it.
+            if (p.result && !fs::exists(p.from)) gone_ = true;
             return ec;
         }
         committed_ = true;
@@ -377,10 +489,15 @@ public:
     void abort() override {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
-        if (name_.empty()) return;
-        // Nothing of it is needed any more: spare again (or removed when enough are kept).
-        if (!spare_->give(name_, std::max(old_size_, written_))) ::unlink((dir_ / "spare" / name_).c_str());
-        name_.clear();
+        if (gone_) return;
+        gone_ = true;
+        if (!in_place_) {
+            ::unlink((dir_ / "spare" / id_).c_str());
+            return;
+        }
+        // The file ends in the free marker (written before anything could overwrite the
+        // one it had): free again, or removed when enough are kept.
+        if (!spare_->give(id_, size_)) ::unlink((dir_ / "queue" / id_).c_str());
     }
 
     const std::string& id() const override { return id_; }
@@ -388,57 +505,137 @@ public:
 private:
     static constexpr std::size_t kBuffer = 64 * 1024;
 
+    // In place: message bytes and envelope from offset 0, the slot trailer at the end of the
+    // file (what lies between is left over from earlier messages and never read), then one
+    // fdatasync: the file's size and name do not change, so no directory or inode update
+    // is waited for.
+    std::error_code commit_in_place(std::string_view env) {
+        if (auto ec = flush()) return ec;
+        const std::string trailer = make_slot_trailer(written_, env, hash_.value());
+        std::error_code ec;
+        if (::pwrite(fd_, trailer.data(), trailer.size(), static_cast<off_t>(size_ - kSlotTrailerSize)) !=
+            static_cast<ssize_t>(trailer.size()))
+            ec = errno ? last_error() : std::make_error_code(std::errc::io_error);
+        else if (::fdatasync(fd_) != 0)
+            ec = last_error();
+        if (ec) {
+            // Not known durable: not a message. The file is given up (a failed sync leaves
+            // it suspect); should the removal not last, recovery finds either marker.
+            const auto& m = free_marker();
+            [[maybe_unused]] auto n = ::pwrite(fd_, m.data(), m.size(), static_cast<off_t>(size_ - kSlotTrailerSize));
+            ::close(fd_);
+            fd_ = -1;
+            ::unlink((dir_ / "queue" / id_).c_str());
+            spare_->settle(id_);
+            gone_ = true;
+            return ec;
+        }
+        ::close(fd_);
+        fd_ = -1;
+        spare_->settle(id_);
+        committed_ = true;
+        return {};
+    }
+
+    // Writes at the current offset. In place, the file is first made long enough that the
+    // bytes never reach its last kSlotTrailerSize octets, which keep a free marker (written
+    // past the old end, which extends the file in the same call).
+    std::error_code put(std::string_view data) {
+        if (in_place_ && offset_ + data.size() + kSlotTrailerSize > size_) {
+            const std::uint64_t want = std::max<std::uint64_t>(offset_ + data.size() + 4096, 2 * size_) + kSlotTrailerSize;
+            const auto& m = free_marker();
+            if (::pwrite(fd_, m.data(), m.size(), static_cast<off_t>(want - kSlotTrailerSize)) !=
+                static_cast<ssize_t>(m.size()))
+                return errno ? last_error() : std::make_error_code(std::errc::io_error);
+            size_ = want;
+        }
+        if (auto ec = write_all(fd_, data)) return ec;
+        offset_ += data.size();
+        return {};
+    }
+
     std::error_code flush() {
-        auto ec = write_all(fd_, buffer_);
+        auto ec = put(buffer_);
         buffer_.clear();
         return ec;
     }
 
     fs::path dir_;
     std::string id_;
-    std::string name_;
     int fd_;
-    std::uint64_t old_size_;
+    bool in_place_ = false;
+    std::uint64_t size_ = 0;    // in place: the file's size
+    std::uint64_t offset_ = 0;  // octets written to the file so far
     std::string buffer_;
     std::uint64_t written_ = 0;
+    DataHash hash_;
     std::shared_ptr<detail::Committer> committer_;
     std::shared_ptr<detail::SparePool> spare_;
     bool committed_ = false;
+    bool gone_ = false;  // nothing left to give back or remove
 };
 
-// Reads the envelope embedded in a committed message file.
-std::optional<Envelope> read_embedded(const fs::path& path, std::string* why) {
-    auto fail = [why](std::string text) -> std::optional<Envelope> {
+// What a file in queue/ holds: a message (its envelope as committed), no message (a free
+// file: the free marker, or the slot trailer of a message that was removed and whose file
+// was renamed for reuse), or damage (`why`).
+struct Embedded {
+    std::optional<Envelope> envelope;
+    bool free = false;
+};
+
+// `name`: the file's name in queue/. With `check_data`, a message committed in place also
+// has its bytes checked against the trailer (recovery: a power loss may have cut the write
+// short; such a message was never acknowledged).
+Embedded read_embedded(const fs::path& path, std::string_view name, bool check_data, std::string* why) {
+    auto fail = [why](std::string text) {
         if (why) *why = std::move(text);
-        return std::nullopt;
+        return Embedded{};
     };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < kTrailerSize) {
-        ::close(fd);
+    if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < kTrailerSize)
         return fail("no trailer (file too short)");
-    }
     const auto file_size = static_cast<std::uint64_t>(st.st_size);
-    std::string trailer_text;
-    if (read_at(fd, trailer_text, kTrailerSize, file_size - kTrailerSize)) {
-        ::close(fd);
-        return fail("cannot read the trailer");
-    }
-    auto t = parse_trailer(trailer_text);
-    if (!t || t->offset + t->length + kTrailerSize != file_size || t->length > (16u << 20)) {
-        ::close(fd);
-        return fail("damaged trailer");
-    }
+    std::uint64_t offset = 0, length = 0, checksum = 0;
+    std::optional<std::uint64_t> data_hash;
     std::string text;
-    auto ec = read_at(fd, text, t->length, t->offset);
-    ::close(fd);
-    if (ec) return fail("cannot read the envelope");
-    if (fnv1a64(text) != t->checksum) return fail("envelope checksum mismatch");
+    if (file_size >= kSlotTrailerSize && !read_at(fd, text, kSlotTrailerSize, file_size - kSlotTrailerSize) &&
+        (text.starts_with(kSlotTag) || text.starts_with(kFreeTag))) {
+        auto t = parse_slot_trailer(text);
+        if (t && t->free) return Embedded{.envelope = std::nullopt, .free = true};
+        if (!t || t->offset + t->length + kSlotTrailerSize > file_size) return fail("damaged trailer");
+        offset = t->offset, length = t->length, checksum = t->checksum, data_hash = t->data_hash;
+    } else {
+        if (read_at(fd, text, kTrailerSize, file_size - kTrailerSize)) return fail("cannot read the trailer");
+        auto t = parse_trailer(text);
+        if (!t || t->offset + t->length + kTrailerSize != file_size) return fail("damaged trailer");
+        offset = t->offset, length = t->length, checksum = t->checksum;
+    }
+    if (length > (16u << 20)) return fail("damaged trailer");
+    if (read_at(fd, text, length, offset)) return fail("cannot read the envelope");
+    if (fnv1a64(text) != checksum) return fail("envelope checksum mismatch");
     auto e = decode_envelope(text);
     if (!e) return fail("damaged envelope records");
-    if (e->size != t->offset) return fail("envelope size does not match the file");
-    return e;
+    if (e->size != offset) return fail("envelope size does not match the file");
+    // A file written in place that names another message held that message once: it was
+    // removed, and its file renamed for reuse before the free marker reached the disk.
+    if (data_hash && e->id != name) return Embedded{.envelope = std::nullopt, .free = true};
+    if (data_hash && check_data) {
+        DataHash h;
+        std::string chunk;
+        for (std::uint64_t at = 0; at < offset; at += chunk.size()) {
+            if (read_at(fd, chunk, std::min<std::uint64_t>(offset - at, 1 << 20), at))
+                return fail("cannot read the message");
+            h.update(chunk);
+        }
+        if (h.value() != *data_hash) return fail("message checksum mismatch (a write cut short)");
+    }
+    return Embedded{.envelope = std::move(e), .free = false};
 }
 
 std::optional<std::string> slurp(const fs::path& path, std::size_t limit) {
@@ -629,14 +826,9 @@ std::error_code Spool::open(std::string& detail) {
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "tmp", ec)) fs::remove(entry.path(), ec);
-    // Whatever is in spare/ was never committed (or was delivered): all of it is reusable.
-    for (const auto& entry : fs::directory_iterator(dir_ / "spare", ec)) {
-        std::error_code size_ec;
-        auto size = entry.is_regular_file(size_ec) ? entry.file_size(size_ec) : 0;
-        std::string name = entry.path().filename().string();
-        if (size_ec || !entry.is_regular_file(size_ec) || !valid_id(name) || !spare_->give(name, size))
-            fs::remove(entry.path(), ec);
-    }
+    // Whatever is in spare/ was never committed: removed. (Free files in queue/ are found by
+    // recover().)
+    for (const auto& entry : fs::directory_iterator(dir_ / "spare", ec)) fs::remove(entry.path(), ec);
     // Probe that we can write here (a full disk is not a reason to refuse to start: what is
     // queued can still be delivered; begin() refuses new mail meanwhile).
     std::string probe_name = "probe-" + new_id();
@@ -677,10 +869,35 @@ bool apply_dsn_record(Envelope& original, const Envelope& dsn) {
 
 Recovered Spool::recover() {
     Recovered out;
-    std::vector<std::string> ids = list();
+    recovered_ = false;
+    std::vector<std::string> ids;
+    std::error_code dir_ec;
+    for (const auto& entry : fs::directory_iterator(dir_ / "queue", dir_ec)) {
+        std::string name = entry.path().filename().string();
+        if (valid_id(name) && !spare_->owns(name)) ids.push_back(std::move(name));
+    }
+    std::sort(ids.begin(), ids.end());
     for (const auto& id : ids) {
         std::string why;
-        auto e = load(id, &why);
+        const fs::path path = message_path(id);
+        if (read_embedded(path, id, false, nullptr).free) {
+            // A free file: kept for reuse (ending in the free marker), or removed.
+            std::error_code size_ec;
+            const auto size = fs::file_size(path, size_ec);
+            bool kept = false;
+            if (!size_ec && size >= kSlotTrailerSize && spare_->has_room(size)) {
+                int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                const auto& m = free_marker();
+                kept = fd >= 0 && ::pwrite(fd, m.data(), m.size(), static_cast<off_t>(size - kSlotTrailerSize)) ==
+                                      static_cast<ssize_t>(m.size());
+                if (fd >= 0) ::close(fd);
+                kept = kept && spare_->give(id, size);
+            }
+            if (!kept) ::unlink(path.c_str());
+            ::unlink((dir_ / "queue" / (id + ".state")).c_str());
+            continue;
+        }
+        auto e = load_checked(id, true, &why);
         if (e) {
             out.messages.push_back(std::move(*e));
             continue;
@@ -688,6 +905,11 @@ Recovered Spool::recover() {
         move_to_corrupt(id);
         out.corrupt.emplace_back(id, why);
     }
+    recovered_ = true;
+    // Oldest first: a message written into a reused file has that file's (older) name as its
+    // id, so the order is by arrival.
+    std::stable_sort(out.messages.begin(), out.messages.end(),
+                     [](const Envelope& a, const Envelope& b) { return a.arrival < b.arrival; });
     // A DSN committed just before a crash, whose message's state was not saved after it:
     // what the DSN reported is applied (and saved) now, so it is not reported twice.
     std::map<std::string, std::size_t> index;
@@ -727,24 +949,25 @@ bool Spool::low_on_space() const {
 
 std::error_code Spool::begin(std::unique_ptr<IncomingMessage>& out) {
     if (low_on_space()) return std::make_error_code(std::errc::no_space_on_device);
-    std::string id = new_id();
-    // A spare file first: reusing an inode and its blocks costs the filesystem far less
-    // than creating a file (and removing one) per message.
-    while (auto name = spare_->take()) {
-        int fd = ::open((dir_ / "spare" / *name).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    // A free file first, written in place: no inode to allocate, no name to change, so the
+    // commit waits for its data only.
+    while (auto slot = spare_->take()) {
+        const auto& [name, size] = *slot;
+        int fd = ::open((dir_ / "queue" / name).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st {};
-        if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-            out = std::make_unique<FileMessage>(dir_, std::move(id), std::move(*name), fd,
-                                                static_cast<std::uint64_t>(st.st_size), committer_, spare_);
+        if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            static_cast<std::uint64_t>(st.st_size) == size && size >= kSlotTrailerSize) {
+            out = std::make_unique<FileMessage>(dir_, name, fd, size, spare_);
             return {};
         }
         if (fd >= 0) ::close(fd);
-        ::unlink((dir_ / "spare" / *name).c_str());
+        ::unlink((dir_ / "queue" / name).c_str());
+        spare_->settle(name);
     }
-    std::string name = id;  // a new file: named after the first message it holds
-    int fd = ::open((dir_ / "spare" / name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    std::string id = new_id();
+    int fd = ::open((dir_ / "spare" / id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return last_error();
-    out = std::make_unique<FileMessage>(dir_, std::move(id), std::move(name), fd, 0, committer_, spare_);
+    out = std::make_unique<FileMessage>(dir_, std::move(id), fd, committer_, spare_);
     return {};
 }
 
@@ -760,18 +983,32 @@ std::vector<std::string> Spool::list() const {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "queue", ec)) {
         std::string name = entry.path().filename().string();
-        if (valid_id(name)) ids.push_back(std::move(name));
+        if (!valid_id(name) || spare_->owns(name)) continue;
+        // Before recover() has sorted the free files out (a CLI reading the files), each is
+        // looked at.
+        if (!recovered_ && read_embedded(entry.path(), name, false, nullptr).free) continue;
+        ids.push_back(std::move(name));
     }
     std::sort(ids.begin(), ids.end());
     return ids;
 }
 
 std::optional<Envelope> Spool::load(const std::string& id, std::string* why) const {
+    return load_checked(id, false, why);
+}
+
+std::optional<Envelope> Spool::load_checked(const std::string& id, bool check_data, std::string* why) const {
     if (!valid_id(id)) {
         if (why) *why = "not a queue id";
         return std::nullopt;
     }
-    auto embedded = read_embedded(message_path(id), why);
+    if (spare_->owns(id)) {
+        if (why) *why = "no message (a free file)";
+        return std::nullopt;
+    }
+    auto found = read_embedded(message_path(id), id, check_data, why);
+    if (found.free && why) *why = "no message (a free file)";
+    auto& embedded = found.envelope;
     if (!embedded) return std::nullopt;
     // A file whose envelope names another message (copied or renamed by hand) is damage:
     // state, delivery and removal would all go by the other id and miss this file.
@@ -812,6 +1049,7 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
     std::vector<std::error_code> results(ids.size());
     std::vector<bool> kept(ids.size(), false);
     std::vector<std::uint64_t> sizes(ids.size(), 0);
+    std::vector<std::string> names(ids.size());
     const bool low = low_on_space();
     bool any = false;
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -820,15 +1058,27 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
             results[i] = std::make_error_code(std::errc::invalid_argument);
             continue;
         }
-        // A small file is kept in spare/ for the next message, a large one removed. It
-        // only becomes spare once queue/ no longer lists it durably.
-        // Nothing is kept while the disk is short of space.
+        // A small file is kept for the next message: it gets the free marker at its end
+        // and a new name in queue/ (a queue id is never used twice), and becomes free once
+        // queue/ no longer lists the message durably. A large file is removed. Nothing is
+        // kept while the disk is short of space.
         struct stat st {};
         const fs::path path = message_path(id);
         bool keep = !low && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                    static_cast<std::uint64_t>(st.st_size) >= kSlotTrailerSize &&
                     spare_->has_room(static_cast<std::uint64_t>(st.st_size));
         sizes[i] = keep ? static_cast<std::uint64_t>(st.st_size) : 0;
-        if (keep && ::rename(path.c_str(), (dir_ / "spare" / id).c_str()) != 0) keep = false;
+        if (keep) {
+            int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+            const auto& m = free_marker();
+            keep = fd >= 0 && ::pwrite(fd, m.data(), m.size(), static_cast<off_t>(sizes[i] - kSlotTrailerSize)) ==
+                                  static_cast<ssize_t>(m.size());
+            if (fd >= 0) ::close(fd);
+        }
+        if (keep) {
+            names[i] = new_id();
+            if (::rename(path.c_str(), (dir_ / "queue" / names[i]).c_str()) != 0) keep = false;
+        }
         if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) results[i] = last_error();
         ::unlink((dir_ / "queue" / (id + ".state")).c_str());
         kept[i] = keep;
@@ -838,7 +1088,7 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
     const std::error_code synced = any ? remover_->sync() : std::error_code{};
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (!results[i]) results[i] = synced;
-        if (kept[i] && (results[i] || !spare_->give(ids[i], sizes[i]))) ::unlink((dir_ / "spare" / ids[i]).c_str());
+        if (kept[i] && (results[i] || !spare_->give(names[i], sizes[i]))) ::unlink((dir_ / "queue" / names[i]).c_str());
     }
     return results;
 }

@@ -228,8 +228,11 @@ public:
     std::size_t spare_files() const;
 
 private:
+    std::optional<Envelope> load_checked(const std::string& id, bool check_data, std::string* why) const;
+
     std::filesystem::path dir_;
     SpoolOptions options_;
+    bool recovered_ = false;  // recover() ran: the free files in queue/ are known
     std::shared_ptr<detail::Committer> committer_;
     std::shared_ptr<detail::DirSyncer> remover_;
     std::shared_ptr<detail::SparePool> spare_;
