@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -141,17 +142,16 @@ std::optional<SlotTrailer> parse_slot_trailer(std::string_view t) {
     return out;
 }
 
-// A fast streaming 64-bit hash of the message bytes (8-byte words, multiply and shift),
-// for telling a complete in-place write from one a power loss cut short. Not cryptographic.
+// A fast streaming 64-bit hash of the message bytes (8-octet words, multiply and shift; the
+// definition is in spool.hpp), for telling a complete in-place write from one a power loss
+// cut short. Not cryptographic.
 class DataHash {
 public:
     void update(std::string_view bytes) {
         total_ += bytes.size();
         while (!bytes.empty()) {
             if (fill_ == 0 && bytes.size() >= 8) {
-                std::uint64_t w;
-                std::memcpy(&w, bytes.data(), 8);
-                mix(w);
+                mix(word(bytes.data()));
                 bytes.remove_prefix(8);
                 continue;
             }
@@ -160,22 +160,25 @@ public:
             fill_ += n;
             bytes.remove_prefix(n);
             if (fill_ == 8) {
-                std::uint64_t w;
-                std::memcpy(&w, carry_, 8);
-                mix(w);
+                mix(word(carry_));
                 fill_ = 0;
             }
         }
     }
     std::uint64_t value() const {
-        std::uint64_t h = h_;
-        std::uint64_t w = 0;
-        std::memcpy(&w, carry_, fill_);
-        h = (h ^ w ^ total_) * 0x9e3779b97f4a7c15ULL;
+        unsigned char last[8] = {};
+        std::memcpy(last, carry_, fill_);
+        std::uint64_t h = (h_ ^ word(last) ^ total_) * 0x9e3779b97f4a7c15ULL;
         return h ^ (h >> 32);
     }
 
 private:
+    static std::uint64_t word(const void* p) {  // 8 octets, little-endian
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+        return w;
+    }
     void mix(std::uint64_t w) {
         h_ = (h_ ^ w) * 0x9e3779b97f4a7c15ULL;
         h_ ^= h_ >> 29;
@@ -608,7 +611,8 @@ Embedded read_embedded(const fs::path& path, std::string_view name, bool check_d
         (text.starts_with(kSlotTag) || text.starts_with(kFreeTag))) {
         auto t = parse_slot_trailer(text);
         if (t && t->free) return Embedded{.envelope = std::nullopt, .free = true};
-        if (!t || t->offset + t->length + kSlotTrailerSize > file_size) return fail("damaged trailer");
+        const std::uint64_t room = file_size - kSlotTrailerSize;  // no sum of file fields: they may wrap
+        if (!t || t->offset > room || t->length > room - t->offset) return fail("damaged trailer");
         offset = t->offset, length = t->length, checksum = t->checksum, data_hash = t->data_hash;
     } else {
         if (read_at(fd, text, kTrailerSize, file_size - kTrailerSize)) return fail("cannot read the trailer");
@@ -894,7 +898,7 @@ Recovered Spool::recover() {
                 kept = kept && spare_->give(id, size);
             }
             if (!kept) ::unlink(path.c_str());
-            ::unlink((dir_ / "queue" / (id + ".state")).c_str());
+            if (::unlink((dir_ / "queue" / (id + ".state")).c_str()) == 0) ++out.orphans_removed;
             continue;
         }
         auto e = load_checked(id, true, &why);

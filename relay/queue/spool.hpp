@@ -1,53 +1,75 @@
 // relay/queue/spool.hpp — the durable spool that accepted messages are committed to.
 //
 // Submission hands each message to the spool and answers "250 queued" only after commit()
-// returned: the message file (bytes and envelope) and its directory entry are on disk.
+// returned: the message file (bytes and envelope) and its directory entry are on disk (for a
+// message written into a free file, the entry was made durable when the file was freed).
 //
 // Layout under `[queue] dir`:
-//     spare/<name>          message files holding nothing needed: a message being received
-//                           is written to one (a reused one when there is one, else a new
-//                           one named after its queue id) and renamed into queue/ at
-//                           commit; a delivered message's file moves back here (at most
-//                           kMaxSpareFiles files of at most kMaxSpareSize, kMaxSpareBytes in
-//                           all, and none while low_on_space(); others are removed). Reusing files spares the
-//                           filesystem an inode allocation and a removal per message.
-//                           Everything here at start-up is spare: never committed.
-//     tmp/<id>.state        a state being saved (removed at start-up)
 //     queue/<id>            a committed message: the message bytes, then its envelope as
 //                           written at commit, then a fixed-size trailer locating the
-//                           envelope. Its presence in queue/ is the commit.
+//                           envelope. Or a free file: one that held a delivered message and
+//                           is kept for the next one (at most kMaxSpareFiles files of at most
+//                           kMaxSpareSize, kMaxSpareBytes in all, none while low_on_space();
+//                           others are removed). Its last octets tell which (below).
 //     queue/<id>.state      the envelope as it is now (per-recipient state, attempts, last
 //                           replies, held), once it changed after commit; replaced
 //                           atomically (tmp/ -> fsync -> rename -> fsync queue/)
+//     spare/<id>            a message being written into a new file (no free file was left),
+//                           renamed into queue/ at commit; everything here at start-up was
+//                           never committed and is removed
+//     tmp/<id>.state        a state being saved (removed at start-up)
 //     corrupt/              damaged messages moved aside at recovery (never deleted by us)
 // open() makes the spool directory and these four mode 0700, and every file is 0600: no
 // other local user can list or read queued mail.
 //
-// Removing a message (delivered, bounced, deleted) moves its file to spare/ (or unlinks
-// it), unlinks its .state and then fsyncs queue/, so a power loss after a delivery does not
-// bring the message back to be delivered again; only then may the file be reused. Removals running at the same time share one fsync of queue/ (the same
-// leader/follower grouping as commits), which keeps the delivery rate.
+// Two ways to commit, one fsync-class wait each:
+//   - In place (the usual case once messages have been delivered): begin() hands out a free
+//     file; its name is the new message's queue id (given when the file was freed, so an id
+//     is never used twice and ids of such messages are older than their arrival: recovery
+//     orders messages by arrival). The message bytes and the envelope are written from offset
+//     0, the slot trailer at the end of the file (what lies between is left over and never
+//     read; a message longer than the file grows it first, writing a free marker at the new
+//     end), then one fdatasync. Name, size and inode stay the same, so the commit waits for
+//     the data only: no journal commit, no directory fsync.
+//   - A new file (no free file left, or at start): written to spare/, fsynced by its session
+//     (concurrent sessions' fsyncs run at once and share journal commits), then handed to the
+//     Spool's committer, which works in batches: rename every file of the batch into queue/,
+//     fsync queue/ once, and only then let each commit() of the batch return (group commit).
+//     Batches form by leader/follower: a waiting commit() that finds no batch running runs
+//     one for everyone queued; commits arriving meanwhile queue for the next. A failing
+//     write/fsync/rename fails (and undoes) that message only; a failing fsync of queue/
+//     fails and undoes the whole batch. SpoolOptions{.group_commit = false} gives every
+//     commit() its own fsync of queue/, for comparison.
 //
-// One file per message keeps the commit at one file flush: the session writes the body to
-// its file in spare/ while it arrives (a reused file is overwritten from the start and cut
-// to length at commit), appends the envelope and trailer at commit and fsyncs its own
-// file (concurrent sessions' fsyncs run at once and share filesystem journal commits), then
-// hands it to the Spool's committer. The committer works in batches: rename every file of
-// the batch into queue/, fsync queue/ once, and only then let each commit() of the batch
-// return (group commit). Batches form by leader/follower: a waiting commit() that finds no
-// batch running runs one for everyone queued; commits arriving meanwhile queue for the next.
-// A failing write/fsync/rename fails (and undoes) that message only; a failing fsync of
-// queue/ fails and undoes the whole batch: commit() returns an error with nothing
-// committed. SpoolOptions{.group_commit = false} gives every commit() its own fsync of
-// queue/ (one batch per message), for comparison.
+// Trailers (the last octets of every file in queue/), one line of fixed length, numbers as 16
+// hex digits:
+//     "signpost-trailer <offset> <length> <fnv1a64>\n"           a new file's message; the
+//                           envelope is `length` octets at `offset`, the file ends right after it
+//     "signpost-commit <offset> <length> <fnv1a64> <data>\n"     a message written in place;
+//                           <data> is a hash of the message bytes [0, offset), checked at recovery
+//     "signpost-free   " + four fields of zeros + "\n"           a free file
+// <data> is computed as: h = 0x243f6a8885a308d3; for each whole 8-octet word w of the
+// message bytes (little-endian): h = (h ^ w) * 0x9e3779b97f4a7c15 mod 2^64, h ^= h >> 29;
+// then with t = the 0-7 octets left (little-endian, zero-padded) and n = the octet count:
+// h = (h ^ t ^ n) * 0x9e3779b97f4a7c15 mod 2^64; <data> = h ^ (h >> 32).
+// A file written in place whose trailer is torn from its bytes (a power loss during the
+// write; never acknowledged) fails the data check and goes to corrupt/. A file whose slot
+// trailer names another queue id held that message, which was removed (the file was renamed
+// for reuse before its free marker reached the disk): free. Any other trailer or envelope
+// that does not check out is damage, and recovery moves the file to corrupt/.
+//
+// Removing a message (delivered, bounced, deleted): a small file gets the free marker and a
+// new name (a fresh queue id) in queue/, a large one is unlinked; its .state is unlinked;
+// then queue/ is fsynced, so a power loss after a delivery does not bring the message back to
+// be delivered again; only then may the file be reused. Removals running at the same time
+// share one fsync of queue/ (leader/follower), which keeps the delivery rate. list() leaves
+// free files out (the Spool knows them after recover(); a Spool that did not recover, as the
+// CLI's on the files, reads each file's end).
 //
 // Envelope text: "signpost-envelope 1\n", then records "<name> <length>\n<bytes>\n", then
 // "end\n" (length-prefixed records carry header text with CRLFs exactly). Recipient records
 // ("rcpt") are followed by that recipient's state records ("rstate", "rreply", "rhost").
-// Unknown records are skipped, so later versions may add some. The trailer is one line of
-// fixed length: "signpost-trailer <offset> <length> <fnv1a64>\n" (16 hex digits each) for
-// the envelope text; a trailer or envelope that does not check out is damage, and recovery
-// moves the file to corrupt/.
+// Unknown records are skipped, so later versions may add some.
 //
 // Queue ids: 20 characters [0-9A-Z], sortable by arrival time (microseconds, then a
 // process-wide counter), safe as file names.
@@ -167,8 +189,8 @@ class DirSyncer;
 class SparePool;
 }
 
-// Spare message files (spare/): at most this many are kept, each at most this large, and
-// at most this many bytes in all (none while the disk is short of space).
+// Free message files (in queue/, see above): at most this many are kept, each at most this
+// large, and at most this many bytes in all (none while the disk is short of space).
 inline constexpr std::size_t kMaxSpareFiles = 256;
 inline constexpr std::uint64_t kMaxSpareSize = 256 * 1024;
 inline constexpr std::uint64_t kMaxSpareBytes = 8 * 1024 * 1024;
@@ -224,7 +246,7 @@ public:
     std::uint64_t batches() const;
     std::uint64_t dir_syncs() const;
     std::uint64_t removal_syncs() const;
-    // Files in spare/ ready for reuse.
+    // Free files in queue/ ready for reuse.
     std::size_t spare_files() const;
 
 private:

@@ -297,8 +297,13 @@ read -r MEM_AFTER_RSS MEM_AFTER_PSS < <(mem_kib)
 # --- spool check: every 250 is a message on disk --------------------------------------
 
 # A queued message is one file spool/queue/<id> (its state, when it has one, is <id>.state);
-# a delivered one is outbox/<id>.eml.
-ON_DISK_MSG=$(find "$SP/spool/queue" -maxdepth 1 -type f ! -name '*.state' 2>/dev/null | wc -l)
+# a delivered one is outbox/<id>.eml. Files in spool/queue that end in the free marker hold no
+# message (kept for reuse).
+ON_DISK_MSG=0
+for f in "$SP/spool/queue"/*; do
+  [[ -f $f && $f != *.state ]] || continue
+  [[ $(tail -c 84 "$f" | head -c 16) == "signpost-free   " ]] || ON_DISK_MSG=$((ON_DISK_MSG + 1))
+done
 DELIVERED=$(find "$SP/outbox" -name '*.eml' 2>/dev/null | wc -l)
 
 # --- the table ------------------------------------------------------------------------

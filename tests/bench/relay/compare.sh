@@ -133,7 +133,7 @@ log() { echo "compare: $*" >&2; }
 for bin in "$SIGNPOST_BIN" "$LOADGEN_BIN" "$SINK_BIN"; do
   [[ -x $bin ]] || die "$bin is missing (build the tree: scripts/build.sh build)"
 done
-for tool in openssl postfix opendkim saslpasswd2 "$PY"; do
+for tool in openssl postfix opendkim saslpasswd2 curl "$PY"; do
   command -v "$tool" > /dev/null || die "$tool is not installed (scripts/install-deps.sh)"
 done
 # --idle N: Signpost and loadgen each hold N sockets (the limit is raised for those two only)
@@ -253,8 +253,9 @@ for name in signpost postfix signpost-dual postfix-dual; do start_sink "$name"; 
 
 # --- Signpost: two instances ----------------------------------------------------------------
 # sp_setup DIR SINK RSA_ONLY: `signpost init --dev DIR`, then its config for this benchmark
-# (ports, smarthost = the sink, no metrics listener, connection limits; RSA_ONLY=1: algorithms
-# = ["rsa2048"]); prints the submission port.
+# (ports, smarthost = the sink, the metrics listener on a free port written to DIR/metrics-port
+# for queue_count, connection limits; RSA_ONLY=1: algorithms = ["rsa2048"]); prints the
+# submission port.
 CONN_LIMIT=$(( IDLE + 2000 ))
 sp_setup() {
   local dir=$1 sink=$2 rsa_only=$3 port
@@ -268,15 +269,17 @@ sp_setup() {
     || die "cannot make the ECDSA certificate for $dir"
   chmod 600 "$dir/tls/key.pem"
   port=$(free_port)
-  "$PY" - "$dir/signpost.toml" "$port" "$(free_port)" "${SINK_PORT[$sink]}" "$CA/ca.pem" "$rsa_only" "$CONN_LIMIT" << 'PY'
+  free_port > "$dir/metrics-port"
+  "$PY" - "$dir/signpost.toml" "$port" "$(free_port)" "${SINK_PORT[$sink]}" "$CA/ca.pem" "$rsa_only" "$CONN_LIMIT" \
+    "$(cat "$dir/metrics-port")" << 'PY'
 import re, sys
-path, port, port465, sink, ca, rsa_only, limit = sys.argv[1:]
+path, port, port465, sink, ca, rsa_only, limit, metrics = sys.argv[1:]
 text = open(path).read()
-for addr in ('"127.0.0.1:2587"', '"127.0.0.1:2465"', 'algorithms = ['):
+for addr in ('"127.0.0.1:2587"', '"127.0.0.1:2465"', 'algorithms = [', '"127.0.0.1:9587"'):
     if addr not in text:
         sys.exit("compare: %s has no %s to change (did signpost init --dev change?)" % (path, addr))
 text = text.replace('"127.0.0.1:2587"', '"127.0.0.1:%s"' % port).replace('"127.0.0.1:2465"', '"127.0.0.1:%s"' % port465)
-text = re.sub(r'\[metrics\][^\[]*', '', text)
+text = text.replace('"127.0.0.1:9587"', '"127.0.0.1:%s"' % metrics)
 if rsa_only == "1":
     text = re.sub(r'algorithms = \[[^\]]*\]', 'algorithms = ["rsa2048"]', text)
 text = re.sub(r'\[delivery\][^\[]*', '[delivery]\nmode = "smarthost"\nsmarthost = "localhost:%s"\n'
@@ -342,7 +345,7 @@ declare -A R_PWFILE=([signpost]=$SP/dev-password [signpost-dual]=$SPD/dev-passwo
 declare -A R_FROM=([signpost]=dev@example.test [signpost-dual]=dev@example.test
                    [postfix]=dev@example.test [postfix-dual]=$PFB_DUAL_SENDER)
 declare -A R_PID=([signpost]=$SP_PID [signpost-dual]=$SPD_PID)
-declare -A R_SPOOL=([signpost]=$SP/spool/queue [signpost-dual]=$SPD/spool/queue)
+declare -A R_METRICS=([signpost]=$(cat "$SP/metrics-port") [signpost-dual]=$(cat "$SPD/metrics-port"))
 declare -A R_RECORDS=([signpost]=$SP_RECORDS [signpost-dual]=$SPD_RECORDS
                       [postfix]=$PFB_RECORDS_DIR [postfix-dual]=$PFB_RECORDS_DIR)
 declare -A R_ALGS=([signpost]="rsa-sha256" [signpost-dual]="rsa-sha256 ed25519-sha256"
@@ -358,18 +361,22 @@ mem_kib() {  # "RSS PSS"
   if is_sp "$1"; then awk '/^Rss:/ {r = $2} /^Pss:/ {p = $2} END {print r + 0, p + 0}' "/proc/${R_PID[$1]}/smaps_rollup"
   else echo "$(pfb_rss_kib) $(pfb_pss_kib)"; fi
 }
-# queue_count RELAY: QDEPTH = messages in the relay's queue, counted from its directories
-# with globs (no process started, so polling costs the relays little). Signpost:
-# spool/queue/<id>, not <id>.state. Postfix: the files of incoming (also a message being
-# received), active, deferred (hashed one level), maildrop and hold, as pfb_queue_count.
+# queue_count RELAY: QDEPTH = messages in the relay's queue. Signpost: its
+# signpost_queue_messages gauge from /metrics (queue/ also holds free files kept for reuse,
+# which only the daemon tells from messages; one scrape costs it well under a millisecond
+# and is done only while waiting for the drain and once a second in the sustained part).
+# Postfix: the files of incoming (also a message being received), active, deferred (hashed
+# one level), maildrop and hold, counted with globs as pfb_queue_count.
 queue_count() {
   local f
   local -a files
   QDEPTH=0
   shopt -s nullglob
   if is_sp "$1"; then
-    files=("${R_SPOOL[$1]}"/*)
-    for f in "${files[@]}"; do [[ $f == *.state ]] || QDEPTH=$((QDEPTH + 1)); done
+    local out
+    out=$(curl -s --max-time 2 "http://127.0.0.1:${R_METRICS[$1]}/metrics") || true
+    if [[ $out =~ (^|$'\n')signpost_queue_messages\ ([0-9]+) ]]; then QDEPTH=${BASH_REMATCH[2]}
+    else QDEPTH=-1; fi  # not answered: not drained
   else
     files=("$PFB_QUEUE"/{incoming,active,deferred,maildrop,hold}/* "$PFB_QUEUE"/deferred/*/*)
     for f in "${files[@]}"; do [[ -f $f ]] && QDEPTH=$((QDEPTH + 1)); done

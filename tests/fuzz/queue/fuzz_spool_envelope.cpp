@@ -14,7 +14,10 @@
 //   bit 3:    junk beside it: a tmp/ file, files in queue/ that are no queue ids, and a
 //             .state without a message;
 //   bit 4:    an intact DSN beside it reporting the message's recipient bob@example.org
-//             as failed (committed just before a crash: recovery applies it).
+//             as failed (committed just before a crash: recovery applies it);
+//   bit 5:    with 1 and 2, the file as written in place: [0] + [1] + 5 octets left over
+//             + the slot trailer (its data hash right, unless bit 6: one off, a write cut
+//             short). With 0, [0] may end in a slot trailer or the free marker itself.
 // <id> is a fixed valid queue id. The spool is fuzz-spool-<pid> in /dev/shm (else in
 // /tmp), emptied before and removed after each input.
 // Invariants:
@@ -24,19 +27,24 @@
 //   - recovery never crashes; open() succeeds and empties tmp/; a message is either
 //     recovered or reported damaged with a reason and moved to corrupt/ (its .state with
 //     it), exactly as an independent reading of the trailer, checksum and records says
-//     (the embedded envelope must name the file's own id and size); the recovered
+//     (the embedded envelope must name the file's own id and size; a slot trailer also
+//     checks the data hash, and a file ending in the free marker, or in a slot trailer
+//     whose envelope names another id, is a free file: neither listed nor moved aside, kept
+//     in queue/ ending in the free marker, its .state removed as an orphan); the recovered
 //     envelope is the .state's when that decodes and matches id, size and recipient count,
 //     else the embedded one; read_message gives the first `size` octets and read_headers
 //     a prefix of them; a .state without a message is removed as an orphan; files that are
 //     no queue ids are left alone; a DSN's report is applied to the message it names (a
 //     message left with nobody pending is removed, files and all; another changed one has
 //     its .state saved, which reads back as recovered); a second recovery finds the same
-//     messages with nothing damaged, orphaned or left to apply.
+//     messages with nothing damaged, orphaned or left to apply. Messages come oldest
+//     arrival first.
 // Seeds: corpus/fuzz_spool_envelope/ — spool files as Signpost writes them (envelopes as
 // in tests/unit/queue/test_spool.cpp: fresh, with per-recipient state, held/warned, a DSN
 // with the null sender), with and without .state files, torn and damaged ones.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -89,6 +97,30 @@ std::string trailer(std::uint64_t offset, std::uint64_t length, std::uint64_t ch
     return "signpost-trailer " + hex16(offset) + ' ' + hex16(length) + ' ' + hex16(checksum) + '\n';
 }
 
+std::string slot_trailer(std::uint64_t offset, std::uint64_t length, std::uint64_t checksum, std::uint64_t data) {
+    return "signpost-commit " + hex16(offset) + ' ' + hex16(length) + ' ' + hex16(checksum) + ' ' + hex16(data) + '\n';
+}
+
+const std::string kFreeMarker = "signpost-free   0000000000000000 0000000000000000 0000000000000000 0000000000000000\n";
+
+// The data hash of spool.hpp, octet by octet.
+std::uint64_t data_hash(std::string_view bytes) {
+    constexpr std::uint64_t k = 0x9e3779b97f4a7c15ULL;
+    std::uint64_t h = 0x243f6a8885a308d3ULL;
+    std::size_t i = 0;
+    auto le = [&](std::size_t at, std::size_t n) {
+        std::uint64_t w = 0;
+        for (std::size_t b = 0; b < n; ++b) w |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[at + b])) << (8 * b);
+        return w;
+    };
+    for (; i + 8 <= bytes.size(); i += 8) {
+        h = (h ^ le(i, 8)) * k;
+        h ^= h >> 29;
+    }
+    h = (h ^ le(i, bytes.size() - i) ^ static_cast<std::uint64_t>(bytes.size())) * k;
+    return h ^ (h >> 32);
+}
+
 void check_decoded(std::string_view text) {
     const auto e = decode_envelope(text);
     if (!e) return;
@@ -129,32 +161,66 @@ std::optional<std::string> read_file(const fs::path& p) {
 }
 
 // What recovery must make of the message file, read independently: the embedded envelope,
-// or nullopt for damage.
-std::optional<Envelope> expected_embedded(std::string_view file) {
-    constexpr std::size_t kTrailer = 17 + 3 * 17;
-    if (file.size() < kTrailer) return std::nullopt;
+// a free file, or damage (neither).
+struct Expected {
+    std::optional<Envelope> envelope;
+    bool free = false;
+};
+
+std::optional<std::uint64_t> hex_field(std::string_view t, std::size_t at) {
+    std::uint64_t out = 0;
+    for (std::size_t k = 0; k < 16; ++k) {
+        const char c = t[at + k];
+        int v = -1;
+        if (c >= '0' && c <= '9') v = c - '0';
+        if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        if (v < 0) return std::nullopt;
+        out = out << 4 | static_cast<std::uint64_t>(v);
+    }
+    return out;
+}
+
+Expected expected_embedded(std::string_view file) {
+    constexpr std::size_t kTrailer = 17 + 3 * 17, kSlot = 16 + 4 * 17;
+    const Expected damage{.envelope = std::nullopt, .free = false};
+    if (file.size() >= kSlot && (file.substr(file.size() - kSlot).starts_with("signpost-commit ") ||
+                                 file.substr(file.size() - kSlot).starts_with("signpost-free   "))) {
+        const std::string_view t = file.substr(file.size() - kSlot);
+        if (t == kFreeMarker) return Expected{.envelope = std::nullopt, .free = true};
+        if (!t.starts_with("signpost-commit ")) return damage;
+        std::uint64_t f[4] = {};
+        for (int i = 0; i < 4; ++i) {
+            auto v = hex_field(t, 16 + 17 * static_cast<std::size_t>(i));
+            if (!v || t[16 + 17 * static_cast<std::size_t>(i) + 16] != (i < 3 ? ' ' : '\n')) return damage;
+            f[i] = *v;
+        }
+        const std::uint64_t room = file.size() - kSlot;
+        if (f[0] > room || f[1] > room - f[0] || f[1] > (16u << 20)) return damage;
+        const std::string_view text = file.substr(f[0], f[1]);
+        if (fnv1a64(text) != f[2]) return damage;
+        auto e = decode_envelope(text);
+        if (!e || e->size != f[0]) return damage;
+        if (e->id != kId) return Expected{.envelope = std::nullopt, .free = true};
+        if (data_hash(file.substr(0, f[0])) != f[3]) return damage;
+        return Expected{.envelope = std::move(e), .free = false};
+    }
+    if (file.size() < kTrailer) return damage;
     const std::string_view t = file.substr(file.size() - kTrailer);
-    if (!t.starts_with("signpost-trailer ")) return std::nullopt;
+    if (!t.starts_with("signpost-trailer ")) return damage;
     std::uint64_t f[3] = {};
     for (int i = 0; i < 3; ++i) {
-        for (std::size_t k = 0; k < 16; ++k) {
-            const char c = t[17 + 17 * i + k];
-            int v = -1;
-            if (c >= '0' && c <= '9') v = c - '0';
-            if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-            if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-            if (v < 0) return std::nullopt;
-            f[i] = f[i] << 4 | static_cast<std::uint64_t>(v);
-        }
-        if (t[17 + 17 * i + 16] != (i < 2 ? ' ' : '\n')) return std::nullopt;
+        auto v = hex_field(t, 17 + 17 * static_cast<std::size_t>(i));
+        if (!v || t[17 + 17 * static_cast<std::size_t>(i) + 16] != (i < 2 ? ' ' : '\n')) return damage;
+        f[i] = *v;
     }
     const std::uint64_t body = file.size() - kTrailer;
-    if (f[0] > body || f[1] != body - f[0]) return std::nullopt;
+    if (f[0] > body || f[1] != body - f[0]) return damage;
     const std::string_view text = file.substr(f[0], f[1]);
-    if (fnv1a64(text) != f[2]) return std::nullopt;
+    if (fnv1a64(text) != f[2]) return damage;
     auto e = decode_envelope(text);
-    if (!e || e->size != f[0] || e->id != kId) return std::nullopt;
-    return e;
+    if (!e || e->size != f[0] || e->id != kId) return damage;
+    return Expected{.envelope = std::move(e), .free = false};
 }
 
 // The DSN that bit 4 puts beside the fuzzed message: intact, reporting bob@example.org of
@@ -189,10 +255,19 @@ void check_recovery(const fs::path& dir, unsigned mode, std::string_view message
     const fs::path state_file = dir / "queue" / (id + ".state");
 
     std::optional<std::string> file_bytes;
+    const bool in_place = (mode & 32) != 0;
+    const std::uint64_t length = envelope.size() - ((mode & 3) == 2 && !envelope.empty() ? 1 : 0);
     switch (mode & 3) {
     case 0: file_bytes = std::string(message); break;
-    case 1: file_bytes = file_with_trailer(message, envelope, envelope.size()); break;
-    case 2: file_bytes = file_with_trailer(message, envelope, envelope.size() - (envelope.empty() ? 0 : 1)); break;
+    case 1:
+    case 2:
+        if (in_place)
+            file_bytes = std::string(message) + std::string(envelope) + "leftover" +
+                         slot_trailer(message.size(), length, fnv1a64(envelope.substr(0, length)),
+                                      data_hash(message) + ((mode & 64) ? 1 : 0));
+        else
+            file_bytes = file_with_trailer(message, envelope, length);
+        break;
     default: break;
     }
     if (file_bytes) write_file(file, *file_bytes);
@@ -220,7 +295,9 @@ void check_recovery(const fs::path& dir, unsigned mode, std::string_view message
 
     // What recovery must find, read independently: the fuzzed message (embedded envelope,
     // or its .state when that matches), then the companion DSN.
-    const std::optional<Envelope> embedded = file_bytes ? expected_embedded(*file_bytes) : std::nullopt;
+    const Expected expected = file_bytes ? expected_embedded(*file_bytes) : Expected{};
+    const std::optional<Envelope>& embedded = expected.envelope;
+    const bool free_file = expected.free;
     std::vector<Envelope> want;
     if (embedded) {
         want.push_back(*embedded);
@@ -232,6 +309,8 @@ void check_recovery(const fs::path& dir, unsigned mode, std::string_view message
         }
     }
     if (with_dsn) want.push_back(dsn);
+    // Oldest arrival first (ties: by id, the order they are read in).
+    std::stable_sort(want.begin(), want.end(), [](const Envelope& a, const Envelope& b) { return a.arrival < b.arrival; });
     // Then what each DSN among them reports is applied to the message it names: a message
     // with nobody left pending is finished (removed), any other changed one saved.
     std::size_t reconciled = 0;
@@ -246,8 +325,15 @@ void check_recovery(const fs::path& dir, unsigned mode, std::string_view message
     }
 
     CHECK(r.reconciled == reconciled);
-    CHECK(r.orphans_removed == (with_state && !file_bytes ? 1u : 0u) + (junk ? 1u : 0u));
-    if (file_bytes && !embedded) {
+    CHECK(r.orphans_removed == (with_state && (!file_bytes || free_file) ? 1u : 0u) + (junk ? 1u : 0u));
+    if (free_file) {
+        // Kept for reuse, ending in the free marker now; not a message.
+        const auto kept = read_file(file);
+        CHECK(kept && kept->size() == file_bytes->size() && kept->ends_with(kFreeMarker));
+        CHECK(!fs::exists(state_file) && !fs::exists(dir / "corrupt" / id));
+        CHECK(!spool.load(id));
+    }
+    if (file_bytes && !embedded && !free_file) {
         CHECK(r.corrupt.size() == 1);
         CHECK(r.corrupt[0].first == id && !r.corrupt[0].second.empty());
         CHECK(!fs::exists(file) && read_file(dir / "corrupt" / id) == file_bytes);
@@ -282,6 +368,7 @@ void check_recovery(const fs::path& dir, unsigned mode, std::string_view message
         CHECK(headers && bytes->starts_with(*headers));
     }
     CHECK(next == r.messages.size());
+    std::sort(listed.begin(), listed.end());
     CHECK(spool.list() == listed);
     if (!file_bytes) CHECK(!fs::exists(state_file));
     if (junk) {
