@@ -410,6 +410,11 @@ public:
         bytes_ += size;
         return true;
     }
+    // A file about to become free (renamed for reuse, not yet durable): busy until give().
+    void reserve(const std::string& name) {
+        std::lock_guard lk(mu_);
+        busy_.insert(name);
+    }
     // A busy file now holds a committed message (or is gone).
     void settle(const std::string& name) {
         std::lock_guard lk(mu_);
@@ -1080,8 +1085,13 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
             if (fd >= 0) ::close(fd);
         }
         if (keep) {
+            // Busy from the start: list() never shows the new name as a message.
             names[i] = new_id();
-            if (::rename(path.c_str(), (dir_ / "queue" / names[i]).c_str()) != 0) keep = false;
+            spare_->reserve(names[i]);
+            if (::rename(path.c_str(), (dir_ / "queue" / names[i]).c_str()) != 0) {
+                spare_->settle(names[i]);
+                keep = false;
+            }
         }
         if (!keep && ::unlink(path.c_str()) != 0 && errno != ENOENT) results[i] = last_error();
         ::unlink((dir_ / "queue" / (id + ".state")).c_str());
@@ -1092,7 +1102,9 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
     const std::error_code synced = any ? remover_->sync() : std::error_code{};
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (!results[i]) results[i] = synced;
-        if (kept[i] && (results[i] || !spare_->give(names[i], sizes[i]))) ::unlink((dir_ / "queue" / names[i]).c_str());
+        if (!kept[i]) continue;
+        if (results[i]) spare_->settle(names[i]);
+        if (results[i] || !spare_->give(names[i], sizes[i])) ::unlink((dir_ / "queue" / names[i]).c_str());
     }
     return results;
 }
