@@ -122,6 +122,23 @@ const std::string& free_marker() {
     return m;
 }
 
+// Makes the last octets of a file of `size` octets (size >= kSlotTrailerSize; a larger size
+// extends the file) the free marker.
+std::error_code write_free_marker(int fd, std::uint64_t size) {
+    const auto& m = free_marker();
+    const auto n = ::pwrite(fd, m.data(), m.size(), static_cast<off_t>(size - kSlotTrailerSize));
+    if (n == static_cast<ssize_t>(m.size())) return {};
+    return n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
+}
+
+std::error_code write_free_marker(const fs::path& path, std::uint64_t size) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return last_error();
+    auto ec = write_free_marker(fd, size);
+    ::close(fd);
+    return ec;
+}
+
 struct SlotTrailer {
     bool free = false;
     std::uint64_t offset = 0, length = 0, checksum = 0, data_hash = 0;
@@ -529,8 +546,7 @@ private:
         if (ec) {
             // Not known durable: not a message. The file is given up (a failed sync leaves
             // it suspect); should the removal not last, recovery finds either marker.
-            const auto& m = free_marker();
-            [[maybe_unused]] auto n = ::pwrite(fd_, m.data(), m.size(), static_cast<off_t>(size_ - kSlotTrailerSize));
+            write_free_marker(fd_, size_);
             ::close(fd_);
             fd_ = -1;
             ::unlink((dir_ / "queue" / id_).c_str());
@@ -551,10 +567,7 @@ private:
     std::error_code put(std::string_view data) {
         if (in_place_ && offset_ + data.size() + kSlotTrailerSize > size_) {
             const std::uint64_t want = std::max<std::uint64_t>(offset_ + data.size() + 4096, 2 * size_) + kSlotTrailerSize;
-            const auto& m = free_marker();
-            if (::pwrite(fd_, m.data(), m.size(), static_cast<off_t>(want - kSlotTrailerSize)) !=
-                static_cast<ssize_t>(m.size()))
-                return errno ? last_error() : std::make_error_code(std::errc::io_error);
+            if (auto ec = write_free_marker(fd_, want)) return ec;
             size_ = want;
         }
         if (auto ec = write_all(fd_, data)) return ec;
@@ -894,14 +907,8 @@ Recovered Spool::recover() {
             std::error_code size_ec;
             const auto size = fs::file_size(path, size_ec);
             bool kept = false;
-            if (!size_ec && size >= kSlotTrailerSize && spare_->has_room(size)) {
-                int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-                const auto& m = free_marker();
-                kept = fd >= 0 && ::pwrite(fd, m.data(), m.size(), static_cast<off_t>(size - kSlotTrailerSize)) ==
-                                      static_cast<ssize_t>(m.size());
-                if (fd >= 0) ::close(fd);
-                kept = kept && spare_->give(id, size);
-            }
+            if (!size_ec && size >= kSlotTrailerSize && spare_->has_room(size))
+                kept = !write_free_marker(path, size) && spare_->give(id, size);
             if (!kept) ::unlink(path.c_str());
             if (::unlink((dir_ / "queue" / (id + ".state")).c_str()) == 0) ++out.orphans_removed;
             continue;
@@ -1077,13 +1084,7 @@ std::vector<std::error_code> Spool::remove_all(std::span<const std::string> ids)
                     static_cast<std::uint64_t>(st.st_size) >= kSlotTrailerSize &&
                     spare_->has_room(static_cast<std::uint64_t>(st.st_size));
         sizes[i] = keep ? static_cast<std::uint64_t>(st.st_size) : 0;
-        if (keep) {
-            int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-            const auto& m = free_marker();
-            keep = fd >= 0 && ::pwrite(fd, m.data(), m.size(), static_cast<off_t>(sizes[i] - kSlotTrailerSize)) ==
-                                  static_cast<ssize_t>(m.size());
-            if (fd >= 0) ::close(fd);
-        }
+        if (keep) keep = !write_free_marker(path, sizes[i]);
         if (keep) {
             // Busy from the start: list() never shows the new name as a message.
             names[i] = new_id();
