@@ -83,7 +83,8 @@ Manager::Manager(asio::any_io_executor io, asio::any_io_executor blocking, std::
       deliverer_(std::move(deliverer)),
       options_(std::move(options)),
       log_(std::move(logger)),
-      timer_(strand_) {
+      timer_(strand_),
+      removal_timer_(strand_) {
     if (options_.registry) metrics_ = std::make_unique<QueueMetrics>(*options_.registry);
 }
 
@@ -141,6 +142,7 @@ void Manager::stop() {
     asio::post(strand_, [self = shared_from_this()] {
         self->stopped_ = true;
         self->timer_.cancel();
+        self->schedule_removals();  // removals gathering for a batch go now: the exit waits for them
     });
 }
 
@@ -437,13 +439,43 @@ void Manager::settle(const std::string& id) {
     const bool all_delivered = std::all_of(entry.env.recipients.begin(), entry.env.recipients.end(),
                                            [](const Recipient& r) { return r.state == RcptState::delivered; });
     if (!remove && all_delivered) {
-        removals_.push_back(entry.env);
-        if (!removing_) start_removals();
+        queue_removal(entry.env);
         return;
     }
     asio::post(blocking_, [self = shared_from_this(), env = entry.env, remove]() mutable {
         SettleOutcome out = self->settle_on_disk(std::move(env), remove);
         asio::post(self->strand_, [self, out = std::move(out)]() mutable { self->finish_settle(std::move(out)); });
+    });
+}
+
+namespace {
+// How long a removal batch waits for more delivered messages, and how many make it go at once.
+constexpr auto kRemovalGather = std::chrono::milliseconds(5);
+constexpr std::size_t kRemovalBatch = 64;
+}  // namespace
+
+void Manager::queue_removal(Envelope env) {
+    removals_.push_back(std::move(env));
+    schedule_removals();
+}
+
+void Manager::schedule_removals() {
+    if (removing_ || removals_.empty()) return;  // finish_removals() calls again
+    if (stopped_ || removals_.size() >= kRemovalBatch) {
+        if (removal_armed_) {
+            removal_armed_ = false;
+            removal_timer_.cancel();
+        }
+        start_removals();
+        return;
+    }
+    if (removal_armed_) return;
+    removal_armed_ = true;
+    removal_timer_.expires_after(kRemovalGather);
+    removal_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || !self->removal_armed_) return;
+        self->removal_armed_ = false;
+        if (!self->removing_ && !self->removals_.empty()) self->start_removals();
     });
 }
 
@@ -481,7 +513,7 @@ void Manager::finish_removals(std::vector<Envelope> batch, std::vector<std::erro
         finish_settle(std::move(out));
     }
     removing_ = false;
-    if (!removals_.empty()) start_removals();
+    schedule_removals();
 }
 
 SettleOutcome Manager::settle_on_disk(Envelope env, bool remove) {

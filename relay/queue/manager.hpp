@@ -50,6 +50,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/system_timer.hpp>
 
@@ -183,7 +184,11 @@ private:
     void finish_settle(SettleOutcome out);
     // The common case, a message delivered to every recipient, is only removed: such
     // removals are batched (one task on the blocking executor and one fsync of queue/ for
-    // all that finished meanwhile) instead of one task per message.
+    // all that finished meanwhile) instead of one task per message. A batch waits up to
+    // kRemovalGather for company (or until kRemovalBatch are waiting, or the queue stops),
+    // so a steady trickle of deliveries does not cost one directory fsync each.
+    void queue_removal(Envelope env);
+    void schedule_removals();
     void start_removals();
     void finish_removals(std::vector<Envelope> batch, std::vector<std::error_code> results);
 
@@ -204,6 +209,8 @@ private:
     std::atomic<std::size_t> fresh_waiting_{0};
     std::vector<Envelope> removals_;  // delivered messages waiting for the next removal batch
     bool removing_ = false;           // a removal batch is running
+    boost::asio::steady_timer removal_timer_;  // armed while removals_ gathers
+    bool removal_armed_ = false;
     std::multiset<Clock::time_point> arrivals_;       // of every entry, on the strand
     std::atomic<Clock::rep> oldest_arrival_{0};        // arrivals_.begin() since the epoch; 0: none
     std::unique_ptr<QueueMetrics> metrics_;
