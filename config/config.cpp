@@ -299,6 +299,8 @@ private:
     void read_limits(const Table& root);
     void read_domains(const Table& root);
     void read_routes(const Table& root);
+    void read_inbound(const Table& root);
+    InboundConfig read_inbound_entry(const Table& t);
     void read_tls_rpt(const Table& root);
     DomainConfig read_domain(const Table& t);
     void read_keys(const Table& root);
@@ -317,6 +319,8 @@ private:
     bool mta_sts_cache_dir_set_ = false;
     bool tls_rpt_dir_set_ = false;
     Location tls_rpt_pos_{};
+    std::vector<std::string> mx_kind_keys_;  // "listener[2].kind" of each kind = "mx" listener
+    bool inbound_malformed_ = false;         // "inbound" is there but not [[inbound]] tables
     struct DomainRead {
         std::string path;       // "domain[2]"
         bool retire_after_set;  // false: retire_after gets its computed default
@@ -443,6 +447,16 @@ void Loader::read_listeners(const Table& root) {
             missing(t, "address", "the IP address and port to listen on, such as \"127.0.0.1:2587\"");
         }
         get_enum(t, "tls", l.tls, detail::kTlsModes);
+        if (get_enum(t, "kind", l.kind, detail::kListenerKinds) && l.kind == ListenerKind::mx)
+            mx_kind_keys_.push_back(join(t.path, "kind"));
+        // Servers delivering to an MX connect to port 25 in plaintext and upgrade with
+        // STARTTLS (RFC 3207); none tries implicit TLS there (RFC 8314 is submission only).
+        if (l.kind == ListenerKind::mx && l.tls != TlsMode::starttls) {
+            const std::string k = join(t.path, "tls");
+            error(where(k), k,
+                  "kind = \"mx\" needs tls = \"starttls\": servers delivering to an MX connect in "
+                  "plaintext and upgrade with STARTTLS; none would speak implicit TLS to it");
+        }
         bool named = field(t, "name", l.name,
                            [&](const toml::node& n, const std::string& k) -> std::optional<std::string> {
                                auto v = read_string(n, k);
@@ -455,7 +469,8 @@ void Loader::read_listeners(const Table& root) {
                                return v;
                            });
         if (!named && !t.t->contains("name") && have_address)
-            l.name = std::string(to_string(l.tls)) + "-" + std::to_string(l.address.port);
+            l.name = std::string(l.kind == ListenerKind::mx ? "mx" : to_string(l.tls)) + "-" +
+                     std::to_string(l.address.port);
 
         if (have_address) {
             std::string addr = l.address.to_string();
@@ -793,6 +808,160 @@ void Loader::read_routes(const Table& root) {
     }
 }
 
+// ---- [[inbound]] --------------------------------------------------------------------------------
+
+// 64 lower-case hex digits from a SHA-256 fingerprint as operators copy it: bare hex, or
+// byte pairs joined by colons as `openssl x509 -fingerprint -sha256` prints them, with an
+// optional "sha256:" prefix; any case. nullopt for anything else.
+std::optional<std::string> normalize_fingerprint(std::string_view text) {
+    constexpr std::string_view kPrefix = "sha256:";
+    if (detail::to_lower(text.substr(0, kPrefix.size())) == kPrefix) text.remove_prefix(kPrefix.size());
+    std::string hex;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == ':') {
+            // Only between two byte pairs: "AB:CD", never "A:BCD", "AB::CD" or a leading/trailing colon.
+            if (hex.empty() || hex.size() % 2 != 0 || i + 1 == text.size() || text[i + 1] == ':')
+                return std::nullopt;
+            continue;
+        }
+        if (c >= 'A' && c <= 'F') hex += static_cast<char>(c - 'A' + 'a');
+        else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) hex += c;
+        else return std::nullopt;
+    }
+    if (hex.size() != 64) return std::nullopt;
+    return hex;
+}
+
+// Why a recipients entry cannot be matched against RCPT TO addresses at `domain`, or ""
+// when it is a local part or an address at `domain`. `entry` is already lower-cased;
+// `domain` is empty when the table's own domain was missing or invalid.
+std::string recipient_problem(std::string_view entry, std::string_view domain) {
+    constexpr const char* kForm = "; write a local part such as \"alice\" or an address such as \"alice@";
+    const std::string form = kForm + std::string(domain.empty() ? "example.org" : domain) + "\"";
+    if (entry.empty()) return "empty recipient" + form;
+    const bool bad_char = std::any_of(entry.begin(), entry.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '<' || c == '>';
+    });
+    if (bad_char)
+        return "invalid recipient " + in_quotes(entry) + ": no spaces, control characters, \"<\" or \">\"" + form;
+    const std::size_t at = entry.rfind('@');
+    const std::string_view local = entry.substr(0, at);
+    if (local.empty()) return "invalid recipient " + in_quotes(entry) + ": nothing before \"@\"" + form;
+    if (local.find('@') != std::string_view::npos)
+        return "invalid recipient " + in_quotes(entry) + ": more than one \"@\"" + form;
+    // RFC 5321 §4.5.3.1.1: no server has to accept a longer local part.
+    if (local.size() > 64)
+        return "invalid recipient " + in_quotes(entry) + ": a local part is at most 64 octets (RFC 5321 §4.5.3.1.1)";
+    if (at != std::string_view::npos && !domain.empty() && entry.substr(at + 1) != domain)
+        return "recipient " + in_quotes(entry) + " is not at this entry's domain " + in_quotes(domain) +
+               "; write the local part alone (" + in_quotes(local) + ") or give " +
+               in_quotes(entry.substr(at + 1)) + " its own [[inbound]]";
+    return "";
+}
+
+InboundConfig Loader::read_inbound_entry(const Table& t) {
+    InboundConfig in;
+    auto key = [&](std::string_view k) { return join(t.path, k); };
+
+    if (!t.t->contains("domain"))
+        missing(t, "domain", "the domain this relay receives mail for, such as \"example.org\"");
+    field(t, "domain", in.domain, [&](const toml::node& n, const std::string& k) -> std::optional<std::string> {
+        auto v = read_string(n, k);
+        if (!v) return std::nullopt;
+        std::string name = detail::to_lower(*v);
+        if (!name.empty() && name.back() == '.') name.pop_back();
+        if (!detail::is_dns_name(name)) {
+            error(pos_of(n), k, "invalid domain name " + in_quotes(*v) + "; such as \"example.org\"");
+            return std::nullopt;
+        }
+        return name;
+    });
+
+    bool recipients_unreadable = false;  // already reported: no "would accept no recipient" too
+    if (const toml::node* n = get(t, "recipients")) {
+        const std::string k = key("recipients");
+        const char* expected = "a recipient (a string such as \"alice\" or \"alice@example.org\")";
+        const char* array = "an array of recipients such as [\"alice\", \"bob@example.org\"]";
+        if (auto a = read_array(*n, k, array, false)) {
+            std::vector<std::string> out;
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                const toml::node& elem = *a->get(i);
+                auto v = read_string(elem, indexed(k, i), expected);
+                if (!v) {
+                    recipients_unreadable = true;
+                    continue;
+                }
+                std::string r = detail::to_lower(*v);
+                if (std::string why = recipient_problem(r, in.domain); !why.empty()) {
+                    error(pos_of(elem), indexed(k, i), why);
+                    recipients_unreadable = true;
+                    continue;
+                }
+                out.push_back(std::move(r));
+            }
+            in.recipients = std::move(out);
+        } else {
+            recipients_unreadable = true;
+        }
+    }
+    get_path(t, "recipients_file", in.recipients_file);
+    get_bool(t, "any_recipient", in.any_recipient);
+    const bool accepts_some = !in.recipients.empty() || t.t->contains("recipients_file") || in.any_recipient;
+    if (!accepts_some && !recipients_unreadable)
+        error(t.pos, t.path,
+              "this [[inbound]] would accept no recipient: set recipients (such as [\"alice\", \"bob\"]), "
+              "recipients_file, or any_recipient = true");
+
+    if (!t.t->contains("deliver_to"))
+        missing(t, "deliver_to",
+                "the home server this domain's mail is forwarded to, such as \"mail.home.example:25\"");
+    field(t, "deliver_to", in.deliver_to, [&](const toml::node& n, const std::string& k) {
+        return read_endpoint(n, k, 25, false, "\"mail.home.example:25\" or \"[192.0.2.10]:25\"");
+    });
+    get_enum(t, "deliver_tls", in.deliver_tls, detail::kTlsModes);
+    get_path(t, "deliver_credentials_file", in.deliver_credentials_file);
+    field(t, "deliver_fingerprint", in.deliver_fingerprint,
+          [&](const toml::node& n, const std::string& k) -> std::optional<std::string> {
+              auto v = read_string(n, k, "a SHA-256 fingerprint (a string)");
+              if (!v) return std::nullopt;
+              if (auto hex = normalize_fingerprint(*v)) return hex;
+              error(pos_of(n), k,
+                    "invalid fingerprint " + in_quotes(*v) +
+                        "; expected the SHA-256 fingerprint of deliver_to's certificate: 64 hex digits, "
+                        "optionally with colons between byte pairs and a \"sha256:\" prefix, such as "
+                        "\"sha256:3A:F2:...:9C\" (the part after \"Fingerprint=\" of "
+                        "openssl x509 -noout -fingerprint -sha256 -in cert.pem)");
+              return std::nullopt;
+          });
+    get_duration(t, "unreachable_alert", in.unreachable_alert, true);
+    return in;
+}
+
+void Loader::read_inbound(const Table& root) {
+    bool present = false;
+    auto tables = table_array(root, "inbound", &present);
+    if (present && tables.empty()) {
+        const toml::array* a = root.t->get("inbound")->as_array();
+        inbound_malformed_ = !(a && a->empty());
+    }
+    std::map<std::string, std::size_t> seen;  // domain -> index in tables
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        InboundConfig in = read_inbound_entry(tables[i]);
+        if (!in.domain.empty()) {
+            auto [it, inserted] = seen.emplace(in.domain, i);
+            if (!inserted) {
+                const std::string& first = tables[it->second].path;
+                std::string k = join(tables[i].path, "domain");
+                error(where(k), k,
+                      "duplicate [[inbound]] for " + in_quotes(in.domain) + "; first defined at line " +
+                          std::to_string(where(join(first, "domain")).line) + " (" + first + ".domain)");
+            }
+        }
+        config.inbound.push_back(std::move(in));
+    }
+}
+
 void Loader::read_mta_sts(const Table& root) {
     auto s = section(root, "mta_sts");
     if (!s) return;
@@ -913,6 +1082,7 @@ void Loader::run(const toml::table& root_table) {
     read_queue(root);
     read_delivery(root);
     read_routes(root);
+    read_inbound(root);
     read_mta_sts(root);
     read_tls_rpt(root);
     read_doctor(root);
@@ -933,6 +1103,19 @@ void Loader::run(const toml::table& root_table) {
               "tls = \"dane\" needs DNSSEC validation: set [dns] dnssec = true and trust_anchor_file "
               "(such as \"/usr/share/dns/root.key\")");
     }
+
+    // An MX listener takes only [[inbound]] recipients, and [[inbound]] mail arrives only on
+    // an MX listener: either one alone is a setup that cannot work.
+    if (!config.inbound.empty() && mx_kind_keys_.empty())
+        error(where("inbound"), "inbound",
+              "no listener with kind = \"mx\" receives its mail; add one, such as address = "
+              "\"0.0.0.0:25\" with kind = \"mx\"");
+    if (config.inbound.empty() && !inbound_malformed_)
+        for (const std::string& k : mx_kind_keys_)
+            error(where(k), k,
+                  "no [[inbound]] table says which domain and recipients this listener receives "
+                  "mail for, so it would refuse every recipient; add one (such as domain = "
+                  "\"example.com\", recipients = [\"alice\"], deliver_to = \"home.example.com:25\")");
 
     // Defaults computed from other keys.
     if (!mta_sts_cache_dir_set_) config.mta_sts.cache_dir = config.queue.dir / "mta-sts";

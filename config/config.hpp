@@ -10,8 +10,8 @@
 //
 // Untrusted input: the file text (operator-written, but may be malformed in any way).
 // Also reads the file modes of the secrets it names (TLS private key, users file, smarthost
-// credentials) and refuses group/world-readable ones; see validate_files() and
-// LoadOptions::check_files.
+// and [[inbound]] delivery credentials) and refuses group/world-readable ones; see
+// validate_files() and LoadOptions::check_files.
 //
 // Threading: all functions are reentrant; Config is immutable after load.
 #pragma once
@@ -45,6 +45,9 @@ struct ConfigError {
 };
 
 enum class TlsMode { starttls, implicit };
+// What a listener serves: mail submission (AUTH required before MAIL; port 587/465), or
+// the domain's MX (port 25: no AUTH, RCPT only for [[inbound]] recipients, never signed).
+enum class ListenerKind { submission, mx };
 // A bare LF in message content: a line end written as CRLF (Postfix 3.9's
 // smtpd_forbid_bare_newline = normalize), or the message refused (550 5.5.2).
 enum class BareLf { normalize, refuse };
@@ -74,9 +77,10 @@ struct ServerConfig {
 };
 
 struct ListenerConfig {
-    std::string name;  // default: "<tls>-<port>", used in logs and metric labels
+    std::string name;  // default: "<tls>-<port>" ("mx-<port>" for kind = mx), used in logs and metric labels
     Endpoint address;
-    TlsMode tls = TlsMode::starttls;
+    TlsMode tls = TlsMode::starttls;  // kind = mx: starttls only (STARTTLS offered, not required)
+    ListenerKind kind = ListenerKind::submission;
     bool operator==(const ListenerConfig&) const = default;
 };
 
@@ -178,6 +182,30 @@ struct RouteConfig {
     bool operator==(const RouteConfig&) const = default;
 };
 
+// [[inbound]]: a domain this relay is the MX for. Mail to its accepted recipients (from
+// any sender, on a kind = "mx" listener) is stored unsigned and forwarded to deliver_to,
+// the home server; every other recipient is refused at RCPT (550 5.1.1), never bounced.
+struct InboundConfig {
+    std::string domain;                    // lower case, no trailing dot
+    // Accepted recipients: local parts ("alice") or whole addresses ("alice@example.org"),
+    // lower-cased; and/or a file of them (one per line, '#' comments), read at start and
+    // on reload; or every address at the domain. At least one of the three is required.
+    std::vector<std::string> recipients;
+    std::filesystem::path recipients_file;
+    bool any_recipient = false;
+    Endpoint deliver_to;                   // the home server; port default 25 (required)
+    TlsMode deliver_tls = TlsMode::starttls;  // STARTTLS (25/587) or implicit TLS (465)
+    std::filesystem::path deliver_credentials_file;  // "user:password": AUTH to deliver_to
+    // SHA-256 of the home server's certificate (DER), 64 lower-case hex digits (colons
+    // and upper case are accepted in the file). Set: the certificate must be exactly this
+    // one (self-signed is fine) instead of chaining to a CA and matching the host name.
+    std::string deliver_fingerprint;
+    // After this long without reaching deliver_to: a warning in the log and the
+    // signpost_inbound_unreachable gauge set to 1 for the domain.
+    Duration unreachable_alert{3600};
+    bool operator==(const InboundConfig&) const = default;
+};
+
 struct MtaStsConfig {
     bool enabled = true;
     std::filesystem::path cache_dir;  // default: <queue.dir>/mta-sts
@@ -239,6 +267,7 @@ struct Config {
     QueueConfig queue;
     DeliveryConfig delivery;
     std::vector<RouteConfig> routes;
+    std::vector<InboundConfig> inbound;
     MtaStsConfig mta_sts;
     TlsRptConfig tls_rpt;
     DoctorConfig doctor;
@@ -251,6 +280,8 @@ struct Config {
     const DomainConfig* find_domain(std::string_view domain) const;
     // The [[route]] for a recipient domain (exact, case-insensitive), or nullptr.
     const RouteConfig* find_route(std::string_view domain) const;
+    // The [[inbound]] entry for a recipient domain (exact, case-insensitive), or nullptr.
+    const InboundConfig* find_inbound(std::string_view domain) const;
 
     // Field-by-field equality (to_toml round trips compare with this).
     bool operator==(const Config&) const = default;
@@ -280,10 +311,11 @@ LoadResult load_string(std::string_view text, const std::string& source_name,
                        const LoadOptions& options = {});
 
 // The file checks load_file runs after parsing: tls.cert, tls.key, auth.users_file,
-// delivery.smarthost_credentials_file, delivery.extra_ca_file and dns.trust_anchor_file
-// (when set) must exist, be regular files and be readable by us; the secrets among them
-// (tls.key, auth.users_file, delivery.smarthost_credentials_file) must have no group/other
-// permission bits (mode & 077 == 0). Called on a Config alone the errors carry the key but
+// delivery.smarthost_credentials_file, delivery.extra_ca_file, dns.trust_anchor_file and
+// each [[inbound]]'s recipients_file and deliver_credentials_file (when set) must exist, be
+// regular files and be readable by us; the secrets among them (tls.key, auth.users_file,
+// delivery.smarthost_credentials_file, inbound[N].deliver_credentials_file) must have no
+// group/other permission bits (mode & 077 == 0). Called on a Config alone the errors carry the key but
 // no line (the loader adds the line of each key).
 std::vector<ConfigError> validate_files(const Config& config);
 
@@ -305,6 +337,7 @@ std::string format_size(std::uint64_t n);  // largest exact unit: "25MB"
 std::optional<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port = 0);
 
 std::string_view to_string(TlsMode);
+std::string_view to_string(ListenerKind);
 std::string_view to_string(BareLf);
 std::string_view to_string(TlsVersion);
 std::string_view to_string(DkimAlgorithm);

@@ -3,8 +3,9 @@
 // Security exposure: this is where "Signpost refuses to start if a secret is readable by
 // others" (DESIGN.md, security contract) is enforced. A secret is a file whose contents
 // let someone impersonate us or our users: the TLS private key, the users file (password
-// hashes) and the smarthost credentials (a password in clear). The TLS certificate, the
-// extra CA file and the DNSSEC trust anchor are public and only have to exist.
+// hashes), the smarthost credentials and each [[inbound]] deliver_credentials_file (a
+// password in clear). The TLS certificate, the extra CA file, the DNSSEC trust anchor and
+// the [[inbound]] recipients files are not secret and only have to exist and be readable.
 //
 // A secret must also be owned by the user Signpost runs as, or by root: another owner could
 // replace it (a key or users file of their choosing).
@@ -35,11 +36,11 @@ std::string owner_name(uid_t uid) {
 std::vector<ConfigError> check_files(const Config& config, const std::string& file,
                                      const Locator& where) {
     struct Item {
-        const char* key;
+        std::string key;
         const std::filesystem::path& path;
         bool secret;
     };
-    const Item items[] = {
+    std::vector<Item> items = {
         {"tls.cert", config.tls.cert, false},
         {"tls.key", config.tls.key, true},
         {"auth.users_file", config.auth.users_file, true},
@@ -47,6 +48,12 @@ std::vector<ConfigError> check_files(const Config& config, const std::string& fi
         {"delivery.extra_ca_file", config.delivery.extra_ca_file, false},
         {"dns.trust_anchor_file", config.dns.trust_anchor_file, false},
     };
+    for (std::size_t i = 0; i < config.inbound.size(); ++i) {
+        const InboundConfig& in = config.inbound[i];
+        const std::string path = "inbound[" + std::to_string(i) + "].";
+        items.push_back({path + "recipients_file", in.recipients_file, false});
+        items.push_back({path + "deliver_credentials_file", in.deliver_credentials_file, true});
+    }
 
     std::vector<ConfigError> errors;
     for (const Item& item : items) {

@@ -27,10 +27,10 @@ namespace signpost::config::detail {
 // ---- schema --------------------------------------------------------------------------
 
 inline constexpr std::string_view kRootKeys[] = {
-    "server", "listener", "tls",      "auth",    "limits", "domain", "keys",
-    "queue",  "delivery", "route",    "mta_sts", "tls_rpt", "doctor", "dns",  "metrics", "log"};
+    "server", "listener", "tls",      "auth",    "limits",  "domain", "keys", "queue",
+    "delivery", "route",  "inbound",  "mta_sts", "tls_rpt", "doctor", "dns",  "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
-inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls"};
+inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls", "kind"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
 inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max_failures",
                                                  "lockout"};
@@ -52,6 +52,10 @@ inline constexpr std::string_view kDeliveryKeys[] = {
     "mx_port", "capture_dir", "extra_ca_file", "honor_tls_required",
     "smarthost_dane"};
 inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
+inline constexpr std::string_view kInboundKeys[] = {
+    "domain",      "recipients",  "recipients_file",          "any_recipient",
+    "deliver_to",  "deliver_tls", "deliver_credentials_file", "deliver_fingerprint",
+    "unreachable_alert"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
 inline constexpr std::string_view kDoctorKeys[] = {"interval", "addresses", "port25_probe"};
@@ -73,7 +77,7 @@ inline constexpr SectionSchema kSchema[] = {
     {"limits", false, kLimitsKeys},   {"domain", true, kDomainKeys},
     {"keys", false, kKeysKeys},       {"queue", false, kQueueKeys},
     {"delivery", false, kDeliveryKeys}, {"route", true, kRouteKeys},
-    {"mta_sts", false, kMtaStsKeys}, {"tls_rpt", false, kTlsRptKeys},
+    {"inbound", true, kInboundKeys},  {"mta_sts", false, kMtaStsKeys}, {"tls_rpt", false, kTlsRptKeys},
     {"doctor", false, kDoctorKeys},
     {"dns", false, kDnsKeys},         {"metrics", false, kMetricsKeys},
     {"log", false, kLogKeys},
@@ -89,6 +93,8 @@ struct Named {
 
 inline constexpr Named<TlsMode> kTlsModes[] = {{"starttls", TlsMode::starttls},
                                                {"implicit", TlsMode::implicit}};
+inline constexpr Named<ListenerKind> kListenerKinds[] = {{"submission", ListenerKind::submission},
+                                                         {"mx", ListenerKind::mx}};
 inline constexpr Named<BareLf> kBareLf[] = {{"normalize", BareLf::normalize}, {"refuse", BareLf::refuse}};
 inline constexpr Named<TlsVersion> kTlsVersions[] = {{"1.2", TlsVersion::tls1_2},
                                                      {"1.3", TlsVersion::tls1_3}};

@@ -3,8 +3,9 @@
 // The output follows the schema order of config/internal.hpp (kSchema) and writes
 // durations and sizes with format_duration / format_size, so load_string(to_toml(c))
 // yields a Config equal to c. Keys whose "unset" state has no TOML spelling (an empty
-// optional path, no smarthost, no metrics listener, the signer's default header list) are
-// left out, with a comment where that helps a reader of `signpost check-config`.
+// optional path, no smarthost, no metrics listener, the signer's default header list, no
+// [[inbound]] fingerprint) are left out, with a comment where that helps a reader of
+// `signpost check-config`.
 //
 // Pure: no I/O.
 #include <sstream>
@@ -81,6 +82,7 @@ std::string to_toml(const Config& c) {
         w.str("name", l.name);
         w.str("address", l.address.to_string());
         w.str("tls", to_string(l.tls));
+        w.str("kind", to_string(l.kind));
     }
 
     w.section("tls");
@@ -152,6 +154,22 @@ std::string to_toml(const Config& c) {
         w.str("domain", r.domain);
         if (r.host) w.str("host", r.host->to_string());
         if (r.tls) w.str("tls", to_string(*r.tls));
+    }
+
+    for (const InboundConfig& in : c.inbound) {
+        w.array_section("inbound");
+        w.str("domain", in.domain);
+        w.strings("recipients", in.recipients, [](const std::string& r) { return std::string_view(r); });
+        w.opt_path("recipients_file", in.recipients_file);
+        w.boolean("any_recipient", in.any_recipient);
+        w.str("deliver_to", in.deliver_to.to_string());
+        w.str("deliver_tls", to_string(in.deliver_tls));
+        w.opt_path("deliver_credentials_file", in.deliver_credentials_file);
+        if (in.deliver_fingerprint.empty())
+            w.comment("deliver_fingerprint is not set: a CA-signed certificate for the host is required");
+        else
+            w.str("deliver_fingerprint", in.deliver_fingerprint);
+        w.duration("unreachable_alert", in.unreachable_alert);
     }
 
     w.section("mta_sts");

@@ -1,5 +1,5 @@
 // config/values.cpp — the value-level parsers and printers of config.hpp (durations,
-// sizes, endpoints, enum names), ConfigError::to_string and Config::find_domain.
+// sizes, endpoints, enum names), ConfigError::to_string and Config's find_* lookups.
 //
 // Untrusted input: every parse_* function takes operator- or CLI-supplied text and
 // accepts only the exact forms documented in config.hpp; anything else is nullopt.
@@ -370,6 +370,7 @@ std::string toml_quote(std::string_view text) {
 // ---- enums ------------------------------------------------------------------------------
 
 std::string_view to_string(TlsMode v) { return detail::name_of(detail::kTlsModes, v); }
+std::string_view to_string(ListenerKind v) { return detail::name_of(detail::kListenerKinds, v); }
 std::string_view to_string(BareLf v) { return detail::name_of(detail::kBareLf, v); }
 std::string_view to_string(TlsVersion v) { return detail::name_of(detail::kTlsVersions, v); }
 std::string_view to_string(DkimAlgorithm v) { return detail::name_of(detail::kDkimAlgorithms, v); }
@@ -405,6 +406,14 @@ const RouteConfig* Config::find_route(std::string_view domain) const {
     if (!name.empty() && name.back() == '.') name.pop_back();
     for (const RouteConfig& r : routes)
         if (r.domain == name) return &r;
+    return nullptr;
+}
+
+const InboundConfig* Config::find_inbound(std::string_view domain) const {
+    std::string name = detail::to_lower(domain);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (const InboundConfig& in : inbound)
+        if (in.domain == name) return &in;
     return nullptr;
 }
 

@@ -1,6 +1,7 @@
 // tests/unit/config/files_test.cpp — load_file's own errors (missing, unreadable, a
 // directory, syntax) and the checks of the files a config names: existence, and no
-// group/other permission on secrets (tls.key, auth.users_file, smarthost credentials).
+// group/other permission on secrets (tls.key, auth.users_file, smarthost and [[inbound]]
+// delivery credentials).
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -152,6 +153,47 @@ TEST_F(ConfigFiles, OptionalFilesAreCheckedWhenSet) {
         "[delivery]\nsmarthost_credentials_file = \"creds\"\nextra_ca_file = \"ca.pem\"\n"
         "[dns]\ndnssec = true\ntrust_anchor_file = \"root.key\"\n"));
     EXPECT_TRUE(ok.ok()) << dump(ok);
+}
+
+// An MX listener and an [[inbound]] on lines 8-15: recipients_file (line 13, value at column
+// 19) must be a readable file, deliver_credentials_file (line 15, column 28) is a secret.
+std::string inbound_text() {
+    return "[[listener]]\naddress = \"127.0.0.1:2525\"\nkind = \"mx\"\n"
+           "[[inbound]]\ndomain = \"example.org\"\nrecipients_file = \"recipients\"\n"
+           "deliver_to = \"home.example\"\ndeliver_credentials_file = \"inbound-creds\"\n";
+}
+
+TEST_F(ConfigFiles, InboundFilesAreCheckedWhenSet) {
+    write(dir_ / "inbound-creds", "user:pass\n", 0640);
+    auto r = load_checked(config_text(inbound_text()));
+    ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+    EXPECT_EQ(r.errors[0].to_string(),
+              "signpost.toml:13:19: inbound[0].recipients_file: " + path("recipients") + ": file not found");
+    EXPECT_EQ(r.errors[1].to_string(), "signpost.toml:15:28: inbound[0].deliver_credentials_file: " +
+                                           path("inbound-creds") +
+                                           " is readable by group/others (mode 0640); run chmod 600 " +
+                                           path("inbound-creds"));
+
+    fs::create_directory(dir_ / "recipients");
+    ASSERT_EQ(::chmod(path("inbound-creds").c_str(), 0600), 0);
+    auto dir = load_checked(config_text(inbound_text()));
+    ASSERT_EQ(dir.errors.size(), 1u) << dump(dir);
+    EXPECT_EQ(dir.errors[0].key, "inbound[0].recipients_file");
+    EXPECT_EQ(dir.errors[0].message, path("recipients") + " is not a regular file");
+
+    fs::remove(dir_ / "recipients");
+    write(dir_ / "recipients", "alice\n", 0644);  // not a secret: any mode
+    auto ok = load_checked(config_text(inbound_text()));
+    ASSERT_TRUE(ok.ok()) << dump(ok);
+    EXPECT_TRUE(validate_files(*ok.config).empty());
+
+    ASSERT_EQ(::chmod(path("inbound-creds").c_str(), 0604), 0);
+    auto errors = validate_files(*ok.config);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].to_string(), "signpost.toml: inbound[0].deliver_credentials_file: " +
+                                         path("inbound-creds") +
+                                         " is readable by group/others (mode 0604); run chmod 600 " +
+                                         path("inbound-creds"));
 }
 
 TEST_F(ConfigFiles, CheckFilesOffSkipsTheChecks) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
+
 #include "config/config.hpp"
 #include "tests/unit/config/test_util.hpp"
 
@@ -36,6 +38,7 @@ TEST(ConfigLoad, MinimalGetsEveryDefault) {
     EXPECT_EQ(c.listeners[0].name, "starttls-2587");
     EXPECT_EQ(c.listeners[0].address, (Endpoint{"127.0.0.1", 2587}));
     EXPECT_EQ(c.listeners[0].tls, TlsMode::starttls);
+    EXPECT_EQ(c.listeners[0].kind, ListenerKind::submission);
 
     EXPECT_EQ(c.tls.cert, "/etc/signpost/cert.pem");
     EXPECT_EQ(c.tls.key, "/etc/signpost/key.pem");
@@ -59,6 +62,7 @@ TEST(ConfigLoad, MinimalGetsEveryDefault) {
     EXPECT_EQ(c.log.level, LogLevel::info);
     EXPECT_EQ(c.log.format, LogFormat::text);
     EXPECT_TRUE(c.domains.empty());
+    EXPECT_TRUE(c.inbound.empty());
 }
 
 TEST(ConfigLoad, DomainDefaults) {
@@ -262,6 +266,195 @@ TEST(ConfigLoad, RelativePathsResolveAgainstBaseDir) {
     EXPECT_EQ(r.config->auth.users_file, "/etc/shared/users");
     EXPECT_EQ(r.config->queue.dir, "/etc/signpost/spool");
     EXPECT_EQ(r.config->mta_sts.cache_dir, "/etc/signpost/spool/mta-sts");
+}
+
+// ---- [[listener]] kind, [[inbound]] --------------------------------------------------------------
+
+// Appended to kMinimal: an MX listener, so that [[inbound]] tables after it are accepted.
+constexpr std::string_view kMxListener = "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\n";
+constexpr unsigned kMxListenerLines = 3;
+
+// A fingerprint as `openssl x509 -noout -fingerprint -sha256` prints it, and normalized.
+constexpr const char* kFingerprintColons =
+    "3A:F2:0C:5E:91:D4:7B:28:66:0F:E1:B3:4C:95:D8:72:1A:6E:C0:4F:83:B9:25:D7:E6:18:5C:A4:3F:70:9B:C1";
+constexpr const char* kFingerprintHex = "3af20c5e91d47b28660fe1b34c95d8721a6ec04f83b925d7e6185ca43f709bc1";
+
+std::string with_inbound(std::string_view inbound) {
+    return std::string(kMinimal) + std::string(kMxListener) + std::string(inbound);
+}
+
+TEST(ConfigLoad, InboundEveryKeyIsRead) {
+    auto r = load_string(with_inbound(std::string(R"([[inbound]]
+domain = "Example.ORG."
+recipients = ["Alice", "BOB@Example.org", "post.master+tag"]
+recipients_file = "inbound/recipients"
+any_recipient = true
+deliver_to = "Home.Example.NET:2525"
+deliver_tls = "implicit"
+deliver_credentials_file = "inbound/credentials"
+deliver_fingerprint = ")") + kFingerprintColons + R"("
+unreachable_alert = "30m"
+[[domain]]
+name = "example.org"
+)"),
+                         "x.toml", "/etc/signpost", test::no_file_checks());
+    ASSERT_TRUE(r.ok()) << dump(r);  // example.org both signs and receives: fine
+    const Config& c = *r.config;
+    ASSERT_EQ(c.listeners.size(), 2u);
+    EXPECT_EQ(c.listeners[1].kind, ListenerKind::mx);
+    EXPECT_EQ(c.listeners[1].tls, TlsMode::starttls);
+    ASSERT_EQ(c.inbound.size(), 1u);
+    const InboundConfig& in = c.inbound[0];
+    EXPECT_EQ(in.domain, "example.org");
+    EXPECT_EQ(in.recipients, (std::vector<std::string>{"alice", "bob@example.org", "post.master+tag"}));
+    EXPECT_EQ(in.recipients_file, "/etc/signpost/inbound/recipients");
+    EXPECT_TRUE(in.any_recipient);
+    EXPECT_EQ(in.deliver_to, (Endpoint{"home.example.net", 2525}));
+    EXPECT_EQ(in.deliver_tls, TlsMode::implicit);
+    EXPECT_EQ(in.deliver_credentials_file, "/etc/signpost/inbound/credentials");
+    EXPECT_EQ(in.deliver_fingerprint, kFingerprintHex);
+    EXPECT_EQ(in.unreachable_alert, 30min);
+    EXPECT_EQ(c.find_domain("example.org"), &c.domains[0]);
+    EXPECT_EQ(c.find_inbound("example.org"), &in);
+}
+
+TEST(ConfigLoad, InboundDefaults) {
+    auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"alice\"]\n"
+                               "deliver_to = \"[2001:db8::25]\"\n"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    ASSERT_EQ(r.config->inbound.size(), 1u);
+    InboundConfig expected;
+    expected.domain = "example.org";
+    expected.recipients = {"alice"};
+    expected.deliver_to = Endpoint{"2001:db8::25", 25};  // port default 25
+    EXPECT_EQ(r.config->inbound[0], expected);
+    EXPECT_EQ(expected.deliver_tls, TlsMode::starttls);
+    EXPECT_EQ(expected.unreachable_alert, 1h);
+    EXPECT_TRUE(expected.deliver_fingerprint.empty());
+    EXPECT_FALSE(expected.any_recipient);
+}
+
+TEST(ConfigLoad, RecipientsAreLowerCased) {
+    auto r = load(with_inbound("[[inbound]]\ndomain = \"EXAMPLE.org\"\n"
+                               "recipients = [\"Alice\", \"BOB@EXAMPLE.ORG\", \"Carol@example.org\"]\n"
+                               "deliver_to = \"home.example\"\n"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config->inbound[0].recipients,
+              (std::vector<std::string>{"alice", "bob@example.org", "carol@example.org"}));
+}
+
+TEST(ConfigLoad, MxListenerDefaultName) {
+    auto r = load(std::string(kMinimal) + R"([[listener]]
+address = "0.0.0.0:25"
+kind = "mx"
+[[listener]]
+address = "[::]:2525"
+kind = "mx"
+tls = "starttls"
+[[listener]]
+name = "inbound"
+address = "192.0.2.1:25"
+kind = "mx"
+[[listener]]
+address = "0.0.0.0:587"
+kind = "submission"
+[[inbound]]
+domain = "example.org"
+any_recipient = true
+deliver_to = "home.example"
+)");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& l = r.config->listeners;
+    ASSERT_EQ(l.size(), 5u);
+    EXPECT_EQ(l[0].name, "starttls-2587");  // kMinimal's, submission by default
+    EXPECT_EQ(l[1].name, "mx-25");
+    EXPECT_EQ(l[2].name, "mx-2525");
+    EXPECT_EQ(l[3].name, "inbound");        // a name given is kept
+    EXPECT_EQ(l[4].name, "starttls-587");
+    EXPECT_EQ(l[4].kind, ListenerKind::submission);
+}
+
+// Pasted from openssl (colons, upper case), or bare hex, with or without "sha256:": one
+// stored form.
+TEST(ConfigLoad, FingerprintIsNormalized) {
+    const std::string colons = kFingerprintColons;
+    std::string upper_hex = kFingerprintHex;
+    for (char& ch : upper_hex) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::string forms[] = {colons,
+                                 kFingerprintHex,
+                                 upper_hex,
+                                 "sha256:" + colons,
+                                 "SHA256:" + std::string(kFingerprintHex),
+                                 "3af2:0c5e91" + std::string(kFingerprintHex).substr(10)};  // colons at some pairs
+    for (const std::string& form : forms) {
+        auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\n"
+                                   "deliver_to = \"home.example\"\ndeliver_fingerprint = \"" + form + "\"\n"));
+        ASSERT_TRUE(r.ok()) << form << "\n" << dump(r);
+        EXPECT_EQ(r.config->inbound[0].deliver_fingerprint, kFingerprintHex) << form;
+    }
+}
+
+TEST(ConfigLoadError, FingerprintShowsTheExpectedForm) {
+    const std::string hex = kFingerprintHex;
+    const std::string colons = kFingerprintColons;
+    const std::string bad[] = {
+        "",
+        hex.substr(1),                                   // 63 digits
+        hex + "0",                                       // 65 digits
+        colons.substr(0, colons.size() - 3),             // 31 pairs
+        "3:AF2" + colons.substr(5),                      // a colon inside a pair
+        ":" + colons,                                    // leading colon
+        colons + ":",                                    // trailing colon
+        "3A::F2" + colons.substr(5),                     // two colons
+        "g" + hex.substr(1),                             // not hex
+        "sha1:" + hex,                                   // another algorithm
+        "SHA256 Fingerprint=" + colons,                  // the whole openssl line
+        "3A F2" + colons.substr(5),                      // spaces
+    };
+    for (const std::string& text : bad) {
+        auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\n"
+                                   "deliver_to = \"home.example\"\ndeliver_fingerprint = \"" + text + "\"\n"));
+        ASSERT_EQ(r.errors.size(), 1u) << text << "\n" << dump(r);
+        const ConfigError& e = r.errors[0];
+        EXPECT_EQ(e.key, "inbound[0].deliver_fingerprint") << text;
+        EXPECT_EQ(e.line, kMinimalLines + kMxListenerLines + 5) << text;
+        EXPECT_EQ(e.column, 23u) << text;
+        EXPECT_EQ(e.message,
+                  "invalid fingerprint \"" + text +
+                      "\"; expected the SHA-256 fingerprint of deliver_to's certificate: 64 hex digits, "
+                      "optionally with colons between byte pairs and a \"sha256:\" prefix, such as "
+                      "\"sha256:3A:F2:...:9C\" (the part after \"Fingerprint=\" of openssl x509 -noout "
+                      "-fingerprint -sha256 -in cert.pem)");
+    }
+}
+
+TEST(ConfigFindInbound, ExactCaseInsensitive) {
+    auto r = load(with_inbound(R"([[inbound]]
+domain = "example.org"
+any_recipient = true
+deliver_to = "home.example"
+[[inbound]]
+domain = "sub.example.org"
+recipients = ["alice"]
+deliver_to = "home.example"
+)"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const Config& c = *r.config;
+    EXPECT_EQ(c.find_inbound("example.org"), &c.inbound[0]);
+    EXPECT_EQ(c.find_inbound("EXAMPLE.Org."), &c.inbound[0]);
+    EXPECT_EQ(c.find_inbound("sub.example.org"), &c.inbound[1]);
+    EXPECT_EQ(c.find_inbound("other.example.org"), nullptr);  // no parent matching
+    EXPECT_EQ(c.find_inbound("example.com"), nullptr);
+    EXPECT_EQ(c.find_inbound(""), nullptr);
+}
+
+TEST(ConfigLoadError, InboundMistakesAreAllReported) {
+    auto r = load(with_inbound("[[inbound]]\nrecipients = [\"alice\", \"\"]\n"));
+    std::vector<std::string> got;
+    for (const auto& e : r.errors) got.push_back(e.key);
+    EXPECT_EQ(got, (std::vector<std::string>{"inbound[0].domain", "inbound[0].deliver_to",
+                                             "inbound[0].recipients[1]"}))
+        << dump(r);
 }
 
 // ---- find_domain ---------------------------------------------------------------------------------
@@ -487,10 +680,145 @@ INSTANTIATE_TEST_SUITE_P(
                   "[queue]\nmax_lifetime = \"10d\"\n[[domain]]\nname = \"example.com\"\n"
                   "retire_after = \"12d\"\n",
                   5, 16, "domain[0].retire_after", "(10d + 7d = 17d)"},
+        // listener kind and [[inbound]] together
+        ErrorCase{"BadListenerKind", "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"inbound\"\n", 3, 8,
+                  "listener[1].kind", "invalid value \"inbound\"; expected one of \"submission\" or \"mx\""},
+        ErrorCase{"MxListenerNeedsStarttls",
+                  "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\ntls = \"implicit\"\n[[inbound]]\n"
+                  "domain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n",
+                  4, 7, "listener[1].tls",
+                  "kind = \"mx\" needs tls = \"starttls\": servers delivering to an MX connect in plaintext and "
+                  "upgrade with STARTTLS; none would speak implicit TLS to it"},
+        ErrorCase{"MxListenerWithoutInbound", "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\n", 3, 8,
+                  "listener[1].kind",
+                  "no [[inbound]] table says which domain and recipients this listener receives mail for, so it "
+                  "would refuse every recipient; add one (such as domain = \"example.com\", recipients = "
+                  "[\"alice\"], deliver_to = \"home.example.com:25\")"},
+        ErrorCase{"InboundWithoutMxListener",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n",
+                  1, 1, "inbound",
+                  "no listener with kind = \"mx\" receives its mail; add one, such as address = \"0.0.0.0:25\" "
+                  "with kind = \"mx\""},
+        ErrorCase{"InboundMustBeArrayOfTables", "[inbound]\ndomain = \"example.org\"\n", 1, 1, "inbound",
+                  "expected an array of tables ([[inbound]]), found a table ([inbound])"},
         ErrorCase{"DuplicateDomain",
                   "[[domain]]\nname = \"example.com\"\n[[domain]]\nname = \"Example.com.\"\n", 4, 8,
                   "domain[1].name",
                   "duplicate domain \"example.com\"; first defined at line 9 (domain[0].name)"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+// A snippet appended to kMinimal + kMxListener that must give exactly one error; `line` is
+// relative to the snippet.
+class ConfigInboundError : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ConfigInboundError, OneLocatedError) {
+    const ErrorCase& c = GetParam();
+    auto r = load(with_inbound(c.snippet));
+    ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+    EXPECT_FALSE(r.config);
+    const ConfigError& e = r.errors[0];
+    EXPECT_EQ(e.file, "test.toml");
+    EXPECT_EQ(e.line, kMinimalLines + kMxListenerLines + c.line) << e.to_string();
+    EXPECT_EQ(e.column, c.column) << e.to_string();
+    EXPECT_EQ(e.key, c.key) << e.to_string();
+    EXPECT_THAT(e.message, HasSubstr(c.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, ConfigInboundError,
+    ::testing::Values(
+        ErrorCase{"DomainRequired", "[[inbound]]\nrecipients = [\"alice\"]\ndeliver_to = \"home.example\"\n", 1, 1,
+                  "inbound[0].domain",
+                  "missing required key \"domain\" (the domain this relay receives mail for, such as "
+                  "\"example.org\")"},
+        ErrorCase{"BadDomain",
+                  "[[inbound]]\ndomain = \"exa mple.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n",
+                  2, 10, "inbound[0].domain", "invalid domain name \"exa mple.org\"; such as \"example.org\""},
+        ErrorCase{"DeliverToRequired", "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\n", 1, 1,
+                  "inbound[0].deliver_to",
+                  "missing required key \"deliver_to\" (the home server this domain's mail is forwarded to, "
+                  "such as \"mail.home.example:25\")"},
+        ErrorCase{"BadDeliverTo",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example:0\"\n",
+                  4, 14, "inbound[0].deliver_to", "the port must be a number from 1 to 65535"},
+        ErrorCase{"BadDeliverTls",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                  "deliver_tls = \"tls\"\n",
+                  5, 15, "inbound[0].deliver_tls", "expected one of \"starttls\" or \"implicit\""},
+        ErrorCase{"NoRecipients", "[[inbound]]\ndomain = \"example.org\"\ndeliver_to = \"home.example\"\n", 1, 1,
+                  "inbound[0]",
+                  "this [[inbound]] would accept no recipient: set recipients (such as [\"alice\", \"bob\"]), "
+                  "recipients_file, or any_recipient = true"},
+        ErrorCase{"AnyRecipientFalseAcceptsNone",
+                  "[[inbound]]\ndomain = \"example.org\"\ndeliver_to = \"home.example\"\nany_recipient = false\n",
+                  1, 1, "inbound[0]", "would accept no recipient"},
+        ErrorCase{"EmptyRecipientsAcceptNone",
+                  "[[inbound]]\ndomain = \"example.org\"\ndeliver_to = \"home.example\"\nrecipients = []\n", 1, 1,
+                  "inbound[0]", "would accept no recipient"},
+        ErrorCase{"RecipientAtAnotherDomain",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"alice\", \"Bob@Example.net\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 24, "inbound[0].recipients[1]",
+                  "recipient \"bob@example.net\" is not at this entry's domain \"example.org\"; write the local "
+                  "part alone (\"bob\") or give \"example.net\" its own [[inbound]]"},
+        ErrorCase{"EmptyRecipient",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"\"]\ndeliver_to = \"home.example\"\n", 3,
+                  15, "inbound[0].recipients[0]",
+                  "empty recipient; write a local part such as \"alice\" or an address such as "
+                  "\"alice@example.org\""},
+        ErrorCase{"RecipientWithSpace",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"alice smith\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 15, "inbound[0].recipients[0]",
+                  "invalid recipient \"alice smith\": no spaces, control characters, \"<\" or \">\""},
+        ErrorCase{"RecipientInAngleBrackets",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"<alice@example.org>\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 15, "inbound[0].recipients[0]", "invalid recipient \"<alice@example.org>\""},
+        ErrorCase{"RecipientWithoutLocalPart",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"@example.org\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 15, "inbound[0].recipients[0]", "nothing before \"@\""},
+        ErrorCase{"RecipientWithTwoAts",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"a@b@example.org\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 15, "inbound[0].recipients[0]", "more than one \"@\""},
+        ErrorCase{"RecipientLocalPartTooLong",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = "
+                  "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 15, "inbound[0].recipients[0]", "a local part is at most 64 octets"},
+        ErrorCase{"RecipientNotAString",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = [\"alice\", 7]\ndeliver_to = \"home.example\"\n",
+                  3, 24, "inbound[0].recipients[1]",
+                  "expected a recipient (a string such as \"alice\" or \"alice@example.org\"), found an integer"},
+        ErrorCase{"RecipientsNotAnArray",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients = \"alice\"\ndeliver_to = \"home.example\"\n",
+                  3, 14, "inbound[0].recipients", "expected an array of recipients"},
+        ErrorCase{"EmptyRecipientsFile",
+                  "[[inbound]]\ndomain = \"example.org\"\nrecipients_file = \"\"\ndeliver_to = \"home.example\"\n",
+                  3, 19, "inbound[0].recipients_file", "expected a path, found an empty string"},
+        ErrorCase{"AnyRecipientNotBool",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = \"yes\"\nrecipients = [\"a\"]\n"
+                  "deliver_to = \"home.example\"\n",
+                  3, 17, "inbound[0].any_recipient", "expected a boolean"},
+        ErrorCase{"ZeroUnreachableAlert",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                  "unreachable_alert = \"0\"\n",
+                  5, 21, "inbound[0].unreachable_alert", "must be greater than 0"},
+        ErrorCase{"BadUnreachableAlert",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                  "unreachable_alert = \"1 hour\"\n",
+                  5, 21, "inbound[0].unreachable_alert", "invalid duration \"1 hour\""},
+        ErrorCase{"UnknownKeySuggests",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                  "deliver_tsl = \"implicit\"\n",
+                  5, 1, "inbound[0].deliver_tsl", "unknown key \"deliver_tsl\"; did you mean \"deliver_tls\"?"},
+        ErrorCase{"DuplicateDomain",
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                  "[[inbound]]\ndomain = \"Example.ORG.\"\nrecipients = [\"alice\"]\ndeliver_to = \"other.example\"\n",
+                  6, 10, "inbound[1].domain",
+                  "duplicate [[inbound]] for \"example.org\"; first defined at line 12 (inbound[0].domain)"}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // Keys of the tables kMinimal already has are tested with whole files.
@@ -594,6 +922,21 @@ INSTANTIATE_TEST_SUITE_P(
                  {"test.toml:3:1: listener[1].name: listener name \"starttls-587\" is already used "
                   "by listener[0] (line 1); give each listener a distinct name (it labels logs and "
                   "metrics)"}},
+        FileCase{"MxListenerWithEmptyInbound",
+                 "inbound = []\n[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\n[tls]\ncert = \"/c\"\n"
+                 "key = \"/k\"\n[auth]\nusers_file = \"/u\"\n",
+                 {"test.toml:4:8: listener[0].kind: no [[inbound]] table says which domain and recipients this "
+                  "listener receives mail for, so it would refuse every recipient; add one (such as domain = "
+                  "\"example.com\", recipients = [\"alice\"], deliver_to = \"home.example.com:25\")"}},
+        FileCase{"TwoMxListenersWithoutInbound",
+                 "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\n[[listener]]\naddress = \"[::]:2525\"\n"
+                 "kind = \"mx\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\n[auth]\nusers_file = \"/u\"\n",
+                 {"test.toml:3:8: listener[0].kind: no [[inbound]] table says which domain and recipients this "
+                  "listener receives mail for, so it would refuse every recipient; add one (such as domain = "
+                  "\"example.com\", recipients = [\"alice\"], deliver_to = \"home.example.com:25\")",
+                  "test.toml:6:8: listener[1].kind: no [[inbound]] table says which domain and recipients this "
+                  "listener receives mail for, so it would refuse every recipient; add one (such as domain = "
+                  "\"example.com\", recipients = [\"alice\"], deliver_to = \"home.example.com:25\")"}},
         FileCase{"TableExpected",
                  "keys = \"/var/lib/signpost/keys\"\n[[listener]]\naddress = \"127.0.0.1:587\"\n"
                  "[tls]\ncert = \"/c\"\nkey = \"/k\"\n[auth]\nusers_file = \"/u\"\n",
@@ -636,7 +979,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "stay published while messages signed with it may still be delivered and "
                   "verified",
                   "test.toml:8:1: listener[0].port: unknown key \"port\"; known keys: name, "
-                  "address, tls"}}),
+                  "address, tls, kind"}}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // The promise: a file with three mistakes in different places gives exactly three errors,

@@ -68,8 +68,13 @@ TEST(ConfigExample, LoadsWithoutErrors) {
     ASSERT_TRUE(r.ok()) << dump(r);
     const Config& c = *r.config;
     EXPECT_EQ(c.server.hostname, "mail.example.com");
-    ASSERT_EQ(c.listeners.size(), 2u);
+    ASSERT_EQ(c.listeners.size(), 3u);
+    EXPECT_EQ(c.listeners[2].kind, ListenerKind::mx);
     ASSERT_EQ(c.domains.size(), 1u);
+    ASSERT_EQ(c.inbound.size(), 1u);
+    EXPECT_EQ(c.inbound[0].domain, "example.com");
+    EXPECT_EQ(c.inbound[0].deliver_fingerprint,
+              "3af20c5e91d47b28660fe1b34c95d8721a6ec04f83b925d7e6185ca43f709bc1");
     EXPECT_EQ(c.domains[0].name, "example.com");
     EXPECT_EQ(c.tls.key, "/etc/signpost/tls/privkey.pem");
     EXPECT_EQ(c.keys.dir, "/var/lib/signpost/keys");
@@ -97,6 +102,10 @@ TEST(ConfigExample, ShowsTheDefaults) {
     EXPECT_EQ(c.dns.timeout, DnsConfig{}.timeout);
     EXPECT_EQ(c.delivery.mode, DeliveryMode::mx);
     EXPECT_EQ(c.delivery.mx_port, 25);
+    EXPECT_EQ(c.listeners[0].kind, ListenerConfig{}.kind);
+    EXPECT_EQ(c.inbound[0].deliver_tls, InboundConfig{}.deliver_tls);
+    EXPECT_EQ(c.inbound[0].any_recipient, InboundConfig{}.any_recipient);
+    EXPECT_EQ(c.inbound[0].unreachable_alert, InboundConfig{}.unreachable_alert);
 }
 
 TEST(ConfigExample, MentionsEveryKey) {
@@ -125,6 +134,7 @@ TEST(ConfigToToml, MinimalRoundTripsWithDefaultsWritten) {
     EXPECT_THAT(text, HasSubstr("retire_after = \"12d\"\n"));
     EXPECT_THAT(text, HasSubstr("cache_dir = \"/var/spool/signpost/mta-sts\"\n"));
     EXPECT_THAT(text, HasSubstr("name = \"starttls-2587\"\n"));
+    EXPECT_THAT(text, HasSubstr("tls = \"starttls\"\nkind = \"submission\"\n"));
     EXPECT_THAT(text, HasSubstr("retry = [\"5m\", \"10m\", \"20m\", \"40m\", \"1h\"]\n"));
     EXPECT_THAT(text, HasSubstr("canonicalization = \"relaxed/relaxed\"\n"));
     expect_round_trip(*r.config);
@@ -192,6 +202,42 @@ format = "json"
 )");
     ASSERT_TRUE(r.ok()) << dump(r);
     EXPECT_EQ(r.config->domains[0].body_canon, Canonicalization::simple);
+    expect_round_trip(*r.config);
+}
+
+TEST(ConfigToToml, InboundRoundTripsWithEveryKey) {
+    auto r = test::load(std::string(kMinimal) + R"(
+[[listener]]
+address = "[::]:25"
+kind = "mx"
+[[inbound]]
+domain = "Example.org"
+recipients = ["Alice", "bob@example.org", "a\"quote"]
+recipients_file = "/etc/signpost/recipients file"
+any_recipient = true
+deliver_to = "[2001:db8::1]:465"
+deliver_tls = "implicit"
+deliver_credentials_file = "relative/creds"
+deliver_fingerprint = "SHA256:3A:F2:0C:5E:91:D4:7B:28:66:0F:E1:B3:4C:95:D8:72:1A:6E:C0:4F:83:B9:25:D7:E6:18:5C:A4:3F:70:9B:C1"
+unreachable_alert = "90m"
+[[inbound]]
+domain = "example.net"
+recipients_file = "net-recipients"
+deliver_to = "home.example.net"
+)");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    std::string text = to_toml(*r.config);
+    EXPECT_THAT(text, HasSubstr("[[listener]]\nname = \"mx-25\"\naddress = \"[::]:25\"\ntls = \"starttls\"\n"
+                                "kind = \"mx\"\n"));
+    EXPECT_THAT(text, HasSubstr("recipients = [\"alice\", \"bob@example.org\", \"a\\\"quote\"]\n"));
+    EXPECT_THAT(text, HasSubstr(
+                          "deliver_fingerprint = \"3af20c5e91d47b28660fe1b34c95d8721a6ec04f83b925d7e6185ca43f709bc1\"\n"
+                          "unreachable_alert = \"90m\"\n"));
+    // The second table's unset keys, as comments and defaults.
+    EXPECT_THAT(text, HasSubstr("recipients = []\nrecipients_file = \"net-recipients\"\nany_recipient = false\n"
+                                "deliver_to = \"home.example.net:25\"\ndeliver_tls = \"starttls\"\n"
+                                "# deliver_credentials_file is not set\n# deliver_fingerprint is not set"));
+    EXPECT_THAT(text, HasSubstr("unreachable_alert = \"1h\"\n"));
     expect_round_trip(*r.config);
 }
 

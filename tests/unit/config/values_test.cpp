@@ -213,6 +213,8 @@ TEST(ConfigEndpoint, Forwarders) {
 TEST(ConfigEnums, ToString) {
     EXPECT_EQ(to_string(TlsMode::starttls), "starttls");
     EXPECT_EQ(to_string(TlsMode::implicit), "implicit");
+    EXPECT_EQ(to_string(ListenerKind::submission), "submission");
+    EXPECT_EQ(to_string(ListenerKind::mx), "mx");
     EXPECT_EQ(to_string(TlsVersion::tls1_2), "1.2");
     EXPECT_EQ(to_string(TlsVersion::tls1_3), "1.3");
     EXPECT_EQ(to_string(DkimAlgorithm::ed25519), "ed25519");
