@@ -263,8 +263,10 @@ Step ServerProtocol::on_ehlo(std::string_view arg, bool esmtp) {
                "ENHANCEDSTATUSCODES",                                  // RFC 2034
                "CHUNKING"};                                            // RFC 3030
     if (options_.starttls_offered && !options_.tls_active) r.lines.push_back("STARTTLS");  // RFC 3207
-    if (options_.tls_active) r.lines.push_back("AUTH PLAIN LOGIN");  // RFC 4954; never in clear
-    if (options_.tls_active) r.lines.push_back("REQUIRETLS");        // RFC 8689 §4: only inside TLS
+    if (options_.tls_active && options_.require_auth) {
+        r.lines.push_back("AUTH PLAIN LOGIN");  // RFC 4954; never in clear
+        r.lines.push_back("REQUIRETLS");        // RFC 8689 §4: only inside TLS
+    }
     return progress(std::move(r));
 }
 
@@ -312,7 +314,7 @@ Step ServerProtocol::on_vrfy(std::string_view arg) {
 // MAIL FROM:<reverse-path> [SP Mail-parameters] (RFC 5321 §4.1.1.2).
 Step ServerProtocol::on_mail(std::string_view arg) {
     if (state_ == State::fresh) return bad(send_ehlo_first());
-    if (!authenticated()) return bad(auth_required());
+    if (!may_transact()) return bad(auth_required());
     if (state_ != State::greeted) return bad(bad_sequence("Nested MAIL command"));
     const auto split = split_path_argument(arg, "FROM:");
     if (!split) return bad(argument_reply(static_cast<Errc>(split.error().value()), true));
@@ -328,6 +330,9 @@ Step ServerProtocol::on_mail(std::string_view arg) {
     }
     if (params.size && *params.size > options_.max_message_size) return neutral(too_big());  // RFC 1870 §6.1
     if (address->non_ascii && !params.smtputf8) return bad(non_ascii());  // RFC 6531 §3.5
+    // REQUIRETLS is not offered on an MX listener: an unknown parameter there (RFC 5321 §4.1.1.11).
+    if (params.requiretls && !options_.require_auth)
+        return bad(make_reply(555, "5.5.4", "REQUIRETLS not supported on this port"));
     // RFC 8689 §4.1: REQUIRETLS is offered only inside TLS, and so accepted only there.
     if (params.requiretls && !options_.tls_active)
         return bad(make_reply(530, "5.7.10", "REQUIRETLS needs a TLS session: use STARTTLS first"));
@@ -348,7 +353,7 @@ Step ServerProtocol::on_mail(std::string_view arg) {
 // RCPT TO:<forward-path> (RFC 5321 §4.1.1.3).
 Step ServerProtocol::on_rcpt(std::string_view arg) {
     if (state_ == State::fresh) return bad(send_ehlo_first());
-    if (!authenticated()) return bad(auth_required());
+    if (!may_transact()) return bad(auth_required());
     if (state_ == State::greeted) return bad(bad_sequence("Need MAIL before RCPT"));
     if (state_ == State::bdat) return bad(bad_sequence("RCPT not allowed after BDAT"));
     const auto split = split_path_argument(arg, "TO:");
@@ -375,7 +380,7 @@ Step ServerProtocol::on_rcpt(std::string_view arg) {
 // DATA (RFC 5321 §4.1.1.4): the body is read by DataReader in the I/O layer.
 Step ServerProtocol::on_data(std::string_view arg) {
     if (state_ == State::fresh) return bad(send_ehlo_first());
-    if (!authenticated()) return bad(auth_required());
+    if (!may_transact()) return bad(auth_required());
     if (!arg.empty()) return bad(syntax("Syntax: DATA"));
     if (state_ == State::greeted) return bad(bad_sequence("Need MAIL command"));
     if (state_ == State::mail) return bad(bad_sequence("No valid recipients"));
@@ -401,7 +406,7 @@ Step ServerProtocol::on_bdat(std::string_view arg) {
     std::optional<Reply> refusal;
     if (state_ == State::fresh || !esmtp_) {
         refusal = send_ehlo_first();
-    } else if (!authenticated()) {
+    } else if (!may_transact()) {
         refusal = auth_required();
     } else if (!parsed) {
         refusal = syntax("Syntax: BDAT chunk-size [LAST]");
@@ -462,6 +467,8 @@ Step ServerProtocol::on_message_end(const MessageOutcome& outcome) {
 // --- AUTH (RFC 4954), PLAIN (RFC 4616) and LOGIN ------------------------------------------
 
 Step ServerProtocol::on_auth(std::string_view arg) {
+    // An MX listener has no AUTH: the command is unknown here (RFC 4954 §3 is an extension).
+    if (!options_.require_auth) return bad(make_reply(502, "5.5.1", "AUTH not available on this port"));
     // RFC 4954 §4 / DESIGN.md: never before TLS. 538 per RFC 4954 §6.
     if (!options_.tls_active) {
         return bad(make_reply(538, "5.7.11", "Encryption required for requested authentication mechanism"));

@@ -10,6 +10,8 @@
 //
 // What it deliberately does not do: VRFY/EXPN disclose nothing (252); no TURN/ETRN; no
 // AUTH before TLS, no MAIL/RCPT before AUTH (530 5.7.0): Signpost is never an open relay.
+// On an MX listener (ServerOptions::require_auth = false) there is no AUTH at all and the
+// Policy alone decides which recipients are accepted (those of [[inbound]] domains).
 //
 // Untrusted input: every byte from the client. Lines are at most 512 octets (RFC 5321
 // §4.5.3.1.4, command line) — the reader enforces it and calls on_line_too_long();
@@ -87,6 +89,11 @@ struct ServerOptions {
     std::uint32_t max_recipients = 100;   // beyond it: 452 4.5.3 (RFC 5321 §4.5.3.1.8)
     std::uint32_t max_auth_failures = 5;  // then 421 4.7.0 and close
     std::uint32_t max_bad_commands = 3;   // consecutive unknown/bad commands, then 421
+    // Submission (true): AUTH is offered inside TLS and required before MAIL. An MX
+    // listener (false): no AUTH (502 5.5.1), mail from anyone, recipients checked by the
+    // Policy; REQUIRETLS is not offered (the next hop is the home server, not a policy
+    // domain).
+    bool require_auth = true;
 };
 
 // What the I/O layer must do after a call. Replies are always sent first (in order).
@@ -194,6 +201,8 @@ public:
     std::uint64_t transaction() const { return transaction_; }
     const std::string& user() const { return user_; }  // "" until authenticated
     bool authenticated() const { return !user_.empty(); }
+    // MAIL, RCPT, DATA and BDAT may be used: authenticated, or no AUTH on this listener.
+    bool may_transact() const { return authenticated() || !options_.require_auth; }
     bool tls_active() const { return options_.tls_active; }
     const std::string& client_name() const { return helo_; }  // from EHLO/HELO
     bool esmtp() const { return esmtp_; }

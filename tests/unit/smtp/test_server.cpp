@@ -914,3 +914,56 @@ TEST(Server, OutOfOrderCallsThrow) {
 }
 
 }  // namespace
+
+// --- an MX listener (require_auth = false) -------------------------------------------------
+
+ServerOptions mx_options(bool tls) {
+    ServerOptions o = options(tls);
+    o.require_auth = false;
+    return o;
+}
+
+TEST(ServerMx, NoAuthOfferedOrAccepted) {
+    const std::string common =
+        "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 25000000\r\n250-8BITMIME\r\n"
+        "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250";
+    Session s(mx_options(false));
+    EXPECT_EQ(s.say("EHLO sender.example"), common + "-CHUNKING\r\n250 STARTTLS\r\n");
+    ASSERT_EQ(s.line("STARTTLS").next, Next::start_tls);
+    s.p.on_tls_started();
+    // Neither AUTH nor REQUIRETLS inside TLS either.
+    EXPECT_EQ(s.say("EHLO sender.example"), common + " CHUNKING\r\n");
+    EXPECT_EQ(s.say("AUTH PLAIN " + plain("", "alice", "secret")), "502 5.5.1 AUTH not available on this port\r\n");
+    EXPECT_FALSE(s.p.authenticated());
+}
+
+TEST(ServerMx, TransactionWithoutAuthAndPolicyDecidesRecipients) {
+    Session s(mx_options(false));  // plaintext: STARTTLS is offered, not required on port 25
+    s.ehlo();
+    EXPECT_EQ(s.say("MAIL FROM:<someone@sender.example>"), "250 2.1.0 Sender ok\r\n");
+    EXPECT_EQ(s.say("RCPT TO:<denied@home.example>"), "550 5.7.1 Recipient refused\r\n");
+    EXPECT_EQ(s.say("RCPT TO:<alice@home.example>"), "250 2.1.5 Recipient ok\r\n");
+    ASSERT_EQ(s.policy.recipients.size(), 2u);
+    EXPECT_EQ(s.policy.recipients[1], "|alice@home.example");  // no user on an MX listener
+    EXPECT_EQ(s.policy.senders.back(), "|someone@sender.example");
+    const Step d = s.line("DATA");
+    EXPECT_EQ(d.next, Next::read_data);
+    EXPECT_EQ(wire(s.p.on_message_end({make_reply(250, "2.0.0", "Ok: queued as X")})), "250 2.0.0 Ok: queued as X\r\n");
+    // The null reverse-path (bounces to our users) is mail like any other here.
+    EXPECT_EQ(s.say("MAIL FROM:<>"), "250 2.1.0 Sender ok\r\n");
+    EXPECT_EQ(s.say("RCPT TO:<alice@home.example>"), "250 2.1.5 Recipient ok\r\n");
+    EXPECT_EQ(s.line("BDAT 10 LAST").next, Next::read_bdat);
+}
+
+TEST(ServerMx, RequireTlsParameterRefused) {
+    Session s(mx_options(true));
+    s.ehlo();
+    EXPECT_EQ(s.say("MAIL FROM:<a@sender.example> REQUIRETLS"), "555 5.5.4 REQUIRETLS not supported on this port\r\n");
+    EXPECT_EQ(s.say("MAIL FROM:<a@sender.example>"), "250 2.1.0 Sender ok\r\n");
+}
+
+TEST(ServerMx, SubmissionStillRequiresAuth) {
+    Session s(options(true));
+    s.ehlo();
+    EXPECT_EQ(s.say("MAIL FROM:<a@example.test>"), "530 5.7.0 Authentication required\r\n");
+}
