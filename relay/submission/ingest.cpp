@@ -303,7 +303,7 @@ void Ingest::write(std::string_view bytes) {
 }
 
 void Ingest::end_of_header() {
-    if (header_too_big_) return;
+    if (header_too_big_ || ctx_.inbound) return;
     auto fields = signer::parse_header_block(header_);
     if (!fields) {
         from_problem_ = "the header section is malformed (" + fields.error().message() + ")";
@@ -357,6 +357,8 @@ const char* to_label(Refusal r) noexcept {
         case Refusal::storage: return "storage";
         case Refusal::local_error: return "local_error";
         case Refusal::data_error: return "data_error";
+        case Refusal::unknown_recipient: return "unknown_recipient";
+        case Refusal::relay_denied: return "relay_denied";
     }
     return "local_error";
 }
@@ -382,6 +384,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     if (header_too_big_)
         return refuse(Refusal::size, 552, "5.3.4", "The header section is larger than " + std::to_string(kMaxHeaderBytes / 1024) + " KB",
                       "header too large");
+    if (ctx_.inbound) return finish_inbound(now);
     if (!from_problem_.empty())
         return refuse(Refusal::bad_from, 550, "5.6.0", "Message refused: " + from_problem_ + "; it must have exactly one From address",
                       "bad From");
@@ -461,6 +464,48 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
         r.selectors.push_back(k.s);
         r.key_types.push_back(k.key.type());
     }
+    r.reply = smtp::make_reply(250, "2.0.0", "Ok: queued as " + id);
+    return r;
+}
+
+IngestResult Ingest::finish_inbound(std::chrono::system_clock::time_point now) {
+    if (write_error_) {
+        bool full = write_error_ == std::errc::no_space_on_device;
+        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
+                      "spool write: " + write_error_.message());
+    }
+    const std::string& id = file_->id();
+    // RFC 5321 §4.4: the client's name and address, always (this is not a user's private
+    // submission), and "for" when there is one recipient (naming several would disclose
+    // the others' addresses to each).
+    std::string received = "Received: from " + (ctx_.client_name.empty() ? std::string("unknown") : ctx_.client_name) +
+                           " ([" + ctx_.client_address + "])\r\n\tby " + config_->server.hostname + " (Signpost) with " +
+                           received_protocol(ctx_.esmtp, ctx_.envelope.smtputf8, !ctx_.tls.empty(), false) + " id " + id +
+                           (ctx_.tls.empty() ? "" : "\r\n\t(" + ctx_.tls + ")");
+    if (ctx_.envelope.rcpt_to.size() == 1) received += "\r\n\tfor <" + ctx_.envelope.rcpt_to.front() + ">";
+    received += ";\r\n\t" + queue::rfc5322_date(now) + "\r\n";
+
+    queue::Envelope env;
+    env.mail_from = ctx_.envelope.mail_from;
+    env.set_recipients(ctx_.envelope.rcpt_to);
+    env.client = ctx_.client_address;
+    env.prepend = std::move(received);
+    env.arrival = now;
+    env.size = size_;
+    env.smtputf8 = needs_smtputf8(ctx_.envelope, header_);
+    env.body_8bit = ctx_.envelope.body_8bit;
+    env.tls_required_no = tls_required_no(header_);
+    if (auto ec = file_->commit(env)) {
+        bool full = ec == std::errc::no_space_on_device;
+        file_->abort();
+        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
+                      "spool commit: " + ec.message());
+    }
+    IngestResult r;
+    r.queue_id = id;
+    r.envelope = std::move(env);
     r.reply = smtp::make_reply(250, "2.0.0", "Ok: queued as " + id);
     return r;
 }

@@ -5,7 +5,7 @@
 // (bounded by kMaxHeaderBytes) until its blank line, then every body chunk goes to the
 // spool file and to the signer's streaming body hash at the same time.
 //
-// finish() runs the submission rules and commits:
+// finish() runs the submission rules and commits (inbound mail: see IngestContext::inbound):
 //   - the header From (RFC 5322 §3.6.2) must hold exactly one mailbox (else 550 5.6.0),
 //     which the authenticated user may send as (else 550 5.7.1), whose domain has a
 //     [[domain]] entry (else 550 5.7.1) and an active DKIM key (else 451 4.7.0 naming the
@@ -48,6 +48,10 @@ struct IngestContext {
     std::string tls;             // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS
     bool esmtp = true;
     smtp::Envelope envelope;
+    // Received on an MX listener for an [[inbound]] domain: none of the submission rules,
+    // no fix-ups, no signature; the message is stored as it came, with a Received field
+    // (naming the client always) written before it at delivery.
+    bool inbound = false;
 };
 
 // Why a message (or its MAIL FROM) was refused; the `reason` label.
@@ -60,8 +64,10 @@ enum class Refusal {
     storage,             // spool low on space or full (452 4.3.1)
     local_error,         // spool or signing failure (451)
     data_error,          // DATA/BDAT content refused: bare LF/CR, NUL, long line (550 5.5.2)
+    unknown_recipient,   // MX listener: not an address of an [[inbound]] domain (550 5.1.1)
+    relay_denied,        // MX listener: a domain we are not the MX for (550 5.7.1)
 };
-inline constexpr std::size_t kRefusalCount = 8;
+inline constexpr std::size_t kRefusalCount = 10;
 const char* to_label(Refusal r) noexcept;  // the metric label, e.g. "no_key"
 
 using SenderCheck = std::function<bool(const std::string& user, const std::string& address)>;
@@ -93,6 +99,7 @@ public:
 private:
     void end_of_header();
     void body(std::string_view bytes);
+    IngestResult finish_inbound(std::chrono::system_clock::time_point now);
     IngestResult refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason);
 
     std::shared_ptr<const config::Config> config_;

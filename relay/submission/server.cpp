@@ -16,6 +16,7 @@
 
 #include <random>
 
+#include "relay/inbound/recipients.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
 #include "relay/submission/tls_stream.hpp"
@@ -152,6 +153,41 @@ private:
     SubmissionMetrics* metrics_;
 };
 
+// An MX listener's checks: any sender (SPF and DMARC come with the message's checks),
+// recipients only of [[inbound]] domains that take them, refused at RCPT time so nothing
+// is ever accepted and then bounced.
+class InboundPolicy final : public smtp::Policy {
+public:
+    InboundPolicy(const inbound::RecipientDirectory& recipients, const queue::Spool& spool, SubmissionMetrics* metrics)
+        : recipients_(recipients), spool_(spool), metrics_(metrics) {}
+    std::optional<smtp::Reply> check_sender(const std::string&, const std::string&) override {
+        if (spool_.low_on_space())
+            return refused(Refusal::storage, smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later"));
+        return std::nullopt;
+    }
+    std::optional<smtp::Reply> check_recipient(const std::string&, const std::string& address) override {
+        switch (recipients_.check(address)) {
+            case inbound::RecipientVerdict::accepted: return std::nullopt;
+            case inbound::RecipientVerdict::unknown_user:
+                return refused(Refusal::unknown_recipient,
+                               smtp::make_reply(550, "5.1.1", "<" + address + ">: Recipient address rejected: no such user here"));
+            case inbound::RecipientVerdict::foreign_domain: break;
+        }
+        return refused(Refusal::relay_denied,
+                       smtp::make_reply(550, "5.7.1", "<" + address + ">: Relay access denied (not a domain this server receives mail for)"));
+    }
+
+private:
+    smtp::Reply refused(Refusal why, smtp::Reply reply) {
+        if (metrics_) metrics_->rejected(why);
+        return reply;
+    }
+
+    const inbound::RecipientDirectory& recipients_;
+    const queue::Spool& spool_;
+    SubmissionMetrics* metrics_;
+};
+
 // The SASL mechanism an "AUTH <mechanism> ..." command line names, for the metric label
 // only (the protocol has already checked it; a SASL response line is base64 and never
 // starts with "AUTH "). nullopt for any other line.
@@ -176,6 +212,8 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     Services svc;
     std::mutex mutex;
     std::shared_ptr<asio::ssl::context> tls;  // guarded by mutex
+    // The MX listeners' recipients for the current configuration; guarded by mutex.
+    std::shared_ptr<const inbound::RecipientDirectory> recipients;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::size_t> per_ip;  // guarded by mutex
     // Live sessions, guarded by mutex: called with true to drain, false to cancel.
@@ -193,6 +231,10 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::shared_ptr<const config::Config> config() {
         std::lock_guard lock(mutex);
         return svc.config;
+    }
+    std::shared_ptr<const inbound::RecipientDirectory> recipient_directory() {
+        std::lock_guard lock(mutex);
+        return recipients;
     }
 
     awaitable<void> accept_loop(tcp::acceptor& acceptor, config::ListenerConfig listener);
@@ -386,8 +428,13 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     opt.max_message_size = limits.message_size;
     opt.max_recipients = limits.max_recipients;
     opt.max_auth_failures = cfg->auth.max_failures;
-    SessionPolicy policy(svc.may_send_as, *svc.spool, metrics);
-    smtp::ServerProtocol proto(opt, policy);
+    const bool mx = listener.kind == config::ListenerKind::mx;
+    opt.require_auth = !mx;
+    auto directory = recipient_directory();
+    if (!directory) directory = std::make_shared<const inbound::RecipientDirectory>(cfg->inbound);
+    SessionPolicy submission_policy(svc.may_send_as, *svc.spool, metrics);
+    InboundPolicy inbound_policy(*directory, *svc.spool, metrics);
+    smtp::ServerProtocol proto(opt, mx ? static_cast<smtp::Policy&>(inbound_policy) : submission_policy);
 
     std::unique_ptr<Ingest> ingest;
     auto start_ingest = [&]() {
@@ -400,6 +447,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         ictx.tls = c.transport.tls_description();
         ictx.esmtp = proto.esmtp();
         ictx.envelope = proto.envelope();
+        ictx.inbound = mx;
         if (ec) {
             log->error("spool: cannot create a message file: {}", ec.message());
             return ec;
@@ -450,7 +498,12 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         IngestResult r = ingest->finish(std::chrono::system_clock::now());
         co_await asio::post(executor, asio::use_awaitable);
         ingest.reset();
-        if (!r.queue_id.empty()) {
+        if (!r.queue_id.empty() && mx) {
+            log->info("queued {}: from=<{}> rcpts={} inbound from [{}]", r.queue_id, proto.envelope().mail_from,
+                      proto.envelope().rcpt_to.size(), ip);
+            if (metrics) metrics->accepted();
+            if (svc.queued) svc.queued(std::move(r.envelope));
+        } else if (!r.queue_id.empty()) {
             std::string sels;
             for (const auto& s : r.selectors) sels += (sels.empty() ? "" : ",") + s;
             log->info("queued {}: from=<{}> rcpts={} user={} signed d={} s={}", r.queue_id, proto.envelope().mail_from,
@@ -777,6 +830,9 @@ SubmissionServer::~SubmissionServer() { stop(); }
 void SubmissionServer::start() {
     const auto cfg = impl_->config();
     impl_->tls = make_tls_context(cfg->tls);
+    std::string error;
+    impl_->recipients = inbound::RecipientDirectory::load(*cfg, error);
+    if (!impl_->recipients) throw std::runtime_error("inbound recipients: " + error);
     for (const auto& l : cfg->listeners) {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(l.address.host, ec);
@@ -790,7 +846,8 @@ void SubmissionServer::start() {
         if (ec) throw std::runtime_error("cannot listen on " + l.address.to_string() + " (" + l.name + "): " + ec.message());
         asio::co_spawn(impl_->io, impl_->accept_loop(*acceptor, l), asio::detached);
         impl_->acceptors.push_back(std::move(acceptor));
-        impl_->svc.logger->info("listening on {} ({}, {})", l.address.to_string(), l.name, config::to_string(l.tls));
+        impl_->svc.logger->info("listening on {} ({}, {}{})", l.address.to_string(), l.name, config::to_string(l.tls),
+                                l.kind == config::ListenerKind::mx ? ", mx" : "");
     }
 }
 
@@ -819,7 +876,13 @@ void SubmissionServer::stop() {
 
 void SubmissionServer::set_config(std::shared_ptr<const config::Config> config,
                                   std::shared_ptr<asio::ssl::context> tls) {
+    // The recipients files are read again with the configuration; when one does not read,
+    // the MX listeners keep the recipients they had.
+    std::string error;
+    auto recipients = inbound::RecipientDirectory::load(*config, error);
+    if (!recipients) impl_->svc.logger->error("inbound recipients not reloaded: {}", error);
     std::lock_guard lock(impl_->mutex);
+    if (recipients) impl_->recipients = std::move(recipients);
     impl_->svc.config = std::move(config);
     impl_->tls = std::move(tls);
 }

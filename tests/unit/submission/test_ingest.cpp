@@ -105,7 +105,7 @@ protected:
         ASSERT_TRUE(keys_->reload(config_->domains).empty());
     }
 
-    std::unique_ptr<Ingest> make_ingest(std::string user = "dev") {
+    std::unique_ptr<Ingest> make_ingest(std::string user = "dev", bool inbound = false) {
         std::unique_ptr<queue::IncomingMessage> file;
         EXPECT_FALSE(spool_->begin(file));
         IngestContext ctx;
@@ -114,6 +114,7 @@ protected:
         ctx.client_name = "nas.lan";
         ctx.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256";
         ctx.envelope = envelope_;
+        ctx.inbound = inbound;
         SenderCheck allow = [](const std::string& u, const std::string& a) {
             return u == "dev" && (a.ends_with("example.test") || a.ends_with("parent.test"));
         };
@@ -297,3 +298,37 @@ TEST_F(IngestTest, TheEnvelopeAsksSmtputf8OnlyOfMessagesThatNeedIt) {
 }
 
 }  // namespace
+
+// Mail received on the MX listener: stored exactly as it came (no From rule, no fix-ups,
+// no signature, even for a [[domain]] we sign for), with a Received field naming the
+// client and the one recipient.
+TEST_F(IngestTest, InboundMessageIsStoredUnsignedWithAReceivedFieldOnly) {
+    activate("example.test");
+    const std::string message = "From: a@example.test\r\nFrom: b@elsewhere.example\r\nSubject: two Froms\r\n\r\nbody\r\n";
+    envelope_ = smtp::Envelope{"", {"alice@home.example"}, std::nullopt, false, false};
+    for (std::size_t chunk : {0, 1, 5}) {
+        SCOPED_TRACE("chunk " + std::to_string(chunk));
+        auto ingest = make_ingest("", true);
+        if (chunk == 0) ingest->write(message);
+        else
+            for (std::size_t i = 0; i < message.size(); i += chunk) ingest->write(std::string_view(message).substr(i, chunk));
+        IngestResult r = ingest->finish(std::chrono::system_clock::time_point(std::chrono::seconds(1795437654)));
+        ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
+        EXPECT_TRUE(r.signed_domain.empty());
+        EXPECT_TRUE(r.selectors.empty());
+        EXPECT_EQ(r.envelope.user, "");
+        EXPECT_EQ(r.envelope.mail_from, "");
+        EXPECT_EQ(delivered(r.queue_id),
+                  "Received: from nas.lan ([192.0.2.7])\r\n\tby relay.example.test (Signpost) with ESMTPS id " + r.queue_id +
+                      "\r\n\t(TLSv1.3 TLS_AES_128_GCM_SHA256)\r\n\tfor <alice@home.example>;\r\n\tMon, 23 Nov 2026 12:40:54 +0000\r\n" +
+                      message);
+    }
+    // Several recipients: no "for" (it would show each the others).
+    envelope_.rcpt_to.push_back("bob@home.example");
+    auto ingest = make_ingest("", true);
+    ingest->write(message);
+    IngestResult r = ingest->finish(std::chrono::system_clock::time_point(std::chrono::seconds(1795437654)));
+    ASSERT_EQ(r.reply.code, 250);
+    EXPECT_EQ(delivered(r.queue_id).find("for <"), std::string::npos);
+    EXPECT_EQ(r.envelope.recipients.size(), 2u);
+}
