@@ -23,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 auto tie(const PoolKey& k) {
-    return std::tie(k.endpoint, k.host, k.tls, k.implicit_tls, k.tls_context, k.user, k.helo_name, k.dane);
+    return std::tie(k.endpoint, k.host, k.tls, k.implicit_tls, k.tls_context, k.user, k.helo_name, k.dane, k.pin);
 }
 
 // True when the server sent something or closed while the connection was idle: a healthy

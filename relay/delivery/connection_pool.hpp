@@ -8,10 +8,11 @@
 // drops that connection and connects afresh, and the failed reuse is not an attempt failure.
 //
 // Keying: endpoint, the host name the certificate was checked against (and sent as SNI),
-// the TLS policy, implicit TLS, the TLS context, the AUTH user and our EHLO name. A
-// connection is only ever reused under exactly the key it was opened with, so one opened
-// under "opportunistic" never serves "required_verified", nor one authenticated as A a
-// session for B.
+// the TLS policy, implicit TLS, the TLS context, the certificate pin, the AUTH user and
+// our EHLO name. A connection is only ever reused under exactly the key it was opened
+// with, so one opened under "opportunistic" never serves "required_verified", nor one
+// authenticated as A a session for B, nor one whose certificate matched pin P (or none) a
+// session pinned to another.
 //
 // Bounds and expiry (Limits): a connection carries at most `max_transactions`
 // transactions; it waits idle at most `idle_timeout`, then gets QUIT (the server's own
@@ -91,6 +92,7 @@ struct PoolKey {
     std::string user;                   // AUTH user, "" without credentials
     std::string helo_name;
     std::string dane;  // TlsPolicy::dane: the TLSA records the chain was matched against
+    std::string pin;   // SessionOptions::pinned_sha256 (normalized) the certificate matched
     bool operator<(const PoolKey& o) const;
     bool operator==(const PoolKey& o) const;
 };

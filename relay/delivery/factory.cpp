@@ -6,14 +6,17 @@
 #include <openssl/ssl.h>
 
 #include "relay/delivery/capture.hpp"
+#include "relay/delivery/inbound.hpp"
 #include "relay/delivery/mx.hpp"
 #include "relay/delivery/smarthost.hpp"
 
 namespace signpost::delivery {
+namespace {
 
-std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
-                                          boost::asio::any_io_executor blocking, log::Logger logger,
-                                          std::string& error, DeliveryEvents events) {
+// The deliverer for [delivery] mode alone.
+std::unique_ptr<Deliverer> make_mode_deliverer(const config::Config& config, boost::asio::any_io_executor io,
+                                               boost::asio::any_io_executor blocking, log::Logger logger,
+                                               std::string& error, DeliveryEvents events) {
     switch (config.delivery.mode) {
     case config::DeliveryMode::smarthost:
         try {
@@ -70,6 +73,31 @@ std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::a
     }
     error = "unknown delivery mode";
     return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,
+                                          boost::asio::any_io_executor blocking, log::Logger logger,
+                                          std::string& error, DeliveryEvents events) {
+    auto on_session = events.session;  // the home servers' sessions are counted too
+    auto on_unreachable = std::move(events.inbound_unreachable);
+    auto main = make_mode_deliverer(config, io, std::move(blocking), logger, error, std::move(events));
+    if (!main || config.inbound.empty()) return main;
+    try {
+        InboundOptions options;
+        options.on_unreachable = std::move(on_unreachable);
+        auto make_home = [&](const config::InboundConfig&, std::size_t index) -> std::unique_ptr<Deliverer> {
+            auto home = make_home_server_deliverer(config, index, io, logger);
+            home->on_attempt(on_session);
+            return home;
+        };
+        return std::make_unique<InboundDeliverer>(std::move(main), config.inbound, make_home, std::move(options),
+                                                  std::move(logger));
+    } catch (const std::runtime_error& e) {
+        error = e.what();
+        return nullptr;
+    }
 }
 
 }  // namespace signpost::delivery

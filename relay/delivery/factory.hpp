@@ -5,12 +5,18 @@
 // mx        -> MxDeliverer over the libunbound resolver ([dns]) and, when [mta_sts]
 //              enabled, the MTA-STS policy store; the client TLS context trusts the system
 //              CAs plus [delivery] extra_ca_file.
-// Any construction error (credentials file, CA file, missing smarthost) gives nullptr and
-// `error` naming the key or file.
+// With [[inbound]] entries, that deliverer is wrapped in an InboundDeliverer (inbound.hpp):
+// each inbound domain's recipients go to its home server (deliver_to) through a
+// SmarthostDeliverer of its own, whatever the mode; their sessions are reported to
+// `events.session` too (policy "smarthost").
+// Any construction error (credentials file, CA file, missing smarthost, an inbound entry's
+// deliver_credentials_file or deliver_fingerprint) gives nullptr and `error` naming the key
+// or file ("inbound[N].deliver_credentials_file: ...").
 //
 // Untrusted input: none. Threading: call from the daemon's wiring.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +39,9 @@ struct DeliveryEvents {
     std::function<void(const dns::DnssecProbe&)> dnssec;
     // Mode mx: every session and policy refusal, for TLS reports ([tls_rpt] enabled).
     std::function<void(const tlsrpt::SessionEvent&)> tls_report;
+    // [[inbound]]: (domain, true) when its home server has not been reached for its
+    // unreachable_alert, (domain, false) when it is reached again (inbound.hpp).
+    std::function<void(const std::string&, bool)> inbound_unreachable;
 };
 
 std::unique_ptr<Deliverer> make_deliverer(const config::Config& config, boost::asio::any_io_executor io,

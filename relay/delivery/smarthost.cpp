@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/sinks/null_sink.h>
 
+#include "relay/delivery/cert_pin.hpp"
 #include "relay/delivery/dane_lookup.hpp"
 #include "relay/delivery/results.hpp"
 #include "relay/smtp/sasl.hpp"
@@ -177,6 +178,7 @@ struct SmarthostDeliverer::Impl : std::enable_shared_from_this<SmarthostDelivere
             SessionOptions options = base;
             options.logger = log;
             options.tls = TlsPolicy::dane;
+            options.pinned_sha256.clear();  // DANE decides alone (smarthost.hpp)
             options.tlsa = dane.records;
             options.dane_names = dane.names;
             SessionTarget target{tcp::endpoint(addresses[i], smarthost.port), host};
@@ -288,6 +290,12 @@ SmarthostDeliverer::SmarthostDeliverer(const config::DeliveryConfig& delivery, s
 SmarthostDeliverer::~SmarthostDeliverer() { stop(); }
 
 void SmarthostDeliverer::use_dane(std::shared_ptr<dns::Resolver> resolver) { impl_->dane_resolver = std::move(resolver); }
+
+void SmarthostDeliverer::pin_certificate(const std::string& sha256) {
+    auto pin = normalize_sha256_pin(sha256);
+    if (!pin) throw std::runtime_error("certificate pin: not a SHA-256 fingerprint (64 hex digits)");
+    impl_->base.pinned_sha256 = std::move(*pin);
+}
 
 void SmarthostDeliverer::on_attempt(std::function<void(const SessionAttempt&)> observer) {
     impl_->on_attempt = std::move(observer);

@@ -20,6 +20,9 @@
 //
 // With use_dane(), the host is looked up through the validating resolver instead, and its
 // certificate must match its DNSSEC-signed TLSA records (RFC 7672) instead of a CA.
+// With pin_certificate() (an [[inbound]] home server, inbound.hpp), the certificate must
+// be exactly the pinned one (SHA-256 of its DER) instead of chaining to a CA and matching
+// the host name; a mismatch defers the job (4.7.5, both fingerprints named).
 //
 // Deliberately not done: MX lookup (relay/delivery's MX deliverer).
 //
@@ -65,6 +68,14 @@ public:
     // and usable, with the chain checked against them (dane_lookup.hpp); otherwise the job is
     // deferred (4.7.5). Set before the first deliver().
     void use_dane(std::shared_ptr<dns::Resolver> resolver);
+
+    // Pins the smarthost's certificate: `sha256` is the SHA-256 of its DER encoding, as
+    // cert_pin.hpp's normalize_sha256_pin() accepts it (64 hex digits, ':' pairs allowed,
+    // or 32 raw octets). Every session then checks the pin instead of CAs and the host
+    // name (smtp_session.hpp); STARTTLS or implicit TLS is still required. Throws
+    // std::runtime_error when `sha256` is not such a fingerprint. Set before the first
+    // deliver(); not combined with use_dane() (DANE, when set, decides alone).
+    void pin_certificate(const std::string& sha256);
 
     // Told about every finished job (policy "smarthost", the first recipient's result); set
     // before the first deliver().

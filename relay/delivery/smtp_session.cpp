@@ -24,6 +24,7 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include "relay/dane/dane.hpp"
+#include "relay/delivery/cert_pin.hpp"
 #include "relay/delivery/connection_pool.hpp"
 #include "relay/smtp/client.hpp"
 #include "relay/smtp/sasl.hpp"
@@ -184,6 +185,18 @@ std::vector<std::string> peer_chain(SSL* ssl) {
     return out;
 }
 
+// SHA-256 of the server's leaf certificate (DER) as hex; "" when it sent none.
+std::string leaf_sha256(SSL* ssl) {
+    X509* leaf = SSL_get0_peer_certificate(ssl);
+    if (!leaf) return std::string();
+    unsigned char* der = nullptr;
+    const int len = i2d_X509(leaf, &der);
+    std::string out;
+    if (len > 0 && der) out = sha256_hex(std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
+    OPENSSL_free(der);
+    return out;
+}
+
 log::Logger null_logger() {
     static const log::Logger logger =
         std::make_shared<spdlog::logger>("signpost-null", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -204,6 +217,11 @@ public:
             result.recipients.push_back(std::move(rr));
         }
         decided_.assign(job_.recipients.size(), false);
+        if (!opt_.pinned_sha256.empty()) {
+            auto pin = normalize_sha256_pin(opt_.pinned_sha256);
+            pin_malformed_ = !pin;
+            if (pin) pin_ = std::move(*pin);
+        }
         // Before handshake() may fill in a per-session TLS context.
         key_.endpoint = target_.endpoint;
         key_.host = target_.host;
@@ -212,6 +230,7 @@ public:
         key_.tls_context = opt_.tls_context.get();
         key_.user = opt_.credentials ? opt_.credentials->user : std::string();
         key_.helo_name = opt_.helo_name;
+        key_.pin = pin_;
         if (opt_.tls == TlsPolicy::dane)
             for (const auto& r : opt_.tlsa) key_.dane += dane::to_text(r) + ";";
     }
@@ -366,6 +385,8 @@ private:
     PoolKey key_;
     log::Logger log_;
     std::vector<bool> decided_;
+    std::string pin_;             // SessionOptions::pinned_sha256, normalized; "" = none
+    bool pin_malformed_ = false;  // a pin was given that is not a SHA-256 fingerprint
     smtp::Capabilities caps_;
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
 };
@@ -388,6 +409,12 @@ awaitable<void> Session::run() {
     if (static_cast<std::uint64_t>(st.st_size) < job_.size) {
         decide_rest(Outcome::temporary, 0, "4.3.0",
                     "the message file " + job_.message_file.string() + " is shorter than the message size");
+        co_return;
+    }
+
+    // A pin that cannot be compared must not turn into "no pin" (fail closed).
+    if (pin_malformed_) {
+        decide_rest(Outcome::temporary, 0, "4.3.5", "the pinned certificate fingerprint is not a SHA-256 fingerprint");
         co_return;
     }
 
@@ -531,8 +558,9 @@ awaitable<void> Session::release() {
 
 awaitable<bool> Session::handshake() {
     Conn& c = *conn_;
-    // DANE checks the chain itself after the handshake (relay/dane), never against CAs.
-    const bool verify = opt_.tls == TlsPolicy::required_verified;
+    // DANE checks the chain itself after the handshake (relay/dane), never against CAs; a
+    // pin replaces the CA and name check (checked after the handshake too).
+    const bool verify = opt_.tls == TlsPolicy::required_verified && pin_.empty();
     if (!opt_.tls_context) {
         std::string error;
         opt_.tls_context = make_client_tls_context({}, error);
@@ -588,6 +616,22 @@ awaitable<bool> Session::handshake() {
                           : v == X509_V_OK ? "verified"
                                            : std::string("not verified: ") + X509_verify_cert_error_string(v);
     if (opt_.tls == TlsPolicy::required_encrypted) result.verification = "not checked (DANE: no usable TLSA record)";
+    if (!pin_.empty()) {
+        // Before a single SMTP command goes over this connection.
+        const std::string presented = leaf_sha256(ssl);
+        if (presented != pin_) {
+            // No `?:` over std::string temporaries in coroutines: GCC 12 destroys them twice.
+            std::string text = std::string("TLS certificate of ") + result.remote_host +
+                               " does not match the pinned fingerprint: expected sha256 " + pin_ + ", presented ";
+            if (presented.empty()) text += "no certificate";
+            else text += "sha256 " + presented;
+            log_->warn("{}", text);
+            decide_rest(Outcome::temporary, 0, "4.7.5", text);
+            result.try_next = true;
+            co_return false;
+        }
+        result.verification = std::string("pinned (sha256 ") + pin_ + ")";
+    }
     if (opt_.tls == TlsPolicy::dane) {
         // Before a single SMTP command goes over this connection.
         const dane::Verdict verdict = dane::verify(peer_chain(ssl), opt_.tlsa, opt_.dane_names, std::time(nullptr));

@@ -44,15 +44,22 @@
 //     why, and the next address is tried. No CA store is consulted (RFC 7672 §3.1).
 //   `implicit_tls` starts TLS right after connect instead (smarthost tls = "implicit");
 //   verification follows the policy (required_verified verifies; the others do not).
+//   A pin (SessionOptions::pinned_sha256, an [[inbound]] home server's deliver_fingerprint)
+//   is checked after every handshake, before anything is sent: the SHA-256 of the leaf
+//   certificate's DER must equal it. With required_verified (the smarthost's policy) it
+//   replaces the CA chain and host name check (self-signed is fine); STARTTLS is still
+//   required (4.7.4). A mismatch is temporary 4.7.5 naming the expected and the presented
+//   fingerprint (logged as a warning), and the next address is tried. No pin: nothing
+//   changes.
 //   Bytes the server sent after its 220 to STARTTLS are discarded (RFC 3207 §4.2).
 //
 // Timeouts: RFC 5321 §4.5.3.2 by default, all in SessionTimeouts so tests can shorten
 // them. Every read and write has one; a reply's deadline covers the whole reply.
 //
 // Connection reuse (SessionOptions::pool): a session first asks the pool for an idle
-// connection with its key (endpoint, host, TLS policy, implicit TLS, TLS context, AUTH user,
-// EHLO name) and sends RSET; a failing RSET (error, timeout, not 250) drops that connection
-// and the session connects afresh, deciding nothing about it. After the reply to the end
+// connection with its key (endpoint, host, TLS policy, implicit TLS, TLS context, pin, AUTH
+// user, EHLO name) and sends RSET; a failing RSET (error, timeout, not 250) drops that
+// connection and the session connects afresh, deciding nothing about it. After the reply to the end
 // of data (not 421), with no timeout or stop, the connection goes to the pool instead of
 // QUIT. The capabilities, remote_host, tls and verification of the first session on a
 // connection are kept with it and reported by the sessions that reuse it.
@@ -130,6 +137,11 @@ struct SessionOptions {
     // TLSA base domain first, then the MX host name).
     std::vector<dns::TlsaRecord> tlsa;
     std::vector<std::string> dane_names;
+    // The certificate pin (cert_pin.hpp): "" = none; else the SHA-256 of the server's leaf
+    // certificate (DER) as 64 hex digits (':' pairs and upper case are accepted) or the 32
+    // raw octets. Used with TlsPolicy::required_verified instead of the CA and name check.
+    // A pin that is not a SHA-256 fingerprint fails the session (4.3.5), never unpinned.
+    std::string pinned_sha256;
     SessionTimeouts timeouts;
     log::Logger logger;  // optional; protocol steps at debug level, never AUTH payloads
     // Null: one transaction, then QUIT. Else idle connections are taken from and given to it.
@@ -142,7 +154,8 @@ struct SessionResult {
     std::string local_ip;                     // our address on the connection ("" if none)
     std::string tls;                          // "TLSv1.3 TLS_AES_256_GCM_SHA384" or "none"
     // The certificate check, whatever the policy: "verified" (chain to a trusted CA and the
-    // host name), "not verified: <reason>", "not checked (no host name)"; "" without TLS.
+    // host name), "not verified: <reason>", "not checked (no host name)", "pinned (sha256
+    // <hex>)"; "" without TLS.
     std::string verification;
     // True when the session failed before any recipient got an answer of its own
     // (connection, greeting, EHLO, STARTTLS or certificate trouble, or the connection
