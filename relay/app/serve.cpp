@@ -190,6 +190,17 @@ int serve(const std::filesystem::path& config_path) {
         if (a.testing_violation) testing_failures.Increment();
         if (*a.dane_failure) dane_failures.Add({{"reason", a.dane_failure}}).Increment();
     };
+    // [[inbound]]: 1 while a domain's home server has been unreachable longer than its
+    // unreachable_alert, 0 otherwise (one series per [[inbound]] domain, set at start).
+    auto& inbound_unreachable = prometheus::BuildGauge()
+                                    .Name("signpost_inbound_unreachable")
+                                    .Help("1 while the home server (deliver_to) of an [[inbound]] domain has been "
+                                          "unreachable longer than its unreachable_alert, else 0")
+                                    .Register(metrics->registry());
+    for (const auto& entry : cfg->inbound) inbound_unreachable.Add({{"domain", entry.domain}}).Set(0);
+    events.inbound_unreachable = [&inbound_unreachable](const std::string& domain, bool unreachable) {
+        inbound_unreachable.Add({{"domain", domain}}).Set(unreachable ? 1 : 0);
+    };
     events.mta_sts.fetch = [&sts_fetches](const char* outcome) { sts_fetches.Add({{"outcome", outcome}}).Increment(); };
     events.mta_sts.cached = [&sts_cached](std::size_t n) { sts_cached.Set(static_cast<double>(n)); };
     // [tls_rpt]: what each MX session tells the recipient's TLS report, on disk.
@@ -399,6 +410,24 @@ int serve(const std::filesystem::path& config_path) {
         restart_only(next->keys.dir != started->keys.dir, "[keys] dir");
         restart_only(next->delivery != started->delivery, "[delivery]");
         restart_only(next->routes != started->routes, "[[route]]");
+        // Which recipients an [[inbound]] domain takes applies at once (new sessions). Where
+        // its mail goes is the deliverer's, made at start: when that changed (a domain added
+        // or removed, another deliver_to, ...) the whole [[inbound]] part waits for the
+        // restart, so no session accepts mail for a domain the deliverer does not forward.
+        auto forwarding = [](std::vector<config::InboundConfig> entries) {
+            for (auto& e : entries) {
+                e.recipients.clear();
+                e.recipients_file.clear();
+                e.any_recipient = false;
+            }
+            return entries;
+        };
+        if (forwarding(next->inbound) != forwarding(started->inbound)) {
+            restart_only(true, "[[inbound]]");
+            auto kept = std::make_shared<config::Config>(*next);
+            kept->inbound = started->inbound;
+            next = std::move(kept);
+        }
         restart_only(next->mta_sts != started->mta_sts, "[mta_sts]");
         restart_only(next->dns != started->dns, "[dns]");
         restart_only(next->metrics != started->metrics, "[metrics]");
