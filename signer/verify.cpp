@@ -4,9 +4,10 @@
 #include <botan/base64.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <optional>
-#include <tuple>
+#include <stdexcept>
 
 #include "signer/canon.hpp"
 #include "signer/header.hpp"
@@ -34,17 +35,64 @@ bool ends_with_ci(std::string_view s, std::string_view suffix) {
            header_name_equals(s.substr(s.size() - suffix.size()), suffix);
 }
 
-struct BodyHashCache {
-    std::string_view body;
-    std::vector<std::tuple<Canonicalization, std::optional<std::uint64_t>, BodyHash>> entries;
+// What one signature needs hashed: its c= body algorithm and its l= (absent: the whole body).
+struct BodyKey {
+    Canonicalization canon = Canonicalization::simple;
+    std::optional<std::uint64_t> limit;
 
-    const BodyHash& get(Canonicalization c, std::optional<std::uint64_t> limit) {
-        for (const auto& [canon, lim, hash] : entries) {
-            if (canon == c && lim == limit) return hash;
-        }
-        entries.emplace_back(c, limit, hash_body(body, c, limit));
-        return std::get<2>(entries.back());
+    bool operator==(const BodyKey&) const = default;
+};
+
+// The BodyKey of a signature's tags; nullopt when c= or l= does not parse. Uses the same
+// parsers as Verification::run(), which refuses such a signature (unsupported_canonicalization
+// or syntax_error) before it asks for a body hash: so every signature that reaches the body
+// hash step has a BodyKey, and it is this one.
+std::optional<BodyKey> body_key_of(const std::vector<Tag>& tags) {
+    BodyKey key;
+    if (const auto c = find_tag(tags, "c")) {
+        const auto parsed = parse_c_tag(*c);
+        if (!parsed) return std::nullopt;
+        key.canon = parsed->body;
     }
+    if (const auto l = find_tag(tags, "l")) {
+        key.limit = parse_number(*l);
+        if (!key.limit) return std::nullopt;
+    }
+    return key;
+}
+
+// Body hashes by BodyKey. Two modes: verify() holds the whole body and hashes on demand;
+// StreamVerifier streamed the body through its hashers and adds their results up front —
+// there is no body then, so a key that was not added is a miss (nullopt), never a hash of
+// an empty body.
+class BodyHashCache {
+public:
+    static BodyHashCache of_body(std::string_view body) { return BodyHashCache(body); }
+    static BodyHashCache precomputed() { return BodyHashCache(std::nullopt); }
+
+    void add(const BodyKey& key, const BodyHash& hash) {
+        if (!find(key)) entries_.emplace_back(key, hash);
+    }
+
+    std::optional<BodyHash> get(const BodyKey& key) {
+        if (const BodyHash* found = find(key)) return *found;
+        if (!body_) return std::nullopt;
+        entries_.emplace_back(key, hash_body(*body_, key.canon, key.limit));
+        return entries_.back().second;
+    }
+
+private:
+    explicit BodyHashCache(std::optional<std::string_view> body) : body_(body) {}
+
+    const BodyHash* find(const BodyKey& key) const {
+        for (const auto& [k, hash] : entries_) {
+            if (k == key) return &hash;
+        }
+        return nullptr;
+    }
+
+    std::optional<std::string_view> body_;  // nullopt: precomputed entries only
+    std::vector<std::pair<BodyKey, BodyHash>> entries_;
 };
 
 class Verification {
@@ -233,7 +281,16 @@ SignatureResult Verification::run() {
     }
 
     // --- §6.1.3: body hash, then signature -------------------------------------------------
-    const BodyHash& computed = bodies_.get(canon.body, l);
+    const auto found_hash = bodies_.get(BodyKey{canon.body, l});
+    if (!found_hash) {
+        // Cannot happen: StreamVerifier hashes the body for the BodyKey of every checked
+        // signature whose c= and l= parse (body_key_of), and those that do not were refused
+        // above. Should it happen, say so rather than compare against some other hash.
+        assert(!"StreamVerifier did not hash the body for this signature's c= and l=");
+        return fail(VerifyStatus::temperror, FailReason::body_hash_mismatch,
+                    "internal error: the body was not hashed for this c= and l=");
+    }
+    const BodyHash& computed = *found_hash;
     if (l && *l > computed.canonical_length) {
         return fail(VerifyStatus::fail, FailReason::body_length_exceeded,
                     "l= is larger than the body");
@@ -294,35 +351,146 @@ std::string_view to_string(FailReason r) noexcept {
     return "unknown";
 }
 
+namespace {
+
+bool is_signature_field(const HeaderField& f) {
+    return header_name_equals(f.name, "DKIM-Signature");
+}
+
+SignatureResult not_checked(const HeaderField& f) {
+    SignatureResult r;
+    r.status = VerifyStatus::permerror;
+    r.reason = FailReason::too_many_signatures;
+    r.detail = "more signatures than max_signatures; not checked";
+    if (auto tags = parse_tag_list(f.value)) {
+        r.d = std::string(find_tag(*tags, "d").value_or(""));
+        r.s = std::string(find_tag(*tags, "s").value_or(""));
+        r.a = std::string(find_tag(*tags, "a").value_or(""));
+    }
+    return r;
+}
+
+// The per-message loop shared by verify() and StreamVerifier::finish(): the first
+// max_signatures DKIM-Signature fields are checked, top to bottom; the rest are reported.
+std::vector<SignatureResult> verify_fields(const std::vector<HeaderField>& fields,
+                                           BodyHashCache& bodies, const KeyLookup& lookup,
+                                           std::chrono::system_clock::time_point now,
+                                           const VerifyOptions& options) {
+    const auto now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    std::vector<SignatureResult> results;
+    for (const HeaderField& f : fields) {
+        if (!is_signature_field(f)) continue;
+        if (results.size() >= options.max_signatures) {
+            results.push_back(not_checked(f));
+            continue;
+        }
+        results.push_back(Verification(fields, f, bodies, lookup, now_s, options).run());
+    }
+    return results;
+}
+
+// The fields verify_fields() checks (not the ones it only reports), in order.
+std::vector<const HeaderField*> checked_signatures(const std::vector<HeaderField>& fields,
+                                                   const VerifyOptions& options) {
+    std::vector<const HeaderField*> out;
+    for (const HeaderField& f : fields) {
+        if (out.size() >= options.max_signatures) break;
+        if (is_signature_field(f)) out.push_back(&f);
+    }
+    return out;
+}
+
+}  // namespace
+
 Result<std::vector<SignatureResult>> verify(std::string_view message, const KeyLookup& lookup,
                                             std::chrono::system_clock::time_point now,
                                             const VerifyOptions& options) {
     const MessageParts parts = split_message(message);
     auto fields = parse_header_block(parts.header);
     if (!fields) return fields.error();
-    const auto now_s =
-        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    BodyHashCache bodies = BodyHashCache::of_body(parts.body);
+    return verify_fields(*fields, bodies, lookup, now, options);
+}
 
-    BodyHashCache bodies{parts.body, {}};
-    std::vector<SignatureResult> results;
-    for (const HeaderField& f : *fields) {
-        if (!header_name_equals(f.name, "DKIM-Signature")) continue;
-        if (results.size() >= options.max_signatures) {
-            SignatureResult r;
-            r.status = VerifyStatus::permerror;
-            r.reason = FailReason::too_many_signatures;
-            r.detail = "more signatures than max_signatures; not checked";
-            if (auto tags = parse_tag_list(f.value)) {
-                r.d = std::string(find_tag(*tags, "d").value_or(""));
-                r.s = std::string(find_tag(*tags, "s").value_or(""));
-                r.a = std::string(find_tag(*tags, "a").value_or(""));
-            }
-            results.push_back(std::move(r));
-            continue;
-        }
-        results.push_back(Verification(*fields, f, bodies, lookup, now_s, options).run());
+// --- StreamVerifier ----------------------------------------------------------------------
+
+struct StreamVerifier::Impl {
+    struct Hasher {
+        explicit Hasher(const BodyKey& k) : key(k), hasher(k.canon, k.limit) {}
+        BodyKey key;
+        BodyHasher hasher;
+    };
+
+    // Owned here, on the heap: `fields` point into it, and moving the StreamVerifier moves
+    // only the pointer to this Impl.
+    std::string header;
+    VerifyOptions options;
+    boost::system::error_code parse_error;  // set: the header section does not parse
+    std::vector<HeaderField> fields;
+    std::vector<std::unique_ptr<Hasher>> hashers;  // one per distinct BodyKey
+    std::vector<std::pair<std::string, std::string>> keys;  // keys_needed()
+    bool finished = false;
+};
+
+StreamVerifier::StreamVerifier(std::string header_section, VerifyOptions options)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.header = std::move(header_section);
+    m.options = options;
+    auto fields = parse_header_block(m.header);
+    if (!fields) {
+        m.parse_error = fields.error();
+        return;
     }
-    return results;
+    m.fields = std::move(*fields);
+    for (const HeaderField* f : checked_signatures(m.fields, m.options)) {
+        const auto tags = parse_tag_list(f->value);
+        if (!tags) continue;  // refused as syntax_error before any lookup or body hash
+        if (const auto key = body_key_of(*tags)) {
+            const bool have = std::any_of(m.hashers.begin(), m.hashers.end(),
+                                          [&](const auto& h) { return h->key == *key; });
+            if (!have) m.hashers.push_back(std::make_unique<Impl::Hasher>(*key));
+        }
+        const auto d = find_tag(*tags, "d");
+        const auto s = find_tag(*tags, "s");
+        // Verification refuses a missing or invalid d= or s= before the lookup.
+        if (!d || !s || !is_valid_domain(*d, true) || !is_valid_selector(*s, true)) continue;
+        std::pair<std::string, std::string> pair{std::string(*s), std::string(*d)};
+        if (std::find(m.keys.begin(), m.keys.end(), pair) == m.keys.end()) {
+            m.keys.push_back(std::move(pair));
+        }
+    }
+}
+
+StreamVerifier::~StreamVerifier() = default;
+StreamVerifier::StreamVerifier(StreamVerifier&&) noexcept = default;
+StreamVerifier& StreamVerifier::operator=(StreamVerifier&&) noexcept = default;
+
+void StreamVerifier::body(std::string_view chunk) {
+    if (!impl_) throw std::logic_error("signer::StreamVerifier::body on a moved-from object");
+    if (impl_->finished) throw std::logic_error("signer::StreamVerifier::body after finish");
+    for (auto& h : impl_->hashers) h->hasher.update(chunk);
+}
+
+std::vector<std::pair<std::string, std::string>> StreamVerifier::keys_needed() const {
+    if (!impl_) {
+        throw std::logic_error("signer::StreamVerifier::keys_needed on a moved-from object");
+    }
+    return impl_->keys;
+}
+
+Result<std::vector<SignatureResult>> StreamVerifier::finish(
+    const KeyLookup& lookup, std::chrono::system_clock::time_point now) {
+    if (!impl_) throw std::logic_error("signer::StreamVerifier::finish on a moved-from object");
+    Impl& m = *impl_;
+    if (m.finished) throw std::logic_error("signer::StreamVerifier::finish called twice");
+    m.finished = true;
+    if (m.parse_error) return m.parse_error;
+    BodyHashCache bodies = BodyHashCache::precomputed();
+    for (auto& h : m.hashers) bodies.add(h->key, h->hasher.finish());
+    m.hashers.clear();
+    return verify_fields(m.fields, bodies, lookup, now, m.options);
 }
 
 }  // namespace signpost::signer

@@ -29,14 +29,27 @@
 // Untrusted input: the whole message and the key records (attacker-controlled). Bounded by
 // the header parser's limits, max_tags per tag list and max_signatures.
 //
+// Streaming (StreamVerifier): the same verification for a message whose body arrives in
+// chunks (the MX listener, which writes the body to the spool and never holds it whole).
+// The header section comes first; the body is hashed as it streams, once per distinct
+// (body canonicalization, l=) pair among the checked signatures, and never kept; finish()
+// then runs exactly the per-signature checks of verify() against the finished hashes. Memory
+// is the header section plus a constant per hasher (at most max_signatures hashers).
+// Unlike verify(), which hashes the body only for signatures that get as far as §6.1.3,
+// every checked signature whose c= and l= parse costs a pass over the body (shared with
+// the others that ask for the same pair).
+//
 // Threading: verify() is reentrant if `lookup` is; it calls lookup on the calling thread.
+// A StreamVerifier is used by one thread at a time; finish() calls lookup on its thread.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "signer/error.hpp"
@@ -75,7 +88,8 @@ enum class FailReason {
     expired,                       // x= is before `now`
     future_timestamp,              // t= is after `now` + clock_skew
     key_not_found,                 // lookup said the record does not exist
-    key_temp_error,                // lookup failed temporarily (the only temperror)
+    key_temp_error,                // lookup failed temporarily (the only temperror, but for
+                                   // an internal error that cannot happen; see verify.cpp)
     key_syntax,                    // the key record does not parse or p= does not decode
     key_revoked,                   // p= is empty
     key_type_mismatch,             // k= does not match a=
@@ -117,5 +131,42 @@ struct VerifyOptions {
 Result<std::vector<SignatureResult>> verify(std::string_view message, const KeyLookup& lookup,
                                             std::chrono::system_clock::time_point now,
                                             const VerifyOptions& options = {});
+
+// Verification of a message that arrives in pieces: the header section first (as received,
+// CRLF line ends, with its final CRLF but without the empty line), then the body in chunks of
+// any size, then finish(). The body is hashed once per (body canonicalization, l=) pair that
+// the signatures ask for and never kept. Same checks and results as verify(), in the same
+// order, for the same message: with `header_section` and the concatenated chunks being
+// split_message(message).header and .body, finish() returns what verify(message, ...) does.
+//
+// Misuse (body() or finish() after finish(), any call on a moved-from object) is a bug in
+// the caller and throws std::logic_error. A header section that does not parse is not
+// misuse: body() then hashes nothing and finish() returns the parse error.
+class StreamVerifier {
+public:
+    explicit StreamVerifier(std::string header_section, VerifyOptions options = {});
+    ~StreamVerifier();
+    StreamVerifier(StreamVerifier&&) noexcept;
+    StreamVerifier& operator=(StreamVerifier&&) noexcept;
+    StreamVerifier(const StreamVerifier&) = delete;
+    StreamVerifier& operator=(const StreamVerifier&) = delete;
+
+    void body(std::string_view chunk);
+    // The (selector, domain) pairs finish() will ask the lookup for, in signature order,
+    // without duplicates (at most max_signatures signatures), so that a caller with
+    // asynchronous DNS can fetch them all first and answer the lookup from a map.
+    // Exactly: s= and d= as written (compared octet for octet) of each checked signature
+    // whose tag list parses and whose d= and s= are present and syntactically valid. A
+    // superset: a signature refused by a later §6.1.1 check is listed but never looked up.
+    // Empty when the header section does not parse.
+    std::vector<std::pair<std::string, std::string>> keys_needed() const;
+    // Call once. Errors: only when the header section cannot be parsed, like verify().
+    Result<std::vector<SignatureResult>> finish(const KeyLookup& lookup,
+                                                std::chrono::system_clock::time_point now);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace signpost::signer

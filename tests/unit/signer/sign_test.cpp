@@ -44,7 +44,8 @@ SignParams params_for(Canonicalization h, Canonicalization b) {
 
 std::vector<SignatureResult> check(const std::string& message) {
     auto r =
-        verify(message, signer_test::lookup_from(signer_test::sample_records()), fixed_now() + 10s);
+        signer_test::verify_both(message, signer_test::lookup_from(signer_test::sample_records()),
+                                 fixed_now() + 10s);
     EXPECT_TRUE(r) << r.error().message();
     return r ? *r : std::vector<SignatureResult>{};
 }
@@ -264,8 +265,9 @@ TEST(Sign, TagOrderTimestampAndExpiry) {
 
     // Expired signatures fail in the verifier, once `now` passes x=.
     const std::string msg = (*sigs)[0] + sample_message();
-    auto later = verify(msg, signer_test::lookup_from(signer_test::sample_records()),
-                        fixed_now() + std::chrono::hours(24 * 8));
+    auto later =
+        signer_test::verify_both(msg, signer_test::lookup_from(signer_test::sample_records()),
+                                 fixed_now() + std::chrono::hours(24 * 8));
     ASSERT_TRUE(later);
     EXPECT_EQ(later->front().reason, FailReason::expired);
 }
@@ -319,8 +321,8 @@ TEST(Sign, FoldingKeepsLinesWithin78) {
         {"ed25519-2023-11/" + p.d, key("ed25519.pem").dns_record()},
         {"rsa4096-2023-11/" + p.d, key("rsa-4096.pem").dns_record()},
         {"rsa2048-2023-11/" + p.d, key("rsa-2048.pem").dns_record()}};
-    auto rs = verify((*sigs)[0] + (*sigs)[1] + (*sigs)[2] + msg, signer_test::lookup_from(records),
-                     fixed_now());
+    auto rs = signer_test::verify_both((*sigs)[0] + (*sigs)[1] + (*sigs)[2] + msg,
+                                       signer_test::lookup_from(records), fixed_now());
     ASSERT_TRUE(rs);
     ASSERT_EQ(rs->size(), 3u);
     for (const auto& r : *rs) EXPECT_TRUE(r.passed()) << r.s << ": " << r.detail;

@@ -3,11 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+
+#include "signer/header.hpp"
 
 namespace signer_test {
 
@@ -71,6 +75,101 @@ std::string sample_message() {
 std::map<std::string, std::string> sample_records() {
     return {{"ed/example.com", key("ed25519.pem").dns_record()},
             {"rsa/example.com", key("rsa-2048.pem").dns_record()}};
+}
+
+namespace {
+
+// Feeds `body` in `chunk`-octet pieces (0: whole), with an empty chunk before and after.
+void feed(StreamVerifier& v, std::string_view body, std::size_t chunk) {
+    v.body({});
+    const std::size_t step = chunk == 0 ? std::max<std::size_t>(body.size(), 1) : chunk;
+    for (std::size_t pos = 0; pos < body.size(); pos += step) v.body(body.substr(pos, step));
+    v.body({});
+}
+
+}  // namespace
+
+Result<std::vector<SignatureResult>> verify_streamed(std::string_view message,
+                                                     const KeyLookup& lookup,
+                                                     std::chrono::system_clock::time_point now,
+                                                     std::size_t chunk,
+                                                     const VerifyOptions& options) {
+    const MessageParts parts = split_message(message);
+    StreamVerifier v(std::string(parts.header), options);
+    feed(v, parts.body, chunk);
+    return v.finish(lookup, now);
+}
+
+void expect_same_results(const std::vector<SignatureResult>& want,
+                         const std::vector<SignatureResult>& got, const std::string& what) {
+    ASSERT_EQ(want.size(), got.size()) << what;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const SignatureResult& w = want[i];
+        const SignatureResult& g = got[i];
+        const std::string at = what + ", signature " + std::to_string(i);
+        EXPECT_EQ(to_string(w.status), to_string(g.status)) << at;
+        EXPECT_EQ(to_string(w.reason), to_string(g.reason)) << at << ": " << g.detail;
+        EXPECT_EQ(w.detail, g.detail) << at;
+        EXPECT_EQ(w.d, g.d) << at;
+        EXPECT_EQ(w.s, g.s) << at;
+        EXPECT_EQ(w.a, g.a) << at;
+        EXPECT_EQ(w.i, g.i) << at;
+        EXPECT_EQ(w.key_bits, g.key_bits) << at;
+        EXPECT_EQ(w.testing, g.testing) << at;
+    }
+}
+
+namespace {
+
+struct Asked {
+    std::string s;
+    std::string d;
+    LookupResult answer;
+};
+
+}  // namespace
+
+Result<std::vector<SignatureResult>> verify_both(std::string_view message,
+                                                 const KeyLookup& lookup,
+                                                 std::chrono::system_clock::time_point now,
+                                                 const VerifyOptions& options) {
+    std::vector<Asked> asked;
+    const KeyLookup recording = [&](std::string_view s, std::string_view d) {
+        LookupResult answer = lookup(s, d);
+        asked.push_back({std::string(s), std::string(d), answer});
+        return answer;
+    };
+    auto whole = verify(message, recording, now, options);
+
+    for (const std::size_t chunk : stream_chunk_sizes) {
+        const std::string what = chunk == 0 ? std::string("streamed whole")
+                                            : "streamed in chunks of " + std::to_string(chunk);
+        const MessageParts parts = split_message(message);
+        StreamVerifier v(std::string(parts.header), options);
+        const auto keys = v.keys_needed();
+        std::size_t next = 0;
+        const KeyLookup replay = [&](std::string_view s, std::string_view d) {
+            EXPECT_TRUE(std::find(keys.begin(), keys.end(),
+                                  std::pair{std::string(s), std::string(d)}) != keys.end())
+                << what << ": " << s << "/" << d << " not in keys_needed()";
+            EXPECT_LT(next, asked.size()) << what << ": more lookups than verify() made";
+            if (next >= asked.size()) return LookupResult::not_found();
+            const Asked& a = asked[next++];
+            EXPECT_EQ(a.s, s) << what << ": lookup " << next;
+            EXPECT_EQ(a.d, d) << what << ": lookup " << next;
+            return a.answer;
+        };
+        feed(v, parts.body, chunk);
+        auto streamed = v.finish(replay, now);
+        EXPECT_EQ(next, asked.size()) << what << ": fewer lookups than verify() made";
+        EXPECT_EQ(bool(whole), bool(streamed)) << what;
+        if (!whole && !streamed) {
+            EXPECT_EQ(whole.error(), streamed.error()) << what;
+            EXPECT_TRUE(keys.empty()) << what;
+        }
+        if (whole && streamed) expect_same_results(*whole, *streamed, what);
+    }
+    return whole;
 }
 
 }  // namespace signer_test

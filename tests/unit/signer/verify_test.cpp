@@ -69,7 +69,7 @@ std::map<std::string, std::string> records() {
 SignatureResult only(const std::string& message,
                      const std::map<std::string, std::string>& recs = records(),
                      std::chrono::system_clock::time_point now = fixed_now()) {
-    auto r = verify(message, signer_test::lookup_from(recs), now);
+    auto r = signer_test::verify_both(message, signer_test::lookup_from(recs), now);
     EXPECT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->size(), 1u);
     return r && !r->empty() ? r->front() : SignatureResult{};
@@ -160,7 +160,7 @@ TEST(Verify, SignatureTagChecks) {
         return signer_test::lookup_from(recs)(s, d);
     };
     for (const auto& c : cases) {
-        auto r = verify(unsigned_with(c.tags), counting, fixed_now());
+        auto r = signer_test::verify_both(unsigned_with(c.tags), counting, fixed_now());
         ASSERT_TRUE(r) << c.what;
         ASSERT_EQ(r->size(), 1u) << c.what;
         EXPECT_EQ(r->front().reason, c.want) << c.what << ": " << r->front().detail;
@@ -186,7 +186,7 @@ TEST(Verify, KeyChecks) {
     EXPECT_EQ(missing.reason, FailReason::key_not_found);
     EXPECT_EQ(missing.status, VerifyStatus::permerror);
 
-    auto temp = verify(
+    auto temp = signer_test::verify_both(
         msg, [](std::string_view, std::string_view) { return LookupResult::temp_error(); },
         fixed_now());
     ASSERT_TRUE(temp);
@@ -253,11 +253,12 @@ TEST(Verify, BodyLengthLimit) {
 }
 
 TEST(Verify, MessageLevelCases) {
-    auto none = verify(kMessage, signer_test::lookup_from({}), fixed_now());
+    auto none = signer_test::verify_both(kMessage, signer_test::lookup_from({}), fixed_now());
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->empty());
 
-    auto broken = verify("no colon\r\n\r\nbody", signer_test::lookup_from({}), fixed_now());
+    auto broken = signer_test::verify_both("no colon\r\n\r\nbody", signer_test::lookup_from({}),
+                                           fixed_now());
     ASSERT_FALSE(broken);
     EXPECT_EQ(broken.error(), Errc::header_no_colon);
 
@@ -268,7 +269,7 @@ TEST(Verify, MessageLevelCases) {
     opts.max_signatures = 2;
     int lookups = 0;
     const auto recs = records();
-    auto r = verify(
+    auto r = signer_test::verify_both(
         sig_field + sig_field + one,
         [&](std::string_view s, std::string_view d) {
             ++lookups;
@@ -285,7 +286,7 @@ TEST(Verify, MessageLevelCases) {
 
     // The lookup is asked for exactly s= and d=.
     std::string asked;
-    auto r2 = verify(
+    auto r2 = signer_test::verify_both(
         one,
         [&](std::string_view s, std::string_view d) {
             asked = std::string(s) + "|" + std::string(d);
