@@ -935,6 +935,7 @@ InboundConfig Loader::read_inbound_entry(const Table& t) {
               return std::nullopt;
           });
     get_duration(t, "unreachable_alert", in.unreachable_alert, true);
+    get_enum(t, "dmarc", in.dmarc, detail::kInboundDmarc);
     return in;
 }
 

@@ -48,6 +48,9 @@ enum class TlsMode { starttls, implicit };
 // What a listener serves: mail submission (AUTH required before MAIL; port 587/465), or
 // the domain's MX (port 25: no AUTH, RCPT only for [[inbound]] recipients, never signed).
 enum class ListenerKind { submission, mx };
+// A DMARC failure with p=reject on an MX listener: recorded in Authentication-Results for the
+// home server to act on, or refused at the end of DATA (550 5.7.1).
+enum class InboundDmarc { record, enforce };
 // A bare LF in message content: a line end written as CRLF (Postfix 3.9's
 // smtpd_forbid_bare_newline = normalize), or the message refused (550 5.5.2).
 enum class BareLf { normalize, refuse };
@@ -203,6 +206,10 @@ struct InboundConfig {
     // After this long without reaching deliver_to: a warning in the log and the
     // signpost_inbound_unreachable gauge set to 1 for the domain.
     Duration unreachable_alert{3600};
+    // What a DMARC failure of a sender whose domain publishes p=reject does to mail for this
+    // domain: "record" (the default) only writes dmarc=fail in Authentication-Results;
+    // "enforce" refuses the message (550 5.7.1) when the policy applies (pct= sampled).
+    InboundDmarc dmarc = InboundDmarc::record;
     bool operator==(const InboundConfig&) const = default;
 };
 
@@ -338,6 +345,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::uint16_t defa
 
 std::string_view to_string(TlsMode);
 std::string_view to_string(ListenerKind);
+std::string_view to_string(InboundDmarc);
 std::string_view to_string(BareLf);
 std::string_view to_string(TlsVersion);
 std::string_view to_string(DkimAlgorithm);

@@ -55,7 +55,7 @@ inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kInboundKeys[] = {
     "domain",      "recipients",  "recipients_file",          "any_recipient",
     "deliver_to",  "deliver_tls", "deliver_credentials_file", "deliver_fingerprint",
-    "unreachable_alert"};
+    "unreachable_alert", "dmarc"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
 inline constexpr std::string_view kDoctorKeys[] = {"interval", "addresses", "port25_probe"};
@@ -95,6 +95,8 @@ inline constexpr Named<TlsMode> kTlsModes[] = {{"starttls", TlsMode::starttls},
                                                {"implicit", TlsMode::implicit}};
 inline constexpr Named<ListenerKind> kListenerKinds[] = {{"submission", ListenerKind::submission},
                                                          {"mx", ListenerKind::mx}};
+inline constexpr Named<InboundDmarc> kInboundDmarc[] = {{"record", InboundDmarc::record},
+                                                     {"enforce", InboundDmarc::enforce}};
 inline constexpr Named<BareLf> kBareLf[] = {{"normalize", BareLf::normalize}, {"refuse", BareLf::refuse}};
 inline constexpr Named<TlsVersion> kTlsVersions[] = {{"1.2", TlsVersion::tls1_2},
                                                      {"1.3", TlsVersion::tls1_3}};

@@ -170,6 +170,7 @@ std::string to_toml(const Config& c) {
         else
             w.str("deliver_fingerprint", in.deliver_fingerprint);
         w.duration("unreachable_alert", in.unreachable_alert);
+        w.str("dmarc", to_string(in.dmarc));
     }
 
     w.section("mta_sts");

@@ -371,6 +371,7 @@ std::string toml_quote(std::string_view text) {
 
 std::string_view to_string(TlsMode v) { return detail::name_of(detail::kTlsModes, v); }
 std::string_view to_string(ListenerKind v) { return detail::name_of(detail::kListenerKinds, v); }
+std::string_view to_string(InboundDmarc v) { return detail::name_of(detail::kInboundDmarc, v); }
 std::string_view to_string(BareLf v) { return detail::name_of(detail::kBareLf, v); }
 std::string_view to_string(TlsVersion v) { return detail::name_of(detail::kTlsVersions, v); }
 std::string_view to_string(DkimAlgorithm v) { return detail::name_of(detail::kDkimAlgorithms, v); }

@@ -294,6 +294,7 @@ deliver_tls = "implicit"
 deliver_credentials_file = "inbound/credentials"
 deliver_fingerprint = ")") + kFingerprintColons + R"("
 unreachable_alert = "30m"
+dmarc = "enforce"
 [[domain]]
 name = "example.org"
 )"),
@@ -314,6 +315,7 @@ name = "example.org"
     EXPECT_EQ(in.deliver_credentials_file, "/etc/signpost/inbound/credentials");
     EXPECT_EQ(in.deliver_fingerprint, kFingerprintHex);
     EXPECT_EQ(in.unreachable_alert, 30min);
+    EXPECT_EQ(in.dmarc, InboundDmarc::enforce);
     EXPECT_EQ(c.find_domain("example.org"), &c.domains[0]);
     EXPECT_EQ(c.find_inbound("example.org"), &in);
 }
@@ -332,6 +334,7 @@ TEST(ConfigLoad, InboundDefaults) {
     EXPECT_EQ(expected.unreachable_alert, 1h);
     EXPECT_TRUE(expected.deliver_fingerprint.empty());
     EXPECT_FALSE(expected.any_recipient);
+    EXPECT_EQ(expected.dmarc, InboundDmarc::record);
 }
 
 TEST(ConfigLoad, RecipientsAreLowerCased) {
