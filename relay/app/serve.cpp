@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <malloc.h>
@@ -27,6 +28,7 @@
 #include "relay/log/log.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/delivery/factory.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/queue/control.hpp"
 #include "relay/queue/manager.hpp"
 #include "relay/queue/spool.hpp"
@@ -309,6 +311,10 @@ int serve(const std::filesystem::path& config_path) {
         if (!user.empty()) user_failures->touch(user);
     };
     services.workers = workers.get_executor();
+    // The MX listeners' sender checks (SPF, DKIM keys, DMARC) resolve through [dns].
+    if (std::any_of(cfg->listeners.begin(), cfg->listeners.end(),
+                    [](const config::ListenerConfig& l) { return l.kind == config::ListenerKind::mx; }))
+        services.resolver = dns::make_unbound_resolver(io.get_executor(), cfg->dns);
     services.committers = committers.get_executor();
     services.logger = log::with_id(logger, "smtpd");
     services.metrics = std::make_shared<submission::SubmissionMetrics>(metrics->registry(), *cfg);

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <random>
 
+#include "relay/inbound/auth.hpp"
 #include "relay/queue/dsn.hpp"
 #include "signer/header.hpp"
 #include "signer/sign.hpp"
@@ -303,7 +304,11 @@ void Ingest::write(std::string_view bytes) {
 }
 
 void Ingest::end_of_header() {
-    if (header_too_big_ || ctx_.inbound) return;
+    if (header_too_big_) return;
+    if (ctx_.inbound) {
+        end_of_inbound_header();
+        return;
+    }
     auto fields = signer::parse_header_block(header_);
     if (!fields) {
         from_problem_ = "the header section is malformed (" + fields.error().message() + ")";
@@ -337,9 +342,43 @@ void Ingest::end_of_header() {
     }
 }
 
+// Inbound: an Authentication-Results field naming our host name as its authserv-id did not
+// come from us (RFC 8601 §5) and goes; the DKIM verification starts on the header as it
+// will be stored; the From domain is noted for DMARC.
+void Ingest::end_of_inbound_header() {
+    auto fields = signer::parse_header_block(header_);
+    if (!fields) return;  // no checks can read it; stored as it came
+    std::string kept;
+    int from_count = 0;
+    std::string_view from_value;
+    for (const auto& f : *fields) {
+        if (signer::header_name_equals(f.name, "authentication-results") &&
+            inbound::claims_authserv_id(f.value, config_->server.hostname)) {
+            ++forged_results_removed_;
+            continue;
+        }
+        if (signer::header_name_equals(f.name, "from")) {
+            ++from_count;
+            from_value = f.value;
+        }
+        kept += f.raw;
+    }
+    if (from_count == 1) {
+        std::string problem;
+        if (auto addr = single_mailbox(std::string(from_value), problem))
+            from_domain_ = lower(addr->substr(addr->rfind('@') + 1));
+    }
+    if (forged_results_removed_ > 0) {
+        size_ -= header_.size() - kept.size();
+        header_ = std::move(kept);
+    }
+    verifier_.emplace(header_);
+}
+
 void Ingest::body(std::string_view bytes) {
     if (header_too_big_ || bytes.empty()) return;
     if (hasher_) hasher_->update(bytes);
+    if (verifier_) verifier_->body(bytes);
     if (!write_error_) write_error_ = file_->write(bytes);
 }
 
@@ -359,6 +398,7 @@ const char* to_label(Refusal r) noexcept {
         case Refusal::data_error: return "data_error";
         case Refusal::unknown_recipient: return "unknown_recipient";
         case Refusal::relay_denied: return "relay_denied";
+        case Refusal::dmarc: return "dmarc";
     }
     return "local_error";
 }
@@ -490,7 +530,8 @@ IngestResult Ingest::finish_inbound(std::chrono::system_clock::time_point now) {
     env.mail_from = ctx_.envelope.mail_from;
     env.set_recipients(ctx_.envelope.rcpt_to);
     env.client = ctx_.client_address;
-    env.prepend = std::move(received);
+    // RFC 8601 §5: the results go above the trace field of the same host.
+    env.prepend = authentication_results_ + received;
     env.arrival = now;
     env.size = size_;
     env.smtputf8 = needs_smtputf8(ctx_.envelope, header_);

@@ -35,6 +35,7 @@
 #include "relay/smtp/server.hpp"
 #include "signer/canon.hpp"
 #include "signer/key.hpp"
+#include "signer/verify.hpp"
 
 namespace signpost::submission {
 
@@ -66,8 +67,9 @@ enum class Refusal {
     data_error,          // DATA/BDAT content refused: bare LF/CR, NUL, long line (550 5.5.2)
     unknown_recipient,   // MX listener: not an address of an [[inbound]] domain (550 5.1.1)
     relay_denied,        // MX listener: a domain we are not the MX for (550 5.7.1)
+    dmarc,               // MX listener: DMARC p=reject applied, [[inbound]] dmarc = "enforce" (550 5.7.1)
 };
-inline constexpr std::size_t kRefusalCount = 10;
+inline constexpr std::size_t kRefusalCount = 11;
 const char* to_label(Refusal r) noexcept;  // the metric label, e.g. "no_key"
 
 using SenderCheck = std::function<bool(const std::string& user, const std::string& address)>;
@@ -96,8 +98,20 @@ public:
 
     IngestResult finish(std::chrono::system_clock::time_point now);
 
+    // Inbound mail (IngestContext::inbound), once the body has been written:
+    // the DKIM verification fed as the message streamed (null before the header ended or
+    // when the header section was too large), the header From's domain ("" unless exactly
+    // one From with one address), how many forged Authentication-Results fields (naming
+    // our host name) were dropped, and the field to write before the Received one.
+    signer::StreamVerifier* verifier() { return verifier_ ? &*verifier_ : nullptr; }
+    const std::string& header() const { return header_; }
+    const std::string& from_domain() const { return from_domain_; }
+    int forged_results_removed() const { return forged_results_removed_; }
+    void set_authentication_results(std::string field) { authentication_results_ = std::move(field); }
+
 private:
     void end_of_header();
+    void end_of_inbound_header();
     void body(std::string_view bytes);
     IngestResult finish_inbound(std::chrono::system_clock::time_point now);
     IngestResult refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason);
@@ -117,6 +131,11 @@ private:
     const config::DomainConfig* domain_ = nullptr;
     std::string from_address_;
     std::string from_problem_;           // why the header From is unusable
+    // Inbound only.
+    std::optional<signer::StreamVerifier> verifier_;
+    std::string from_domain_;
+    int forged_results_removed_ = 0;
+    std::string authentication_results_;
 };
 
 // Whether the next hop must offer SMTPUTF8 for this message (RFC 6531 §3.2, RFC 6532): the

@@ -19,6 +19,7 @@
 #include "relay/inbound/recipients.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
+#include "relay/submission/inbound_checks.hpp"
 #include "relay/submission/tls_stream.hpp"
 
 namespace signpost::submission {
@@ -477,6 +478,47 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                                              full ? "Insufficient system storage; try again later"
                                                   : "Local error in processing; try again later");
             co_return outcome;
+        }
+        // The MX listener's sender checks, before anything is committed: their results go
+        // to the home server in Authentication-Results, and a DMARC p=reject failure is
+        // refused here for an [[inbound]] domain with dmarc = "enforce".
+        if (mx && svc.resolver) {
+            InboundCheckInput in;
+            boost::system::error_code addr_ec;
+            in.client = asio::ip::make_address(ip, addr_ec);
+            in.helo = proto.client_name();
+            in.mail_from = proto.envelope().mail_from;
+            in.from_domain = ingest->from_domain();
+            in.header = ingest->header();
+            in.verifier = ingest->verifier();
+            in.authserv_id = cfg->server.hostname;
+            InboundCheckResult checks = co_await check_inbound(*svc.resolver, std::move(in));
+            std::string dkim_summary;
+            for (const auto& d : checks.dkim) dkim_summary += (dkim_summary.empty() ? "" : ",") + d.result + ":" + d.d;
+            if (dkim_summary.empty()) dkim_summary = "none";
+            log->info("sender checks: spf={} ({}) dkim={} dmarc={} (from {}, policy {})", checks.spf.result,
+                      checks.spf.domain, dkim_summary, checks.dmarc.result, checks.dmarc.from_domain,
+                      inbound::to_string(checks.dmarc.disposition));
+            if (ingest->forged_results_removed() > 0)
+                log->warn("removed {} Authentication-Results field(s) claiming to be ours ({})",
+                          ingest->forged_results_removed(), cfg->server.hostname);
+            bool enforce = false;
+            for (const auto& rcpt : proto.envelope().rcpt_to) {
+                const auto* entry = cfg->find_inbound(rcpt.substr(rcpt.rfind('@') + 1));
+                enforce = enforce || (entry && entry->dmarc == config::InboundDmarc::enforce);
+            }
+            if (enforce && checks.dmarc.disposition == inbound::DmarcPolicy::reject) {
+                ingest->abort();
+                ingest.reset();
+                if (metrics) metrics->rejected(Refusal::dmarc);
+                log->warn("message refused: DMARC policy of {} (p=reject) and no aligned SPF or DKIM pass",
+                          checks.dmarc.from_domain);
+                outcome.reply = smtp::make_reply(550, "5.7.1", "Message refused: the DMARC policy of " +
+                                                                   checks.dmarc.from_domain +
+                                                                   " (p=reject) and no aligned SPF or DKIM pass");
+                co_return outcome;
+            }
+            ingest->set_authentication_results(std::move(checks.field));
         }
         // Flow control: while delivery falls behind, a new message waits a little (as
         // Postfix's in_flow_delay), so acceptance does not outrun delivery and the queue

@@ -41,6 +41,7 @@
 
 #include "config/config.hpp"
 #include "keys/store.hpp"
+#include "relay/dns/resolver.hpp"
 #include "relay/log/log.hpp"
 #include "relay/queue/spool.hpp"
 #include "relay/submission/ingest.hpp"
@@ -71,6 +72,9 @@ struct Services {
     std::function<std::chrono::milliseconds(const std::string& ip, const std::string& user)> failure_delay;
     std::function<void(const std::string& ip, const std::string& user, bool ok)> record_auth;
     std::function<void(const std::string& ip, const std::string& user)> failure_answered;  // after the delay
+    // The MX listeners' DNS (SPF, DKIM keys, DMARC); null: no sender checks, no
+    // Authentication-Results (tests of the listener alone).
+    std::shared_ptr<dns::Resolver> resolver;
     boost::asio::any_io_executor workers;
     // Where a finished message is signed and committed (fsync of its file, then the group
     // commit of the queue directory). Mostly waiting on the disk, so a larger pool than

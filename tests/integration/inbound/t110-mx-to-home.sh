@@ -7,9 +7,11 @@
 # not for home.example (a bounce, say) would land in its outbox.
 # Checked:
 #   1. alice@home.example (listed in the config) arrives at the home server over TLS,
-#      byte for byte as Postfix sent it after Signpost's Received field (naming the client
-#      and the recipient); no DKIM-Signature is added; Postfix's log shows status=sent to
-#      the MX port over TLS with Signpost's queue id.
+#      byte for byte as Postfix sent it after Signpost's Authentication-Results field
+#      (unbound serves sender.example's SPF and DMARC records: spf=pass, dkim=none,
+#      dmarc=pass) and Received field (naming the client and the recipient); a forged
+#      Authentication-Results naming our host is gone; no DKIM-Signature is added;
+#      Postfix's log shows status=sent to the MX port over TLS with Signpost's queue id.
 #   2. At RCPT time: carol@home.example is refused 550 5.1.1, someone@elsewhere.example
 #      550 5.7.1 (no relaying); Postfix logs the 5.1.1 as the answer to RCPT TO; the EHLO
 #      reply offers STARTTLS and no AUTH; AUTH is refused. Nothing is queued for either and
@@ -20,6 +22,7 @@
 # Needs root (a private Postfix instance, as in t42).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../postfix.sh"
+source "$(dirname "$0")/../unbound.sh"
 PY=/usr/bin/python3
 SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
 
@@ -46,6 +49,12 @@ start_home() {
 }
 start_home
 
+# --- DNS: the sender's SPF and DMARC records ------------------------------------------
+unbound_start example
+unbound_add_txt sender.example "v=spf1 ip4:127.0.0.0/8 -all"
+unbound_add_txt _dmarc.sender.example "v=DMARC1; p=none"
+unbound_restart
+
 # --- Signpost: the dev setup plus an MX listener and [[inbound]] home.example ----------
 DIR=$WORK/dev
 init_dev "$DIR"
@@ -65,6 +74,10 @@ recipients = ["alice"]
 recipients_file = "home-recipients"
 deliver_to = "127.0.0.1:$HOME_PORT"
 deliver_fingerprint = "$FP"
+
+[dns]
+forwarders = ["127.0.0.1@$UNBOUND_PORT"]
+timeout = "3s"
 CONFIG_END
 "$SIGNPOST" check-config --config "$CFG" > "$WORK/check.out" 2>&1 || { cat "$WORK/check.out"; fail "check-config refused the MX config"; }
 LOG=$WORK/serve.log
@@ -100,11 +113,13 @@ echo "$PF_ADDR:$PF_PORT inet n - n - - smtpd" >> "$PF/master.cf"
 pf_start "$PF_ADDR" "$PF_PORT"
 pass "private Postfix (master $PF_MASTER) on $PF_ADDR:$PF_PORT relays to the MX port"
 
-# pf_send TO SUBJECT: swaks -> Postfix; prints Postfix's queue id
+# pf_send TO SUBJECT [SWAKS ARGS...]: swaks -> Postfix; prints Postfix's queue id
 pf_send() {
-  local out=$WORK/inject.$RANDOM rc=0
+  local out=$WORK/inject.$RANDOM rc=0 to=$1 subject=$2
+  shift 2
   timeout 30 swaks --server "$PF_ADDR:$PF_PORT" --ehlo client.sender.example --timeout 10 \
-    --from "news@sender.example" --to "$1" --header "Subject: $2" --body "Hello from t110: $2" > "$out" 2>&1 || rc=$?
+    --from "news@sender.example" --to "$to" --header "Subject: $subject" --body "Hello from t110: $subject" "$@" \
+    > "$out" 2>&1 || rc=$?
   [ "$rc" = 0 ] || { cat "$out"; fail "swaks -> Postfix exited $rc"; }
   tr -d '\r' < "$out" | grep -oE '250 2\.0\.0 Ok: queued as [A-Za-z0-9]+' | awk '{print $NF}' | tail -n1
 }
@@ -130,7 +145,7 @@ home_file() {
 }
 
 # --- 1. alice@home.example: Postfix -> Signpost MX -> home ------------------------------
-pf_id=$(pf_send alice@home.example "for alice")
+pf_id=$(pf_send alice@home.example "for alice" --add-header "Authentication-Results: localhost; dkim=pass header.d=bank.example")
 line=$(pf_status "$pf_id")
 grep -qF "relay=127.0.0.1[127.0.0.1]:$MX_PORT," <<< "$line" && grep -qF "status=sent" <<< "$line" \
   || { echo "$line"; fail "Postfix did not deliver $pf_id to the MX port"; }
@@ -138,6 +153,10 @@ sp_id=$(grep -oE 'Ok: queued as [0-9A-Z]+' <<< "$line" | awk '{print $NF}')
 [ -n "$sp_id" ] || { echo "$line"; fail "no Signpost queue id in Postfix's log"; }
 grep -qE "TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:$MX_PORT: TLSv1\.[23]" "$MAILLOG" \
   || { cat "$MAILLOG"; fail "Postfix did not use STARTTLS with the MX listener"; }
+grep -qF "sender checks: spf=pass (sender.example) dkim=none dmarc=pass (from sender.example, policy none)" "$LOG" \
+  || { cat "$LOG"; fail "Signpost's log does not show the sender checks"; }
+grep -qF "removed 1 Authentication-Results field(s) claiming to be ours (localhost)" "$LOG" \
+  || { cat "$LOG"; fail "Signpost's log does not show the forged Authentication-Results field removed"; }
 grep -qF "queued $sp_id: from=<news@sender.example> rcpts=1 inbound from [127.0.0.1]" "$LOG" \
   || { cat "$LOG"; fail "Signpost's log does not show $sp_id queued as inbound mail"; }
 f=$(home_file "$sp_id")
@@ -147,6 +166,13 @@ grep -qE "^MSG .* alice@home\.example tls=TLSv1\.[23] auth=- sp=$sp_id" "$HOME_D
 import re, sys
 data = open(sys.argv[1], "rb").read()
 sp = sys.argv[2].encode()
+ar = (b"Authentication-Results: localhost;\r\n\tspf=pass smtp.mailfrom=news@sender.example;\r\n\tdkim=none;\r\n"
+      b"\tdmarc=pass (p=none dis=none) header.from=sender.example\r\n")
+if not data.startswith(ar):
+    sys.exit("no Authentication-Results field first: %r" % data[:400])
+data = data[len(ar):]
+if b"bank.example" in data:
+    sys.exit("the forged Authentication-Results field is still there")
 m = re.match(rb"Received: from mta\.sender\.example \(\[127\.0\.0\.1\]\)\r\n\tby localhost \(Signpost\) with ESMTPS id "
              + sp + rb"\r\n\t\(TLSv1\.[23] [A-Z0-9_]+\)\r\n\tfor <alice@home\.example>;\r\n\t[^\r\n]+\r\n", data)
 if not m:
@@ -160,7 +186,7 @@ if re.search(rb"(?im)^dkim-signature:", head):
 if b"Hello from t110: for alice" not in rest.split(b"\r\n\r\n", 1)[1]:
     sys.exit("the body changed")
 PYEOF
-pass "alice@home.example: Postfix -> MX ($sp_id, STARTTLS) -> home server over TLS, unsigned, one Received added"
+pass "alice@home.example: Postfix -> MX ($sp_id, STARTTLS) -> home server over TLS, unsigned, Authentication-Results (spf=pass dmarc=pass) and Received added, the forged one removed"
 
 # --- 2. refused at RCPT time, no bounce ---------------------------------------------------
 rc=0

@@ -332,3 +332,28 @@ TEST_F(IngestTest, InboundMessageIsStoredUnsignedWithAReceivedFieldOnly) {
     EXPECT_EQ(delivered(r.queue_id).find("for <"), std::string::npos);
     EXPECT_EQ(r.envelope.recipients.size(), 2u);
 }
+
+// RFC 8601 §5: an incoming Authentication-Results field naming our host name is forged and
+// is dropped before the message is stored; others stay. The results we set go first.
+TEST_F(IngestTest, InboundDropsForgedAuthenticationResultsAndStreamsDkim) {
+    const std::string forged = "Authentication-Results: Relay.Example.Test;\r\n\tdkim=pass header.d=bank.example\r\n";
+    const std::string theirs = "Authentication-Results: mx.elsewhere.example; spf=pass\r\n";
+    const std::string rest = "From: Bank <alerts@bank.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+    envelope_ = smtp::Envelope{"x@sender.example", {"alice@home.example"}, std::nullopt, false, false};
+    auto ingest = make_ingest("", true);
+    ingest->write(forged + theirs);
+    ingest->write(rest);
+    EXPECT_EQ(ingest->forged_results_removed(), 1);
+    EXPECT_EQ(ingest->from_domain(), "bank.example");
+    ASSERT_NE(ingest->verifier(), nullptr);
+    EXPECT_TRUE(ingest->verifier()->keys_needed().empty());  // no signatures
+    ingest->set_authentication_results("Authentication-Results: relay.example.test;\r\n\tspf=none smtp.mailfrom=x@sender.example;\r\n\tdkim=none;\r\n\tdmarc=none\r\n");
+    IngestResult r = ingest->finish(std::chrono::system_clock::time_point(std::chrono::seconds(1795437654)));
+    ASSERT_EQ(r.reply.code, 250) << r.reply.wire();
+    const std::string text = delivered(r.queue_id);
+    EXPECT_EQ(text.rfind("Authentication-Results: relay.example.test;\r\n\tspf=none", 0), 0u) << text;
+    EXPECT_EQ(text.find("bank.example\r\n"), std::string::npos) << text;  // the forged field is gone
+    // The stored message is the received one without the forged field, and its size says so.
+    EXPECT_EQ(text.substr(text.size() - (theirs + rest).size()), theirs + rest);
+    EXPECT_EQ(r.envelope.size, (theirs + rest).size());
+}
