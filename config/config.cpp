@@ -936,6 +936,9 @@ InboundConfig Loader::read_inbound_entry(const Table& t) {
           });
     get_duration(t, "unreachable_alert", in.unreachable_alert, true);
     get_enum(t, "dmarc", in.dmarc, detail::kInboundDmarc);
+    get_bool(t, "greylist", in.greylist);
+    get_duration(t, "greylist_delay", in.greylist_delay, false);
+    get_duration(t, "greylist_lifetime", in.greylist_lifetime, true);
     return in;
 }
 

@@ -210,6 +210,12 @@ struct InboundConfig {
     // domain: "record" (the default) only writes dmarc=fail in Authentication-Results;
     // "enforce" refuses the message (550 5.7.1) when the policy applies (pct= sampled).
     InboundDmarc dmarc = InboundDmarc::record;
+    // Greylisting (RFC 6647) of new (client /24 or /64, sender, recipient) triplets at RCPT:
+    // 451 4.7.1 until a retry after greylist_delay; a triplet that passed passes at once for
+    // greylist_lifetime after its last use. The list is kept in memory.
+    bool greylist = true;
+    Duration greylist_delay{300};
+    Duration greylist_lifetime{35 * 86400};
     bool operator==(const InboundConfig&) const = default;
 };
 

@@ -55,7 +55,7 @@ inline constexpr std::string_view kRouteKeys[] = {"domain", "host", "tls"};
 inline constexpr std::string_view kInboundKeys[] = {
     "domain",      "recipients",  "recipients_file",          "any_recipient",
     "deliver_to",  "deliver_tls", "deliver_credentials_file", "deliver_fingerprint",
-    "unreachable_alert", "dmarc"};
+    "unreachable_alert", "dmarc", "greylist", "greylist_delay", "greylist_lifetime"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
 inline constexpr std::string_view kDoctorKeys[] = {"interval", "addresses", "port25_probe"};

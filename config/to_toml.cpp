@@ -171,6 +171,9 @@ std::string to_toml(const Config& c) {
             w.str("deliver_fingerprint", in.deliver_fingerprint);
         w.duration("unreachable_alert", in.unreachable_alert);
         w.str("dmarc", to_string(in.dmarc));
+        w.boolean("greylist", in.greylist);
+        w.duration("greylist_delay", in.greylist_delay);
+        w.duration("greylist_lifetime", in.greylist_lifetime);
     }
 
     w.section("mta_sts");

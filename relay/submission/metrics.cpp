@@ -4,6 +4,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <utility>
+#include <vector>
+
 namespace signpost::submission {
 
 namespace {
@@ -48,6 +51,29 @@ SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const confi
                                .Help("Time messages were held back by flow control, in seconds")
                                .Register(registry)
                                .Add({});
+    inbound_accepted_ = &prometheus::BuildCounter()
+                             .Name("signpost_inbound_messages_total")
+                             .Help("Messages committed on an MX listener for an [[inbound]] domain")
+                             .Register(registry)
+                             .Add({});
+    auto& greylist = prometheus::BuildCounter()
+                         .Name("signpost_inbound_greylist_total")
+                         .Help("Greylisting verdicts at RCPT on MX listeners: pass, first (451, new triplet), "
+                               "too_early (451, retried before the delay)")
+                         .Register(registry);
+    for (const char* o : {"pass", "first", "too_early"}) greylist_.emplace(o, &greylist.Add({{"outcome", o}}));
+    auto& checks = prometheus::BuildCounter()
+                       .Name("signpost_inbound_sender_checks_total")
+                       .Help("Sender checks of messages on MX listeners, by method (spf, dkim per signature, "
+                             "dmarc) and RFC 8601 result")
+                       .Register(registry);
+    const std::pair<const char*, std::vector<const char*>> methods[] = {
+        {"spf", {"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"}},
+        {"dkim", {"none", "pass", "fail", "neutral", "temperror", "permerror", "policy"}},
+        {"dmarc", {"none", "pass", "fail", "temperror", "permerror"}}};
+    for (const auto& [method, results] : methods)
+        for (const char* r : results)
+            sender_checks_.emplace(std::string(method) + "=" + r, &checks.Add({{"method", method}, {"result", r}}));
     for (const auto& l : config.listeners)
         connections_.emplace(l.name, &connections.Add({{"listener", l.name}, {"tls", tls_label(l.tls)}}));
     const char* mechanisms[] = {"PLAIN", "LOGIN"};
@@ -94,5 +120,15 @@ void SubmissionMetrics::signed_with(const std::string& domain, signer::KeyType t
 }
 
 void SubmissionMetrics::received(std::uint64_t bytes) { received_bytes_->Increment(static_cast<double>(bytes)); }
+
+void SubmissionMetrics::inbound_accepted() { inbound_accepted_->Increment(); }
+
+void SubmissionMetrics::greylist(const char* outcome) {
+    if (auto it = greylist_.find(std::string_view(outcome)); it != greylist_.end()) it->second->Increment();
+}
+
+void SubmissionMetrics::sender_check(const char* method, const std::string& result) {
+    if (auto it = sender_checks_.find(std::string(method) + "=" + result); it != sender_checks_.end()) it->second->Increment();
+}
 
 }  // namespace signpost::submission

@@ -43,6 +43,12 @@ public:
     void received(std::uint64_t bytes);
     // A message held back by flow control ([queue] in_flow_delay) for `waited`.
     void flow_delayed(std::chrono::steady_clock::duration waited);
+    // The MX listener: a message committed for an [[inbound]] domain; a greylisting verdict
+    // ("pass", "first", "too_early"); the result of one sender check ("spf", "dkim",
+    // "dmarc" with the RFC 8601 result names; anything else is not counted).
+    void inbound_accepted();
+    void greylist(const char* outcome);
+    void sender_check(const char* method, const std::string& result);
 
 private:
     std::map<std::string, prometheus::Counter*, std::less<>> connections_;
@@ -54,6 +60,9 @@ private:
     prometheus::Counter* received_bytes_ = nullptr;
     prometheus::Counter* flow_delayed_ = nullptr;
     prometheus::Counter* flow_delay_seconds_ = nullptr;
+    prometheus::Counter* inbound_accepted_ = nullptr;
+    std::map<std::string, prometheus::Counter*, std::less<>> greylist_;
+    std::map<std::string, prometheus::Counter*, std::less<>> sender_checks_;  // "method=result"
 };
 
 }  // namespace signpost::submission

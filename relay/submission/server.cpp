@@ -16,6 +16,7 @@
 
 #include <random>
 
+#include "relay/inbound/greylist.hpp"
 #include "relay/inbound/recipients.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
@@ -157,18 +158,22 @@ private:
 // An MX listener's checks: any sender (SPF and DMARC come with the message's checks),
 // recipients only of [[inbound]] domains that take them, refused at RCPT time so nothing
 // is ever accepted and then bounced.
+using Greylists = std::map<std::string, std::shared_ptr<inbound::Greylist>, std::less<>>;
+
 class InboundPolicy final : public smtp::Policy {
 public:
-    InboundPolicy(const inbound::RecipientDirectory& recipients, const queue::Spool& spool, SubmissionMetrics* metrics)
-        : recipients_(recipients), spool_(spool), metrics_(metrics) {}
-    std::optional<smtp::Reply> check_sender(const std::string&, const std::string&) override {
+    InboundPolicy(const inbound::RecipientDirectory& recipients, const Greylists& greylists,
+                  boost::asio::ip::address client, const queue::Spool& spool, SubmissionMetrics* metrics)
+        : recipients_(recipients), greylists_(greylists), client_(client), spool_(spool), metrics_(metrics) {}
+    std::optional<smtp::Reply> check_sender(const std::string&, const std::string& address) override {
         if (spool_.low_on_space())
             return refused(Refusal::storage, smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later"));
+        sender_ = address;
         return std::nullopt;
     }
     std::optional<smtp::Reply> check_recipient(const std::string&, const std::string& address) override {
         switch (recipients_.check(address)) {
-            case inbound::RecipientVerdict::accepted: return std::nullopt;
+            case inbound::RecipientVerdict::accepted: return greylisted(address);
             case inbound::RecipientVerdict::unknown_user:
                 return refused(Refusal::unknown_recipient,
                                smtp::make_reply(550, "5.1.1", "<" + address + ">: Recipient address rejected: no such user here"));
@@ -183,8 +188,22 @@ private:
         if (metrics_) metrics_->rejected(why);
         return reply;
     }
+    // RFC 6647: a new triplet waits (451 4.7.1 at RCPT; the sender's MTA retries).
+    std::optional<smtp::Reply> greylisted(const std::string& address) {
+        auto it = greylists_.find(recipients_.domain_of(address));
+        if (it == greylists_.end()) return std::nullopt;
+        std::chrono::seconds wait{};
+        const auto verdict = it->second->check(client_, sender_, address, std::chrono::system_clock::now(), wait);
+        if (metrics_) metrics_->greylist(inbound::to_string(verdict));
+        if (verdict == inbound::GreylistVerdict::pass) return std::nullopt;
+        return smtp::make_reply(451, "4.7.1", "<" + address + ">: Greylisted: mail from a new sender is accepted on retry; "
+                                              "please try again in " + std::to_string(wait.count()) + " seconds");
+    }
 
     const inbound::RecipientDirectory& recipients_;
+    const Greylists& greylists_;
+    boost::asio::ip::address client_;
+    std::string sender_;
     const queue::Spool& spool_;
     SubmissionMetrics* metrics_;
 };
@@ -215,6 +234,8 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::shared_ptr<asio::ssl::context> tls;  // guarded by mutex
     // The MX listeners' recipients for the current configuration; guarded by mutex.
     std::shared_ptr<const inbound::RecipientDirectory> recipients;
+    // Greylisting per [[inbound]] domain (those with greylist = true), made at start().
+    Greylists greylists;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::size_t> per_ip;  // guarded by mutex
     // Live sessions, guarded by mutex: called with true to drain, false to cancel.
@@ -434,7 +455,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     auto directory = recipient_directory();
     if (!directory) directory = std::make_shared<const inbound::RecipientDirectory>(cfg->inbound);
     SessionPolicy submission_policy(svc.may_send_as, *svc.spool, metrics);
-    InboundPolicy inbound_policy(*directory, *svc.spool, metrics);
+    boost::system::error_code client_ec;
+    InboundPolicy inbound_policy(*directory, greylists, asio::ip::make_address(ip, client_ec), *svc.spool, metrics);
     smtp::ServerProtocol proto(opt, mx ? static_cast<smtp::Policy&>(inbound_policy) : submission_policy);
 
     std::unique_ptr<Ingest> ingest;
@@ -499,6 +521,12 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             log->info("sender checks: spf={} ({}) dkim={} dmarc={} (from {}, policy {})", checks.spf.result,
                       checks.spf.domain, dkim_summary, checks.dmarc.result, checks.dmarc.from_domain,
                       inbound::to_string(checks.dmarc.disposition));
+            if (metrics) {
+                metrics->sender_check("spf", checks.spf.result);
+                for (const auto& d : checks.dkim) metrics->sender_check("dkim", d.result);
+                if (checks.dkim.empty()) metrics->sender_check("dkim", "none");
+                metrics->sender_check("dmarc", checks.dmarc.result);
+            }
             if (ingest->forged_results_removed() > 0)
                 log->warn("removed {} Authentication-Results field(s) claiming to be ours ({})",
                           ingest->forged_results_removed(), cfg->server.hostname);
@@ -543,7 +571,10 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         if (!r.queue_id.empty() && mx) {
             log->info("queued {}: from=<{}> rcpts={} inbound from [{}]", r.queue_id, proto.envelope().mail_from,
                       proto.envelope().rcpt_to.size(), ip);
-            if (metrics) metrics->accepted();
+            if (metrics) {
+                metrics->accepted();
+                metrics->inbound_accepted();
+            }
             if (svc.queued) svc.queued(std::move(r.envelope));
         } else if (!r.queue_id.empty()) {
             std::string sels;
@@ -875,6 +906,10 @@ void SubmissionServer::start() {
     std::string error;
     impl_->recipients = inbound::RecipientDirectory::load(*cfg, error);
     if (!impl_->recipients) throw std::runtime_error("inbound recipients: " + error);
+    for (const auto& in : cfg->inbound)
+        if (in.greylist)
+            impl_->greylists.emplace(in.domain, std::make_shared<inbound::Greylist>(inbound::GreylistOptions{
+                                                    in.greylist_delay, std::chrono::hours(24), in.greylist_lifetime}));
     for (const auto& l : cfg->listeners) {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(l.address.host, ec);

@@ -12,6 +12,8 @@
 #      dmarc=pass) and Received field (naming the client and the recipient); a forged
 #      Authentication-Results naming our host is gone; no DKIM-Signature is added;
 #      Postfix's log shows status=sent to the MX port over TLS with Signpost's queue id.
+#      The first attempt is greylisted (451 4.7.1 at RCPT, greylist_delay = "2s"); Postfix
+#      retries (backoff set to seconds) and the retry passes.
 #   2. At RCPT time: carol@home.example is refused 550 5.1.1, someone@elsewhere.example
 #      550 5.7.1 (no relaying); Postfix logs the 5.1.1 as the answer to RCPT TO; the EHLO
 #      reply offers STARTTLS and no AUTH; AUTH is refused. Nothing is queued for either and
@@ -74,6 +76,7 @@ recipients = ["alice"]
 recipients_file = "home-recipients"
 deliver_to = "127.0.0.1:$HOME_PORT"
 deliver_fingerprint = "$FP"
+greylist_delay = "2s"
 
 [dns]
 forwarders = ["127.0.0.1@$UNBOUND_PORT"]
@@ -107,6 +110,10 @@ relayhost = [127.0.0.1]:$MX_PORT
 smtp_tls_security_level = may
 smtp_tls_loglevel = 1
 delay_warning_time = 0
+# a greylisted message is tried again within seconds (Postfix's defaults: minutes)
+minimal_backoff_time = 2s
+maximal_backoff_time = 3s
+queue_run_delay = 1s
 MAINCF_END
 pf_master_cf
 echo "$PF_ADDR:$PF_PORT inet n - n - - smtpd" >> "$PF/master.cf"
@@ -123,10 +130,10 @@ pf_send() {
   [ "$rc" = 0 ] || { cat "$out"; fail "swaks -> Postfix exited $rc"; }
   tr -d '\r' < "$out" | grep -oE '250 2\.0\.0 Ok: queued as [A-Za-z0-9]+' | awk '{print $NF}' | tail -n1
 }
-# pf_status ID: waits (15 s) for Postfix's final status line of ID; prints it
+# pf_status ID: waits (25 s) for Postfix's final status line of ID; prints it
 pf_status() {
   local i
-  for ((i = 0; i < 150; i++)); do
+  for ((i = 0; i < 250; i++)); do
     grep -E "$1: .*status=(sent|bounced)" "$MAILLOG" 2> /dev/null && return 0
     sleep 0.1
   done
@@ -151,6 +158,9 @@ grep -qF "relay=127.0.0.1[127.0.0.1]:$MX_PORT," <<< "$line" && grep -qF "status=
   || { echo "$line"; fail "Postfix did not deliver $pf_id to the MX port"; }
 sp_id=$(grep -oE 'Ok: queued as [0-9A-Z]+' <<< "$line" | awk '{print $NF}')
 [ -n "$sp_id" ] || { echo "$line"; fail "no Signpost queue id in Postfix's log"; }
+# greylisted first (RFC 6647): 451 4.7.1 at RCPT, then Postfix's retry passes
+grep -qE "$pf_id: .*status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.7\.1 <alice@home\.example>: Greylisted: .*\(in reply to RCPT TO command\)" "$MAILLOG" \
+  || { cat "$MAILLOG"; fail "the first attempt of $pf_id was not greylisted at RCPT"; }
 grep -qE "TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:$MX_PORT: TLSv1\.[23]" "$MAILLOG" \
   || { cat "$MAILLOG"; fail "Postfix did not use STARTTLS with the MX listener"; }
 grep -qF "sender checks: spf=pass (sender.example) dkim=none dmarc=pass (from sender.example, policy none)" "$LOG" \
@@ -186,7 +196,7 @@ if re.search(rb"(?im)^dkim-signature:", head):
 if b"Hello from t110: for alice" not in rest.split(b"\r\n\r\n", 1)[1]:
     sys.exit("the body changed")
 PYEOF
-pass "alice@home.example: Postfix -> MX ($sp_id, STARTTLS) -> home server over TLS, unsigned, Authentication-Results (spf=pass dmarc=pass) and Received added, the forged one removed"
+pass "alice@home.example: greylisted once, then Postfix -> MX ($sp_id, STARTTLS) -> home server over TLS, unsigned, Authentication-Results (spf=pass dmarc=pass) and Received added, the forged one removed"
 
 # --- 2. refused at RCPT time, no bounce ---------------------------------------------------
 rc=0

@@ -71,6 +71,7 @@ domain = "home.example"
 recipients = ["alice"]
 deliver_to = "127.0.0.1:$HOME_PORT"
 deliver_fingerprint = "$FP"
+greylist = false
 
 [[inbound]]
 domain = "vault.example"
@@ -78,6 +79,7 @@ recipients = ["bob"]
 deliver_to = "127.0.0.1:$HOME_PORT"
 deliver_fingerprint = "$FP"
 dmarc = "enforce"
+greylist = false
 
 [dns]
 forwarders = ["127.0.0.1@$UNBOUND_PORT"]

@@ -295,6 +295,9 @@ deliver_credentials_file = "inbound/credentials"
 deliver_fingerprint = ")") + kFingerprintColons + R"("
 unreachable_alert = "30m"
 dmarc = "enforce"
+greylist = false
+greylist_delay = "90s"
+greylist_lifetime = "7d"
 [[domain]]
 name = "example.org"
 )"),
@@ -316,6 +319,9 @@ name = "example.org"
     EXPECT_EQ(in.deliver_fingerprint, kFingerprintHex);
     EXPECT_EQ(in.unreachable_alert, 30min);
     EXPECT_EQ(in.dmarc, InboundDmarc::enforce);
+    EXPECT_FALSE(in.greylist);
+    EXPECT_EQ(in.greylist_delay, 90s);
+    EXPECT_EQ(in.greylist_lifetime, std::chrono::hours(7 * 24));
     EXPECT_EQ(c.find_domain("example.org"), &c.domains[0]);
     EXPECT_EQ(c.find_inbound("example.org"), &in);
 }
@@ -335,6 +341,9 @@ TEST(ConfigLoad, InboundDefaults) {
     EXPECT_TRUE(expected.deliver_fingerprint.empty());
     EXPECT_FALSE(expected.any_recipient);
     EXPECT_EQ(expected.dmarc, InboundDmarc::record);
+    EXPECT_TRUE(expected.greylist);
+    EXPECT_EQ(expected.greylist_delay, 5min);
+    EXPECT_EQ(expected.greylist_lifetime, std::chrono::hours(35 * 24));
 }
 
 TEST(ConfigLoad, RecipientsAreLowerCased) {

@@ -221,6 +221,8 @@ deliver_credentials_file = "relative/creds"
 deliver_fingerprint = "SHA256:3A:F2:0C:5E:91:D4:7B:28:66:0F:E1:B3:4C:95:D8:72:1A:6E:C0:4F:83:B9:25:D7:E6:18:5C:A4:3F:70:9B:C1"
 unreachable_alert = "90m"
 dmarc = "enforce"
+greylist = false
+greylist_delay = "1m"
 [[inbound]]
 domain = "example.net"
 recipients_file = "net-recipients"
