@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# t112: the SMTP abuse cases that submission passes (t53, t54, t55, t43), on the MX
+# listener, where anyone may connect without AUTH. Run with [limits] bare_lf = "refuse".
+#   1. SMTP smuggling: each fake end of data ("\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\n")
+#      followed by a smuggled MAIL/RCPT/DATA: silence until the real CRLF.CRLF, then one
+#      550 5.5.2 and nothing else; the smuggled recipient is never accepted.
+#   2. STARTTLS injection: "STARTTLS\r\nMAIL FROM:..\r\nRCPT TO:..\r\n" in one write:
+#      only the 220 in clear; over TLS the injected commands were not run (RCPT -> 503).
+#   3. A command line over 512 octets: 500 5.5.6, the session goes on; NUL and a bare LF
+#      in a command: 500 5.5.2.
+#   4. A body line over [limits] max_line_length: 550 5.6.0 (nothing queued).
+#   5. Nothing was forwarded to the home server but the one clean message sent at the end.
+source "$(dirname "$0")/../lib.sh"
+PY=/usr/bin/python3
+SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
+export PYTHONPATH="$SIGNPOST_SOURCE_DIR/tests/integration/submission" PYTHONDONTWRITEBYTECODE=1
+
+HOME_DIR=$WORK/home
+mkdir -p "$HOME_DIR"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nas.home.example" \
+  -keyout "$HOME_DIR/key.pem" -out "$HOME_DIR/cert.pem" 2> /dev/null || fail "openssl: home certificate"
+FP=$(openssl x509 -noout -fingerprint -sha256 -in "$HOME_DIR/cert.pem" | sed 's/^.*=//')
+HOME_PORT=$(free_port)
+"$PY" "$SINK_PY" --port "$HOME_PORT" --tls-cert "$HOME_DIR/cert.pem" --tls-key "$HOME_DIR/key.pem" \
+  --store "$HOME_DIR/store" --log "$HOME_DIR/sink.log" > "$HOME_DIR/out" 2>&1 &
+track_pid $!
+wait_for_log "$HOME_DIR/out" "^READY $HOME_PORT\$" 20
+
+DIR=$WORK/dev
+init_dev "$DIR"
+CFG=$DIR/signpost.toml
+MX_PORT=$(free_port)
+cat >> "$CFG" << CONFIG_END
+
+[limits]
+bare_lf = "refuse"
+max_line_length = "998"
+
+[[listener]]
+address = "127.0.0.1:$MX_PORT"
+kind = "mx"
+
+[[inbound]]
+domain = "home.example"
+recipients = ["alice"]
+deliver_to = "127.0.0.1:$HOME_PORT"
+deliver_fingerprint = "$FP"
+greylist = false
+CONFIG_END
+LOG=$WORK/serve.log
+: > "$LOG"
+"$SIGNPOST" serve --config "$CFG" >> "$LOG" 2>&1 &
+SPID=$!
+track_pid "$SPID"
+wait_for_log "$LOG" 'ready'
+
+SP_PORT=$MX_PORT SP_CAFILE=$DIR/tls/cert.pem "$PY" - << 'PYEOF' || fail "abuse cases on the MX listener"
+from smtpclient import *
+
+SMUGGLED_MX = (b"MAIL FROM:<x@sender.example>\r\nRCPT TO:<alice@home.example>\r\nDATA\r\n"
+               b"From: <x@sender.example>\r\nSubject: smuggled\r\n\r\nsmuggled\r\n")
+HEADER = b"From: <x@sender.example>\r\nTo: <alice@home.example>\r\nSubject: t112\r\n\r\nfirst message\r\nmore"
+
+
+def mx_session():
+    c = Client.from_env().connect()
+    c.expect(220, what="greeting")
+    c.ehlo("mta.sender.example")
+    c.starttls()
+    c.ehlo("mta.sender.example")
+    return c
+
+
+def open_data(c):
+    c.cmd("MAIL FROM:<x@sender.example>", 250, "2.1.0")
+    c.cmd("RCPT TO:<alice@home.example>", 250, "2.1.5")
+    c.cmd("DATA", 354)
+
+
+with mx_session() as c:
+    for fake in [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n"]:
+        open_data(c)
+        c.send(HEADER + fake + SMUGGLED_MX)
+        c.expect_silence(1.0, "the server after the fake end %s" % show(fake))
+        c.send(b".\r\n")
+        c.expect(550, "5.5.2", what="the real end after the fake end %s" % show(fake))
+        c.expect_silence(0.5, "the server after the end-of-data reply (smuggled commands run?)")
+        c.cmd("NOOP", 250, "2.0.0")
+        print("ok: fake end %s + smuggled MAIL/RCPT/DATA: silent until CRLF.CRLF, then only 550 5.5.2" % show(fake))
+    c.quit()
+
+with Client.from_env().connect() as c:
+    c.expect(220)
+    c.ehlo("mta.sender.example")
+    c.send(b"STARTTLS\r\nMAIL FROM:<x@sender.example>\r\nRCPT TO:<alice@home.example>\r\n")
+    c.expect(220, "2.0.0", what="STARTTLS with injected commands behind it")
+    c.poll(0.3)
+    c.upgrade()
+    c.ehlo("mta.sender.example")
+    c.cmd("RCPT TO:<alice@home.example>", 503, "5.5.1")
+    print("ok: MAIL/RCPT injected behind STARTTLS were discarded: over TLS RCPT -> 503 5.5.1")
+    c.quit()
+
+with mx_session() as c:
+    # (an EHLO between them: three bad commands in a row end the session with 421)
+    c.cmd("NOOP " + "x" * 600, 500, "5.5.6")
+    c.ehlo("mta.sender.example")
+    c.send(b"NOOP\x00\r\n")
+    c.expect(500, "5.5.2", what="NUL in a command")
+    c.ehlo("mta.sender.example")
+    c.send(b"NOOP\n")
+    c.expect(500, "5.5.2", what="a bare LF ending a command")
+    c.ehlo("mta.sender.example")
+    c.cmd("NOOP", 250, "2.0.0")
+    print("ok: a 600-octet command line: 500 5.5.6; NUL and a bare LF: 500 5.5.2; the session goes on")
+    open_data(c)
+    c.send(HEADER + b"\r\n" + b"y" * 1200 + b"\r\n.\r\n")
+    c.expect(550, "5.6.0", what="a body line over max_line_length")
+    print("ok: a 1200-octet body line (max_line_length = 998): 550 5.6.0")
+    open_data(c)
+    c.send(HEADER + b"\r\nthe clean one\r\n.\r\n")
+    c.expect(250, "2.0.0", what="a clean message")
+    print("ok: a clean message -> 250 2.0.0")
+    c.quit()
+PYEOF
+
+for ((i = 0; i < 100; i++)); do
+  [ "$(ls "$HOME_DIR/store" 2> /dev/null | wc -l)" -ge 1 ] && break
+  sleep 0.1
+done
+sleep 0.5
+n=$(ls "$HOME_DIR/store" 2> /dev/null | wc -l)
+[ "$n" = 1 ] || { ls -la "$HOME_DIR/store"; fail "$n messages reached the home server, want only the clean one"; }
+grep -q "the clean one" "$HOME_DIR"/store/*.eml || fail "the message at the home server is not the clean one"
+if grep -q smuggled "$HOME_DIR"/store/*.eml; then fail "smuggled text reached the home server"; fi
+if grep -q 'session aborted' "$LOG"; then fail "a session was aborted by an exception"; fi
+pass "only the clean message was forwarded to the home server"
+
+kill -TERM "$SPID"
+wait_exit "$SPID" 15
+[ "$EXIT_CODE" = 0 ] || { cat "$LOG"; fail "serve exited $EXIT_CODE on SIGTERM"; }
+pass "stopped cleanly"
