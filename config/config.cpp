@@ -457,6 +457,37 @@ void Loader::read_listeners(const Table& root) {
                   "kind = \"mx\" needs tls = \"starttls\": servers delivering to an MX connect in "
                   "plaintext and upgrade with STARTTLS; none would speak implicit TLS to it");
         }
+        // Only an MX listener meets strangers: the pregreet pause and DNSBLs are for it.
+        if (l.kind == ListenerKind::mx) l.greet_pause = Duration{1};
+        for (const char* only_mx : {"greet_pause", "dnsbl"}) {
+            if (l.kind != ListenerKind::mx && t.t->contains(only_mx)) {
+                const std::string k = join(t.path, only_mx);
+                error(where(k), k, std::string(only_mx) + " is for kind = \"mx\" listeners (submission clients log in instead)");
+            }
+        }
+        get_duration(t, "greet_pause", l.greet_pause, false);
+        if (l.greet_pause > Duration{30}) {
+            const std::string k = join(t.path, "greet_pause");
+            error(where(k), k, "greet_pause is at most 30s (RFC 5321 §4.5.3.2.1: clients wait 5 minutes for the greeting, "
+                               "but a long pause only delays mail)");
+        }
+        if (const toml::node* n = get(t, "dnsbl")) {
+            const std::string k = join(t.path, "dnsbl");
+            if (auto a = read_array(*n, k, "an array of DNSBL zones such as [\"zen.spamhaus.org\"]", false)) {
+                for (std::size_t z = 0; z < a->size(); ++z) {
+                    const toml::node& elem = *a->get(z);
+                    auto v = read_string(elem, indexed(k, z), "a DNSBL zone (a string such as \"zen.spamhaus.org\")");
+                    if (!v) continue;
+                    std::string zone = detail::to_lower(*v);
+                    if (!zone.empty() && zone.back() == '.') zone.pop_back();
+                    if (!detail::is_dns_name(zone)) {
+                        error(pos_of(elem), indexed(k, z), "invalid DNSBL zone " + in_quotes(*v) + "; such as \"zen.spamhaus.org\"");
+                        continue;
+                    }
+                    l.dnsbl.push_back(std::move(zone));
+                }
+            }
+        }
         bool named = field(t, "name", l.name,
                            [&](const toml::node& n, const std::string& k) -> std::optional<std::string> {
                                auto v = read_string(n, k);

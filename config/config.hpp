@@ -84,6 +84,13 @@ struct ListenerConfig {
     Endpoint address;
     TlsMode tls = TlsMode::starttls;  // kind = mx: starttls only (STARTTLS offered, not required)
     ListenerKind kind = ListenerKind::submission;
+    // kind = "mx" only. How long the greeting waits: a client that talks before it
+    // (pregreet, what bulk senders do) is refused 554 5.5.1. Default "1s" for mx.
+    Duration greet_pause{0};
+    // kind = "mx" only. DNS blocklists (DNSBL, RFC 5782) asked about each client address;
+    // a listed client is refused 554 5.7.1 before the greeting. A lookup that fails lets
+    // the client in. Default: none.
+    std::vector<std::string> dnsbl;
     bool operator==(const ListenerConfig&) const = default;
 };
 

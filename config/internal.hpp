@@ -30,7 +30,7 @@ inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits",  "domain", "keys", "queue",
     "delivery", "route",  "inbound",  "mta_sts", "tls_rpt", "doctor", "dns",  "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
-inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls", "kind"};
+inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls", "kind", "greet_pause", "dnsbl"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
 inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max_failures",
                                                  "lockout"};

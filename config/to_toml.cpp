@@ -83,6 +83,10 @@ std::string to_toml(const Config& c) {
         w.str("address", l.address.to_string());
         w.str("tls", to_string(l.tls));
         w.str("kind", to_string(l.kind));
+        if (l.kind == ListenerKind::mx) {
+            w.duration("greet_pause", l.greet_pause);
+            w.strings("dnsbl", l.dnsbl, [](const std::string& z) { return std::string_view(z); });
+        }
     }
 
     w.section("tls");

@@ -56,6 +56,12 @@ SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const confi
                              .Help("Messages committed on an MX listener for an [[inbound]] domain")
                              .Register(registry)
                              .Add({});
+    auto& refused = prometheus::BuildCounter()
+                        .Name("signpost_inbound_clients_refused_total")
+                        .Help("Clients refused before the greeting on MX listeners: pregreet (talked first), "
+                              "dnsbl (listed)")
+                        .Register(registry);
+    for (const char* r : {"pregreet", "dnsbl"}) inbound_refused_.emplace(r, &refused.Add({{"reason", r}}));
     auto& greylist = prometheus::BuildCounter()
                          .Name("signpost_inbound_greylist_total")
                          .Help("Greylisting verdicts at RCPT on MX listeners: pass, first (451, new triplet), "
@@ -122,6 +128,10 @@ void SubmissionMetrics::signed_with(const std::string& domain, signer::KeyType t
 void SubmissionMetrics::received(std::uint64_t bytes) { received_bytes_->Increment(static_cast<double>(bytes)); }
 
 void SubmissionMetrics::inbound_accepted() { inbound_accepted_->Increment(); }
+
+void SubmissionMetrics::inbound_refused(const char* reason) {
+    if (auto it = inbound_refused_.find(std::string_view(reason)); it != inbound_refused_.end()) it->second->Increment();
+}
 
 void SubmissionMetrics::greylist(const char* outcome) {
     if (auto it = greylist_.find(std::string_view(outcome)); it != greylist_.end()) it->second->Increment();

@@ -47,6 +47,8 @@ public:
     // ("pass", "first", "too_early"); the result of one sender check ("spf", "dkim",
     // "dmarc" with the RFC 8601 result names; anything else is not counted).
     void inbound_accepted();
+    // A client refused before the greeting on an MX listener: "pregreet" or "dnsbl".
+    void inbound_refused(const char* reason);
     void greylist(const char* outcome);
     void sender_check(const char* method, const std::string& result);
 
@@ -61,6 +63,7 @@ private:
     prometheus::Counter* flow_delayed_ = nullptr;
     prometheus::Counter* flow_delay_seconds_ = nullptr;
     prometheus::Counter* inbound_accepted_ = nullptr;
+    std::map<std::string, prometheus::Counter*, std::less<>> inbound_refused_;
     std::map<std::string, prometheus::Counter*, std::less<>> greylist_;
     std::map<std::string, prometheus::Counter*, std::less<>> sender_checks_;  // "method=result"
 };

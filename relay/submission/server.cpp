@@ -16,6 +16,7 @@
 
 #include <random>
 
+#include "relay/inbound/dnsbl.hpp"
 #include "relay/inbound/greylist.hpp"
 #include "relay/inbound/recipients.hpp"
 #include "relay/smtp/data_reader.hpp"
@@ -601,7 +602,38 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             log->info("TLS {}", c.transport.tls_description());
         }
         smtp::Step step;
-        if (svc.locked_out && svc.locked_out(ip)) {
+        // An MX listener's checks of the client before it is greeted: it must wait for the
+        // greeting (pregreet), and it must not be on a configured DNS blocklist.
+        std::optional<smtp::Reply> refused_client;
+        if (mx && listener.greet_pause.count() > 0) {
+            asio::steady_timer pause(executor, listener.greet_pause);
+            boost::system::error_code pause_ec;
+            co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, pause_ec));
+            boost::system::error_code avail_ec;
+            if (c.transport.socket().available(avail_ec) > 0) {
+                refused_client = smtp::make_reply(554, "5.5.1", "Protocol error: talking before the greeting");
+                log->warn("refused [{}]: it talked before the greeting", ip);
+                if (metrics) metrics->inbound_refused("pregreet");
+            }
+        }
+        if (mx && !refused_client && !listener.dnsbl.empty() && svc.resolver) {
+            boost::system::error_code addr_ec;
+            const auto address = asio::ip::make_address(ip, addr_ec);
+            for (const auto& zone : listener.dnsbl) {
+                if (addr_ec) break;
+                const std::string name = inbound::dnsbl_name(address, zone);
+                dns::AddressAnswer listed = co_await svc.resolver->a(name);
+                if (!inbound::dnsbl_listed(listed)) continue;
+                refused_client = smtp::make_reply(554, "5.7.1", "Service unavailable; client [" + ip + "] is listed by " + zone);
+                log->warn("refused [{}]: listed by {}", ip, zone);
+                if (metrics) metrics->inbound_refused("dnsbl");
+                break;
+            }
+        }
+        if (refused_client) {
+            step.replies.push_back(*refused_client);
+            step.next = smtp::Next::close;
+        } else if (svc.locked_out && svc.locked_out(ip)) {
             step.replies.push_back(smtp::make_reply(421, "4.7.0", cfg->server.hostname +
                                                                      " Too many failed logins from your address; try later"));
             step.next = smtp::Next::close;

@@ -19,6 +19,8 @@
 #      (p=reject dis=reject): delivered with that verdict for home.example (record), refused
 #      550 5.7.1 at the end of DATA for vault.example (enforce), which gets nothing.
 #   5. the null reverse-path: spf for the HELO name (smtp.helo=mta.good.example).
+#   6. A second MX listener with dnsbl = ["bl.example"], where unbound lists 127.0.0.1
+#      (1.0.0.127.bl.example A 127.0.0.2): 554 5.7.1 before the greeting.
 #   For every delivered message, pyspf (python3-spf) and dkimpy, over the same unbound,
 #   give the same SPF and DKIM results as Signpost's field.
 source "$(dirname "$0")/../lib.sh"
@@ -40,6 +42,7 @@ unbound_add_txt _dmarc.good.example "v=DMARC1; p=reject"
 unbound_add_txt mta.good.example "v=spf1 ip4:127.0.0.1 -all"
 unbound_add_txt strict.example "v=spf1 -all"
 unbound_add_txt _dmarc.strict.example "v=DMARC1; p=reject"
+unbound_add_rr "1.0.0.127.bl.example. 300 IN A 127.0.0.2"
 unbound_restart
 pass "unbound serves good.example, strict.example and mta.good.example on 127.0.0.1@$UNBOUND_PORT"
 
@@ -60,11 +63,17 @@ DIR=$WORK/dev
 init_dev "$DIR"
 CFG=$DIR/signpost.toml
 MX_PORT=$(free_port)
+BL_PORT=$(free_port)
 cat >> "$CFG" << CONFIG_END
 
 [[listener]]
 address = "127.0.0.1:$MX_PORT"
 kind = "mx"
+
+[[listener]]
+address = "127.0.0.1:$BL_PORT"
+kind = "mx"
+dnsbl = ["bl.example"]
 
 [[inbound]]
 domain = "home.example"
@@ -192,6 +201,23 @@ message bounce "Mail Delivery System <MAILER-DAEMON@mta.good.example>" "bounce"
 reply=$(send bounce "" alice@home.example)
 [[ $reply == 250\ * ]] || fail "bounce: $reply"
 check bounce "" "Authentication-Results: localhost; spf=pass smtp.helo=mta.good.example; dkim=none; dmarc=pass (p=reject dis=none) header.from=mta.good.example"
+
+# --- 6. a client listed by a DNSBL ------------------------------------------------------------
+"$PY" - "$BL_PORT" << 'PYEOF' || fail "the DNSBL-listed client was not refused"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+want = b"554 5.7.1 Service unavailable; client [127.0.0.1] is listed by bl.example\r\n"
+if data != want:
+    sys.exit("got %r, want %r" % (data, want))
+PYEOF
+grep -qF "refused [127.0.0.1]: listed by bl.example" "$LOG" || fail "no log line for the DNSBL refusal"
+pass "a client listed by bl.example: 554 5.7.1 before the greeting, then disconnected"
 
 kill -TERM "$SPID"
 wait_exit "$SPID" 15

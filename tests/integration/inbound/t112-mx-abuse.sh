@@ -9,7 +9,9 @@
 #   3. A command line over 512 octets: 500 5.5.6, the session goes on; NUL and a bare LF
 #      in a command: 500 5.5.2.
 #   4. A body line over [limits] max_line_length: 550 5.6.0 (nothing queued).
-#   5. Nothing was forwarded to the home server but the one clean message sent at the end.
+#   5. Pregreet: a client that sends EHLO before the greeting (greet_pause, "1s" by
+#      default) gets 554 5.5.1 and is disconnected; one that waits is greeted.
+#   6. Nothing was forwarded to the home server but the one clean message sent at the end.
 source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
@@ -77,6 +79,12 @@ def open_data(c):
     c.cmd("DATA", 354)
 
 
+with Client.from_env().connect() as c:
+    c.send(b"EHLO pregreeter.example\r\n")
+    c.expect(554, "5.5.1", what="EHLO sent before the greeting")
+    c.wait_closed(5)
+    print("ok: EHLO before the greeting -> 554 5.5.1, disconnected")
+
 with mx_session() as c:
     for fake in [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n"]:
         open_data(c)
@@ -133,6 +141,7 @@ n=$(ls "$HOME_DIR/store" 2> /dev/null | wc -l)
 [ "$n" = 1 ] || { ls -la "$HOME_DIR/store"; fail "$n messages reached the home server, want only the clean one"; }
 grep -q "the clean one" "$HOME_DIR"/store/*.eml || fail "the message at the home server is not the clean one"
 if grep -q smuggled "$HOME_DIR"/store/*.eml; then fail "smuggled text reached the home server"; fi
+grep -qF "it talked before the greeting" "$LOG" || fail "no log line for the pregreet refusal"
 if grep -q 'session aborted' "$LOG"; then fail "a session was aborted by an exception"; fi
 pass "only the clean message was forwarded to the home server"
 

@@ -307,6 +307,9 @@ name = "example.org"
     ASSERT_EQ(c.listeners.size(), 2u);
     EXPECT_EQ(c.listeners[1].kind, ListenerKind::mx);
     EXPECT_EQ(c.listeners[1].tls, TlsMode::starttls);
+    EXPECT_EQ(c.listeners[1].greet_pause, 1s);  // the default for an MX listener
+    EXPECT_TRUE(c.listeners[1].dnsbl.empty());
+    EXPECT_EQ(c.listeners[0].greet_pause, 0s);
     ASSERT_EQ(c.inbound.size(), 1u);
     const InboundConfig& in = c.inbound[0];
     EXPECT_EQ(in.domain, "example.org");
@@ -324,6 +327,26 @@ name = "example.org"
     EXPECT_EQ(in.greylist_lifetime, std::chrono::hours(7 * 24));
     EXPECT_EQ(c.find_domain("example.org"), &c.domains[0]);
     EXPECT_EQ(c.find_inbound("example.org"), &in);
+}
+
+TEST(ConfigLoad, MxListenerGreetPauseAndDnsbl) {
+    auto r = load(std::string(kMinimal) +
+                  "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\ngreet_pause = \"3s\"\n"
+                  "dnsbl = [\"Zen.Spamhaus.org.\", \"bl.example\"]\n"
+                  "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.config->listeners[1].greet_pause, 3s);
+    EXPECT_EQ(r.config->listeners[1].dnsbl, (std::vector<std::string>{"zen.spamhaus.org", "bl.example"}));
+    // Both are for MX listeners only; the pause is bounded; zones must be DNS names.
+    auto bad = load(std::string(kMinimal) +
+                    "[[listener]]\naddress = \"0.0.0.0:2588\"\ndnsbl = [\"bl.example\"]\n"
+                    "[[listener]]\naddress = \"0.0.0.0:25\"\nkind = \"mx\"\ngreet_pause = \"1m\"\ndnsbl = [\"bad zone\"]\n"
+                    "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n");
+    ASSERT_EQ(bad.errors.size(), 3u) << dump(bad);
+    EXPECT_EQ(bad.errors[0].key, "listener[1].dnsbl");
+    EXPECT_NE(bad.errors[0].message.find("is for kind = \"mx\" listeners"), std::string::npos);
+    EXPECT_EQ(bad.errors[1].key, "listener[2].greet_pause");
+    EXPECT_EQ(bad.errors[2].key, "listener[2].dnsbl[0]");
 }
 
 TEST(ConfigLoad, InboundDefaults) {
@@ -991,7 +1014,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "stay published while messages signed with it may still be delivered and "
                   "verified",
                   "test.toml:8:1: listener[0].port: unknown key \"port\"; known keys: name, "
-                  "address, tls, kind"}}),
+                  "address, tls, kind, greet_pause, dnsbl"}}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // The promise: a file with three mistakes in different places gives exactly three errors,
