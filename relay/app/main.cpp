@@ -19,6 +19,7 @@
 #include "relay/app/cli_tls_report.hpp"
 #include "relay/app/cli_explain.hpp"
 #include "relay/app/cli_doctor.hpp"
+#include "relay/app/cli_mta_sts.hpp"
 #include "relay/app/cli_spf.hpp"
 #include "relay/app/cli_health.hpp"
 #include "relay/app/init_dev.hpp"
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
     signpost::app::add_health_command(app, exit_code);
     signpost::app::add_doctor_command(app, exit_code);
     signpost::app::add_spf_command(app, exit_code);
+    signpost::app::add_mta_sts_command(app, exit_code);
 
     auto* version = app.add_subcommand("version", "Print the version");
     version->callback([&] { std::cout << "signpost " << signpost::app::kVersion << "\n"; });

@@ -92,6 +92,18 @@ wait_for_log "$LOG" 'ready'
 grep -qF "listening on 127.0.0.1:$MX_PORT (mx-$MX_PORT, starttls, mx)" "$LOG" || { cat "$LOG"; fail "no MX listener in the log"; }
 pass "Signpost listens for home.example on 127.0.0.1:$MX_PORT (kind = mx), home server on $HOME_PORT pinned by fingerprint"
 
+# What to publish for MTA-STS: the policy names this relay ([server] hostname) as the MX.
+"$SIGNPOST" mta-sts policy home.example --config "$CFG" > "$WORK/mta-sts.out" 2>&1 || { cat "$WORK/mta-sts.out"; fail "mta-sts policy failed"; }
+tr -d '\r' < "$WORK/mta-sts.out" | grep -qx "mode: testing" && tr -d '\r' < "$WORK/mta-sts.out" | grep -qx "mx: localhost" \
+  && grep -qE '^_mta-sts\.home\.example\. 3600 IN TXT "v=STSv1; id=[0-9a-f]{20}"$' "$WORK/mta-sts.out" \
+  && grep -qF '_smtp._tls.home.example. 3600 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@home.example"' "$WORK/mta-sts.out" \
+  || { cat "$WORK/mta-sts.out"; fail "mta-sts policy does not print the policy and records for home.example"; }
+rc=0
+"$SIGNPOST" mta-sts policy elsewhere.example --config "$CFG" > "$WORK/mta-sts2.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -qF "elsewhere.example is not an [[inbound]] domain" "$WORK/mta-sts2.out" \
+  || { cat "$WORK/mta-sts2.out"; fail "mta-sts policy for a foreign domain: want exit 2, got $rc"; }
+pass "signpost mta-sts policy home.example prints the policy (mx: localhost, testing) and its records; another domain exits 2"
+
 # --- the sending MTA: a private Postfix instance ---------------------------------------
 PF=$WORK/postfix
 PF_ADDR=127.0.0.43
