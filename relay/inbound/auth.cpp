@@ -4,18 +4,12 @@
 #include <cctype>
 
 #include "relay/doctor/dmarc.hpp"
+#include "relay/inbound/text.hpp"
 
 namespace signpost::inbound {
 namespace {
 
 namespace dm = doctor::dmarc;
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
 
 DmarcPolicy from_doctor(dm::Policy p) {
     switch (p) {
@@ -72,7 +66,7 @@ const char* to_string(DmarcPolicy p) {
 DmarcOutcome evaluate_dmarc(std::string_view from_domain, const DmarcLookup& lookup, const SpfOutcome& spf,
                             const std::vector<DkimOutcome>& dkim, int sample) {
     DmarcOutcome out;
-    out.from_domain = lower(from_domain);
+    out.from_domain = ascii_lower(from_domain);
     if (out.from_domain.empty()) {
         out.result = "permerror";
         out.reason = "no single From domain";
@@ -167,10 +161,10 @@ bool claims_authserv_id(std::string_view value, std::string_view authserv_id) {
     while (i < value.size() && value[i] != ';' && value[i] != ' ' && value[i] != '\t' && value[i] != '(' &&
            value[i] != '\r' && value[i] != '\n')
         ++i;
-    std::string id = lower(value.substr(start, i - start));
+    std::string id = ascii_lower(value.substr(start, i - start));
     if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
     while (!id.empty() && id.back() == '.') id.pop_back();
-    std::string ours = lower(authserv_id);
+    std::string ours = ascii_lower(authserv_id);
     while (!ours.empty() && ours.back() == '.') ours.pop_back();
     return !id.empty() && id == ours;
 }

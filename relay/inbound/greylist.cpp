@@ -4,17 +4,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "relay/inbound/text.hpp"
+
 namespace signpost::inbound {
-namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
-
-}  // namespace
 
 const char* to_string(GreylistVerdict v) {
     switch (v) {
@@ -40,7 +32,7 @@ std::string Greylist::client_network(const boost::asio::ip::address& client) {
 
 GreylistVerdict Greylist::check(const boost::asio::ip::address& client, std::string_view sender, std::string_view recipient,
                                 Clock::time_point now, std::chrono::seconds& wait) {
-    const std::string key = client_network(client) + '\n' + lower(sender) + '\n' + lower(recipient);
+    const std::string key = client_network(client) + '\n' + ascii_lower(sender) + '\n' + ascii_lower(recipient);
     std::lock_guard lock(mutex_);
     auto it = entries_.find(key);
     if (it != entries_.end()) {

@@ -4,15 +4,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "relay/inbound/text.hpp"
+
 namespace signpost::inbound {
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
@@ -27,7 +22,7 @@ RecipientDirectory::RecipientDirectory(const std::vector<config::InboundConfig>&
         Domain d;
         d.any = e.any_recipient;
         for (const auto& r : e.recipients) add_entry(d, e.domain, r);
-        domains_.emplace_back(lower(e.domain), std::move(d));
+        domains_.emplace_back(ascii_lower(e.domain), std::move(d));
     }
 }
 
@@ -51,9 +46,9 @@ std::shared_ptr<const RecipientDirectory> RecipientDirectory::load(const config:
 }
 
 bool RecipientDirectory::add_entry(Domain& d, const std::string& domain, std::string_view entry) {
-    std::string e = lower(entry);
+    std::string e = ascii_lower(entry);
     if (auto at = e.rfind('@'); at != std::string::npos) {
-        if (e.substr(at + 1) != lower(domain)) return false;
+        if (e.substr(at + 1) != ascii_lower(domain)) return false;
         e.resize(at);
     }
     if (e.empty() || e.find_first_of(" \t<>@") != std::string::npos) return false;
@@ -64,7 +59,7 @@ bool RecipientDirectory::add_entry(Domain& d, const std::string& domain, std::st
 std::string RecipientDirectory::add_file_text(const std::string& domain, std::string_view text) {
     Domain* d = nullptr;
     for (auto& [name, entry] : domains_)
-        if (name == lower(domain)) d = &entry;
+        if (name == ascii_lower(domain)) d = &entry;
     if (!d) return " " + domain + " is not an [[inbound]] domain";
     std::size_t line_no = 0;
     while (!text.empty()) {
@@ -83,7 +78,7 @@ std::string RecipientDirectory::add_file_text(const std::string& domain, std::st
 }
 
 const RecipientDirectory::Domain* RecipientDirectory::find(std::string_view domain) const {
-    const std::string name = lower(domain);
+    const std::string name = ascii_lower(domain);
     for (const auto& [n, d] : domains_)
         if (n == name) return &d;
     return nullptr;
@@ -95,7 +90,7 @@ RecipientVerdict RecipientDirectory::check(std::string_view address) const {
     const Domain* d = find(address.substr(at + 1));
     if (!d) return RecipientVerdict::foreign_domain;
     if (d->any) return RecipientVerdict::accepted;
-    std::string local = lower(address.substr(0, at));
+    std::string local = ascii_lower(address.substr(0, at));
     if (d->locals.count(local)) return RecipientVerdict::accepted;
     // Sub-addressing: "alice+tag" is alice's (a '+' at the start is no user's).
     if (auto plus = local.find('+'); plus != std::string::npos && plus > 0 && d->locals.count(local.substr(0, plus)))
@@ -106,7 +101,7 @@ RecipientVerdict RecipientDirectory::check(std::string_view address) const {
 std::string RecipientDirectory::domain_of(std::string_view address) const {
     const auto at = address.rfind('@');
     if (at == std::string_view::npos || !find(address.substr(at + 1))) return {};
-    return lower(address.substr(at + 1));
+    return ascii_lower(address.substr(at + 1));
 }
 
 }  // namespace signpost::inbound

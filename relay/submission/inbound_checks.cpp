@@ -7,6 +7,7 @@
 
 #include "relay/doctor/dmarc.hpp"
 #include "relay/doctor/spf.hpp"
+#include "relay/inbound/text.hpp"
 #include "signer/header.hpp"
 #include "signer/tag_list.hpp"
 
@@ -14,13 +15,6 @@ namespace signpost::submission {
 namespace {
 
 namespace asio = boost::asio;
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
 
 // The RFC 8601 §2.7.1 result of one signature, and why not in our words.
 inbound::DkimOutcome dkim_outcome(const signer::SignatureResult& r) {
@@ -77,10 +71,10 @@ asio::awaitable<InboundCheckResult> check_inbound(dns::Resolver& resolver, Inbou
     // (if/else, not ?: over strings: GCC 12 miscompiles such temporaries in coroutines)
     if (r.spf.helo) {
         r.spf.identity = in.helo;
-        r.spf.domain = lower(in.helo);
+        r.spf.domain = inbound::ascii_lower(in.helo);
     } else {
         r.spf.identity = in.mail_from;
-        r.spf.domain = lower(std::string_view(in.mail_from).substr(in.mail_from.rfind('@') + 1));
+        r.spf.domain = inbound::ascii_lower(std::string_view(in.mail_from).substr(in.mail_from.rfind('@') + 1));
     }
     doctor::spf::Evaluation spf = co_await doctor::spf::check_host(resolver, in.client, "", in.mail_from, in.helo);
     r.spf.result = doctor::spf::to_string(spf.result);
@@ -95,10 +89,10 @@ asio::awaitable<InboundCheckResult> check_inbound(dns::Resolver& resolver, Inbou
                 found = signer::LookupResult::temp_error();
             else if (txt.status == dns::Status::ok && !txt.records.empty())
                 found = signer::LookupResult::found(txt.records.front());
-            keys.emplace(std::pair{lower(selector), lower(domain)}, std::move(found));
+            keys.emplace(std::pair{inbound::ascii_lower(selector), inbound::ascii_lower(domain)}, std::move(found));
         }
         auto lookup = [&keys](std::string_view selector, std::string_view domain) {
-            auto it = keys.find({lower(selector), lower(domain)});
+            auto it = keys.find({inbound::ascii_lower(selector), inbound::ascii_lower(domain)});
             return it == keys.end() ? signer::LookupResult::temp_error() : it->second;
         };
         auto results = in.verifier->finish(lookup, std::chrono::system_clock::now());

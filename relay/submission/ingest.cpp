@@ -403,6 +403,14 @@ const char* to_label(Refusal r) noexcept {
     return "local_error";
 }
 
+// The spool could not write or commit: 452 4.3.1 when the disk is full, else 451 4.3.0.
+IngestResult Ingest::refuse_storage(std::error_code ec, const char* what) {
+    const bool full = ec == std::errc::no_space_on_device;
+    return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
+                  full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
+                  std::string(what) + ": " + ec.message());
+}
+
 IngestResult Ingest::refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason) {
     abort();
     IngestResult r;
@@ -439,12 +447,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     auto keyset = keys_->signing_keys(domain_->name);
     if (!keyset || keyset->keys.empty())
         return refuse(Refusal::no_key, 451, "4.7.0", keys_->no_active_key_reason(domain_->name), "no active key");
-    if (write_error_) {
-        bool full = write_error_ == std::errc::no_space_on_device;
-        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
-                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
-                      "spool write: " + write_error_.message());
-    }
+    if (write_error_) return refuse_storage(write_error_, "spool write");
 
     // Fix-ups (RFC 6409 §8), in the order they will be delivered.
     std::string fixups;
@@ -489,13 +492,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
     env.requiretls = ctx_.envelope.requiretls;
     // RFC 8689 §4.1: with REQUIRETLS the TLS-Required field is ignored.
     env.tls_required_no = !env.requiretls && tls_required_no(header_);
-    if (auto ec = file_->commit(env)) {
-        bool full = ec == std::errc::no_space_on_device;
-        file_->abort();
-        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
-                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
-                      "spool commit: " + ec.message());
-    }
+    if (auto ec = file_->commit(env)) return refuse_storage(ec, "spool commit");
     IngestResult r;
     r.queue_id = id;
     r.envelope = std::move(env);
@@ -509,12 +506,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
 }
 
 IngestResult Ingest::finish_inbound(std::chrono::system_clock::time_point now) {
-    if (write_error_) {
-        bool full = write_error_ == std::errc::no_space_on_device;
-        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
-                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
-                      "spool write: " + write_error_.message());
-    }
+    if (write_error_) return refuse_storage(write_error_, "spool write");
     const std::string& id = file_->id();
     // RFC 5321 §4.4: the client's name and address, always (this is not a user's private
     // submission), and "for" when there is one recipient (naming several would disclose
@@ -537,13 +529,7 @@ IngestResult Ingest::finish_inbound(std::chrono::system_clock::time_point now) {
     env.smtputf8 = needs_smtputf8(ctx_.envelope, header_);
     env.body_8bit = ctx_.envelope.body_8bit;
     env.tls_required_no = tls_required_no(header_);
-    if (auto ec = file_->commit(env)) {
-        bool full = ec == std::errc::no_space_on_device;
-        file_->abort();
-        return refuse(full ? Refusal::storage : Refusal::local_error, full ? 452 : 451, full ? "4.3.1" : "4.3.0",
-                      full ? "Insufficient system storage; try again later" : "Local error in processing; try again later",
-                      "spool commit: " + ec.message());
-    }
+    if (auto ec = file_->commit(env)) return refuse_storage(ec, "spool commit");
     IngestResult r;
     r.queue_id = id;
     r.envelope = std::move(env);

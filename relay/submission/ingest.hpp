@@ -114,6 +114,7 @@ private:
     void end_of_inbound_header();
     void body(std::string_view bytes);
     IngestResult finish_inbound(std::chrono::system_clock::time_point now);
+    IngestResult refuse_storage(std::error_code ec, const char* what);
     IngestResult refuse(Refusal why, int code, const char* enhanced, std::string text, std::string reason);
 
     std::shared_ptr<const config::Config> config_;

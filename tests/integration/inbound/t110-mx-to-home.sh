@@ -25,31 +25,16 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../postfix.sh"
 source "$(dirname "$0")/../unbound.sh"
-PY=/usr/bin/python3
-SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
+source "$(dirname "$0")/common.sh"
 
 [ "$(id -u)" = 0 ] || fail "t110 needs root to run a private Postfix instance"
 command -v postfix > /dev/null && [ -x /usr/lib/postfix/sbin/master ] \
   || fail "postfix is not installed (scripts/install-deps.sh)"
 command -v swaks > /dev/null || fail "swaks is not installed (scripts/install-deps.sh)"
-"$PY" -c 'import aiosmtpd' 2> /dev/null || fail "python3-aiosmtpd is not installed (scripts/install-deps.sh)"
 
 # --- the home server: aiosmtpd with a self-signed certificate --------------------------
-HOME_DIR=$WORK/home
-mkdir -p "$HOME_DIR"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nas.home.example" \
-  -keyout "$HOME_DIR/key.pem" -out "$HOME_DIR/cert.pem" 2> /dev/null || fail "openssl: home certificate"
-FP=$(openssl x509 -noout -fingerprint -sha256 -in "$HOME_DIR/cert.pem" | sed 's/^.*=//')
-[[ $FP =~ ^([0-9A-F]{2}:){31}[0-9A-F]{2}$ ]] || fail "unexpected fingerprint form: $FP"
-HOME_PORT=$(free_port)
-start_home() {
-  "$PY" "$SINK_PY" --port "$HOME_PORT" --tls-cert "$HOME_DIR/cert.pem" --tls-key "$HOME_DIR/key.pem" \
-    --store "$HOME_DIR/store" --log "$HOME_DIR/sink.log" > "$HOME_DIR/out" 2>&1 &
-  HOME_PID=$!
-  track_pid "$HOME_PID"
-  wait_for_log "$HOME_DIR/out" "^READY $HOME_PORT\$" 20
-}
-start_home
+home_setup
+home_start
 
 # --- DNS: the sender's SPF and DMARC records ------------------------------------------
 unbound_start example
@@ -260,7 +245,7 @@ done
 grep -q "attempt(s), last" <<< "$out" || { echo "$out"; cat "$LOG"; fail "$sp_id was not tried while the home server was offline"; }
 grep -qF "bob+family@home.example" <<< "$out" || { echo "$out"; fail "queue show does not name the recipient"; }
 pass "home server offline: $sp_id accepted for bob+family@home.example and deferred"
-start_home
+home_start
 "$SIGNPOST" queue flush "$sp_id" --config "$CFG" > "$WORK/flush.txt" 2>&1 || { cat "$WORK/flush.txt"; fail "queue flush failed"; }
 f=$(home_file "$sp_id")
 grep -qF "Hello from t110: while the NAS sleeps" "$f" || fail "the queued message's body did not arrive"

@@ -25,10 +25,9 @@
 #   give the same SPF and DKIM results as Signpost's field.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../unbound.sh"
-PY=/usr/bin/python3
+source "$(dirname "$0")/common.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOOL="$PY $HERE/inbound_mail.py"
-SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
 "$PY" -c 'import aiosmtpd, dkim, spf, dns.resolver' 2> /dev/null \
   || fail "python3-aiosmtpd, python3-dkim, python3-spf and python3-dnspython are needed (scripts/install-deps.sh)"
 
@@ -47,16 +46,8 @@ unbound_restart
 pass "unbound serves good.example, strict.example and mta.good.example on 127.0.0.1@$UNBOUND_PORT"
 
 # --- the home server ------------------------------------------------------------------------
-HOME_DIR=$WORK/home
-mkdir -p "$HOME_DIR"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nas.home.example" \
-  -keyout "$HOME_DIR/key.pem" -out "$HOME_DIR/cert.pem" 2> /dev/null || fail "openssl: home certificate"
-FP=$(openssl x509 -noout -fingerprint -sha256 -in "$HOME_DIR/cert.pem" | sed 's/^.*=//')
-HOME_PORT=$(free_port)
-"$PY" "$SINK_PY" --port "$HOME_PORT" --tls-cert "$HOME_DIR/cert.pem" --tls-key "$HOME_DIR/key.pem" \
-  --store "$HOME_DIR/store" --log "$HOME_DIR/sink.log" > "$HOME_DIR/out" 2>&1 &
-track_pid $!
-wait_for_log "$HOME_DIR/out" "^READY $HOME_PORT\$" 20
+home_setup
+home_start
 
 # --- Signpost ---------------------------------------------------------------------------------
 DIR=$WORK/dev

@@ -13,20 +13,11 @@
 #      default) gets 554 5.5.1 and is disconnected; one that waits is greeted.
 #   6. Nothing was forwarded to the home server but the one clean message sent at the end.
 source "$(dirname "$0")/../lib.sh"
-PY=/usr/bin/python3
-SINK_PY="$SIGNPOST_SOURCE_DIR/tests/integration/lib/smtp_sink.py"
+source "$(dirname "$0")/common.sh"
 export PYTHONPATH="$SIGNPOST_SOURCE_DIR/tests/integration/submission" PYTHONDONTWRITEBYTECODE=1
 
-HOME_DIR=$WORK/home
-mkdir -p "$HOME_DIR"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nas.home.example" \
-  -keyout "$HOME_DIR/key.pem" -out "$HOME_DIR/cert.pem" 2> /dev/null || fail "openssl: home certificate"
-FP=$(openssl x509 -noout -fingerprint -sha256 -in "$HOME_DIR/cert.pem" | sed 's/^.*=//')
-HOME_PORT=$(free_port)
-"$PY" "$SINK_PY" --port "$HOME_PORT" --tls-cert "$HOME_DIR/cert.pem" --tls-key "$HOME_DIR/key.pem" \
-  --store "$HOME_DIR/store" --log "$HOME_DIR/sink.log" > "$HOME_DIR/out" 2>&1 &
-track_pid $!
-wait_for_log "$HOME_DIR/out" "^READY $HOME_PORT\$" 20
+home_setup
+home_start
 
 DIR=$WORK/dev
 init_dev "$DIR"
