@@ -256,6 +256,10 @@ std::size_t connections_for(const Fixture& f, SessionOptions first, SessionOptio
     });
     io.run_for(20s);
     EXPECT_EQ(outcomes, (std::vector<Outcome>{Outcome::delivered, Outcome::delivered}));
+    // The parameters outlive `io` (the caller destroys them): their hold on the pool, whose
+    // timer belongs to `io`, must end here.
+    first.pool.reset();
+    second.pool.reset();
     return server.records.size();
 }
 
