@@ -12,7 +12,7 @@
 # Bounded: MESSAGES messages in total, each kill within a few seconds, 240 s overall.
 source "$(dirname "$0")/../lib.sh"
 
-MESSAGES=${T63_MESSAGES:-2400}
+MESSAGES=${T63_MESSAGES:-6000}  # enough that the clients outlast at least 3 kills on a fast machine
 KILLS=${T63_KILLS:-6}
 THREADS=8
 
