@@ -2,7 +2,7 @@
 # Installs what is needed, builds Signpost twice (optimized as Release is, -O3, with debug
 # information; and with AddressSanitizer + UndefinedBehaviorSanitizer), both with warnings
 # as errors, runs the unit tests in the sanitizer build; builds the libFuzzer targets with
-# Clang (ASan + UBSan) and runs each for SIGNPOST_FUZZ_SECONDS (default 10) on top of its
+# Clang (ASan + UBSan) and runs each for SIGNPOST_FUZZ_SECONDS (default 6) on top of its
 # committed corpus; then runs the whole suite (unit, vectors, integration with real peers,
 # the Docker image) in the optimized build. The output ends with ctest's summary of the
 # whole suite (or, when fuzzing found something, with the fuzz runner's summary).
@@ -23,11 +23,11 @@ echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j "$(nproc)"
 
-echo "== fuzz targets (Clang, libFuzzer + ASan + UBSan), ${SIGNPOST_FUZZ_SECONDS:-10}s each"
+echo "== fuzz targets (Clang, libFuzzer + ASan + UBSan), ${SIGNPOST_FUZZ_SECONDS:-6}s each"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGNPOST_SANITIZE=ON \
   -DSIGNPOST_FUZZ=ON -DSIGNPOST_BUILD_BENCH=OFF > /dev/null
 cmake --build build-fuzz --target fuzz_all -j "$(nproc)"
-tests/fuzz/run.sh build-fuzz "${SIGNPOST_FUZZ_SECONDS:-10}"
+tests/fuzz/run.sh build-fuzz "${SIGNPOST_FUZZ_SECONDS:-6}"
 
 echo "== whole suite ($(( $(date +%s) - start ))s so far)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
