@@ -307,6 +307,7 @@ private:
     void read_queue(const Table& root);
     void read_delivery(const Table& root);
     void read_mta_sts(const Table& root);
+    void read_mta_sts_serve(const Table& root);
     void read_doctor(const Table& root);
     void read_dns(const Table& root);
     void read_metrics(const Table& root);
@@ -458,14 +459,20 @@ void Loader::read_listeners(const Table& root) {
                   "plaintext and upgrade with STARTTLS; none would speak implicit TLS to it");
         }
         // Only an MX listener meets strangers: the pregreet pause and DNSBLs are for it.
-        if (l.kind == ListenerKind::mx) l.greet_pause = Duration{1};
-        for (const char* only_mx : {"greet_pause", "dnsbl"}) {
+        if (l.kind == ListenerKind::mx) {
+            l.greet_pause = Duration{1};
+            l.client_connections_per_hour = 600;
+            l.client_messages_per_hour = 300;
+        }
+        for (const char* only_mx : {"greet_pause", "dnsbl", "client_connections_per_hour", "client_messages_per_hour"}) {
             if (l.kind != ListenerKind::mx && t.t->contains(only_mx)) {
                 const std::string k = join(t.path, only_mx);
                 error(where(k), k, std::string(only_mx) + " is for kind = \"mx\" listeners (submission clients log in instead)");
             }
         }
         get_duration(t, "greet_pause", l.greet_pause, false);
+        get_int(t, "client_connections_per_hour", l.client_connections_per_hour, 0, 1000000);
+        get_int(t, "client_messages_per_hour", l.client_messages_per_hour, 0, 1000000);
         if (l.greet_pause > Duration{30}) {
             const std::string k = join(t.path, "greet_pause");
             error(where(k), k, "greet_pause is at most 30s (RFC 5321 §4.5.3.2.1: clients wait 5 minutes for the greeting, "
@@ -1006,6 +1013,60 @@ void Loader::read_mta_sts(const Table& root) {
     get_int(*s, "https_port", config.mta_sts.https_port, 1, 65535);
 }
 
+void Loader::read_mta_sts_serve(const Table& root) {
+    auto s = section(root, "mta_sts_serve");
+    if (!s) return;
+    MtaStsServeConfig& m = config.mta_sts_serve;
+    if (!s->t->contains("listen"))
+        missing(*s, "listen", "the address to serve HTTPS on, such as \"0.0.0.0:443\"");
+    if (!s->t->contains("cert"))
+        missing(*s, "cert", "a PEM certificate chain valid for mta-sts.<domain> of each [[inbound]] domain");
+    if (!s->t->contains("key")) missing(*s, "key", "the certificate's PEM private key");
+    field(*s, "listen", m.listen, [&](const toml::node& n, const std::string& k) {
+        return read_endpoint(n, k, 443, false, "\"0.0.0.0:443\"");
+    });
+    get_path(*s, "cert", m.cert);
+    get_path(*s, "key", m.key);
+    std::string mode;
+    if (field(*s, "mode", mode, [&](const toml::node& n, const std::string& k) { return read_string(n, k); })) {
+        if (mode == "enforce" || mode == "testing") {
+            m.enforce = mode == "enforce";
+        } else {
+            error(where("mta_sts_serve.mode"), "mta_sts_serve.mode",
+                  "invalid mode " + in_quotes(mode) +
+                      "; expected \"testing\" (senders report failures but deliver) or \"enforce\" (RFC 8461 §5)");
+        }
+    }
+    if (get_duration(*s, "max_age", m.max_age, true) && m.max_age > Duration{31557600})
+        error(where("mta_sts_serve.max_age"), "mta_sts_serve.max_age",
+              "max_age is at most 31557600s, about a year (RFC 8461 §3.2)");
+    if (const toml::node* n = get(*s, "mx")) {
+        const std::string k = "mta_sts_serve.mx";
+        if (auto a = read_array(*n, k, "an array of MX host names such as [\"mx.example.com\"]", false)) {
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                const toml::node& elem = *a->get(i);
+                auto v = read_string(elem, indexed(k, i), "an MX host name (a string such as \"mx.example.com\")");
+                if (!v) continue;
+                std::string host = detail::to_lower(*v);
+                if (!host.empty() && host.back() == '.') host.pop_back();
+                // RFC 8461 §4.1: a pattern may start with "*." to match one label.
+                std::string_view name = host;
+                if (name.starts_with("*.")) name.remove_prefix(2);
+                if (!detail::is_dns_name(std::string(name))) {
+                    error(pos_of(elem), indexed(k, i),
+                          "invalid MX host name " + in_quotes(*v) + "; such as \"mx.example.com\" or \"*.example.com\"");
+                    continue;
+                }
+                m.mx.push_back(std::move(host));
+            }
+        }
+    }
+    if (config.inbound.empty() && !inbound_malformed_)
+        error(s->pos, "mta_sts_serve",
+              "[mta_sts_serve] serves the MTA-STS policy of [[inbound]] domains, and there is none; "
+              "add an [[inbound]] table or remove this section");
+}
+
 void Loader::read_tls_rpt(const Table& root) {
     auto s = section(root, "tls_rpt");
     if (!s) return;
@@ -1119,6 +1180,7 @@ void Loader::run(const toml::table& root_table) {
     read_routes(root);
     read_inbound(root);
     read_mta_sts(root);
+    read_mta_sts_serve(root);
     read_tls_rpt(root);
     read_doctor(root);
     read_dns(root);
@@ -1153,6 +1215,8 @@ void Loader::run(const toml::table& root_table) {
                   "\"example.com\", recipients = [\"alice\"], deliver_to = \"home.example.com:25\")");
 
     // Defaults computed from other keys.
+    if (config.mta_sts_serve.listen && config.mta_sts_serve.mx.empty())
+        config.mta_sts_serve.mx.push_back(config.server.hostname);
     if (!mta_sts_cache_dir_set_) config.mta_sts.cache_dir = config.queue.dir / "mta-sts";
     if (!tls_rpt_dir_set_) config.tls_rpt.dir = config.queue.dir / "tls-rpt";
     if (config.tls_rpt.enabled) {

@@ -91,6 +91,13 @@ struct ListenerConfig {
     // a listed client is refused 554 5.7.1 before the greeting. A lookup that fails lets
     // the client in. Default: none.
     std::vector<std::string> dnsbl;
+    // kind = "mx" only. Per client address (IPv6: its /64), connections opened and messages
+    // started (MAIL FROM) an hour; a client may use the whole hour's figure at once, then
+    // continues at the average rate. Over it: a connection gets 421 4.7.0 before the
+    // greeting, a message 451 4.7.1 at MAIL FROM. 0 = no limit. Concurrent connections
+    // are [limits] max_connections_per_ip.
+    std::uint32_t client_connections_per_hour = 0;  // default 600 for mx
+    std::uint32_t client_messages_per_hour = 0;     // default 300 for mx
     bool operator==(const ListenerConfig&) const = default;
 };
 
@@ -233,6 +240,24 @@ struct MtaStsConfig {
     bool operator==(const MtaStsConfig&) const = default;
 };
 
+// [mta_sts_serve]: this relay serves the MTA-STS policy (RFC 8461 §3.2) of each [[inbound]]
+// domain itself, at https://mta-sts.<domain>/.well-known/mta-sts.txt, so that publishing
+// MTA-STS needs no separate web server. Absent = not served.
+struct MtaStsServeConfig {
+    std::optional<Endpoint> listen;  // required in the section, such as "0.0.0.0:443"
+    // A certificate valid for mta-sts.<domain> of every [[inbound]] domain (one certificate
+    // with each name in its subjectAltName), and its key. Senders verify it against the
+    // public CAs: a self-signed certificate makes them ignore the policy.
+    std::filesystem::path cert;
+    std::filesystem::path key;  // must not be group/world-readable
+    bool enforce = false;       // mode = "testing" (default) or "enforce"
+    Duration max_age{604800};   // 1s .. 31557600s (RFC 8461 §3.2); default one week
+    // The policy's mx lines: the names senders find in the domains' MX records. Default:
+    // [server] hostname.
+    std::vector<std::string> mx;
+    bool operator==(const MtaStsServeConfig&) const = default;
+};
+
 // [tls_rpt]: daily SMTP TLS reports (RFC 8460) to the recipient domains that ask for them.
 struct TlsRptConfig {
     bool enabled = false;
@@ -289,6 +314,7 @@ struct Config {
     std::vector<RouteConfig> routes;
     std::vector<InboundConfig> inbound;
     MtaStsConfig mta_sts;
+    MtaStsServeConfig mta_sts_serve;
     TlsRptConfig tls_rpt;
     DoctorConfig doctor;
     DnsConfig dns;

@@ -2,7 +2,7 @@
 //
 // Security exposure: this is where "Signpost refuses to start if a secret is readable by
 // others" (DESIGN.md, security contract) is enforced. A secret is a file whose contents
-// let someone impersonate us or our users: the TLS private key, the users file (password
+// let someone impersonate us or our users: the TLS private keys (listeners' and [mta_sts_serve]'s), the users file (password
 // hashes), the smarthost credentials and each [[inbound]] deliver_credentials_file (a
 // password in clear). The TLS certificate, the extra CA file, the DNSSEC trust anchor and
 // the [[inbound]] recipients files are not secret and only have to exist and be readable.
@@ -47,6 +47,8 @@ std::vector<ConfigError> check_files(const Config& config, const std::string& fi
         {"delivery.smarthost_credentials_file", config.delivery.smarthost_credentials_file, true},
         {"delivery.extra_ca_file", config.delivery.extra_ca_file, false},
         {"dns.trust_anchor_file", config.dns.trust_anchor_file, false},
+        {"mta_sts_serve.cert", config.mta_sts_serve.cert, false},
+        {"mta_sts_serve.key", config.mta_sts_serve.key, true},
     };
     for (std::size_t i = 0; i < config.inbound.size(); ++i) {
         const InboundConfig& in = config.inbound[i];

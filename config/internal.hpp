@@ -28,9 +28,10 @@ namespace signpost::config::detail {
 
 inline constexpr std::string_view kRootKeys[] = {
     "server", "listener", "tls",      "auth",    "limits",  "domain", "keys", "queue",
-    "delivery", "route",  "inbound",  "mta_sts", "tls_rpt", "doctor", "dns",  "metrics", "log"};
+    "delivery", "route",  "inbound",  "mta_sts", "mta_sts_serve", "tls_rpt", "doctor", "dns",  "metrics", "log"};
 inline constexpr std::string_view kServerKeys[] = {"hostname", "received_client", "shutdown_grace"};
-inline constexpr std::string_view kListenerKeys[] = {"name", "address", "tls", "kind", "greet_pause", "dnsbl"};
+inline constexpr std::string_view kListenerKeys[] = {"name",  "address", "tls", "kind", "greet_pause", "dnsbl",
+                                                     "client_connections_per_hour", "client_messages_per_hour"};
 inline constexpr std::string_view kTlsKeys[] = {"cert", "key", "min_version"};
 inline constexpr std::string_view kAuthKeys[] = {"users_file", "cache_ttl", "max_failures",
                                                  "lockout"};
@@ -57,6 +58,7 @@ inline constexpr std::string_view kInboundKeys[] = {
     "deliver_to",  "deliver_tls", "deliver_credentials_file", "deliver_fingerprint",
     "unreachable_alert", "dmarc", "greylist", "greylist_delay", "greylist_lifetime"};
 inline constexpr std::string_view kMtaStsKeys[] = {"enabled", "cache_dir", "https_port"};
+inline constexpr std::string_view kMtaStsServeKeys[] = {"listen", "cert", "key", "mode", "max_age", "mx"};
 inline constexpr std::string_view kTlsRptKeys[] = {"enabled", "organization", "contact", "from", "send_hour", "dir"};
 inline constexpr std::string_view kDoctorKeys[] = {"interval", "addresses", "port25_probe"};
 inline constexpr std::string_view kDnsKeys[] = {"forwarders", "dnssec", "trust_anchor_file",
@@ -77,7 +79,8 @@ inline constexpr SectionSchema kSchema[] = {
     {"limits", false, kLimitsKeys},   {"domain", true, kDomainKeys},
     {"keys", false, kKeysKeys},       {"queue", false, kQueueKeys},
     {"delivery", false, kDeliveryKeys}, {"route", true, kRouteKeys},
-    {"inbound", true, kInboundKeys},  {"mta_sts", false, kMtaStsKeys}, {"tls_rpt", false, kTlsRptKeys},
+    {"inbound", true, kInboundKeys},  {"mta_sts", false, kMtaStsKeys},
+    {"mta_sts_serve", false, kMtaStsServeKeys}, {"tls_rpt", false, kTlsRptKeys},
     {"doctor", false, kDoctorKeys},
     {"dns", false, kDnsKeys},         {"metrics", false, kMetricsKeys},
     {"log", false, kLogKeys},

@@ -86,6 +86,8 @@ std::string to_toml(const Config& c) {
         if (l.kind == ListenerKind::mx) {
             w.duration("greet_pause", l.greet_pause);
             w.strings("dnsbl", l.dnsbl, [](const std::string& z) { return std::string_view(z); });
+            w.num("client_connections_per_hour", l.client_connections_per_hour);
+            w.num("client_messages_per_hour", l.client_messages_per_hour);
         }
     }
 
@@ -184,6 +186,15 @@ std::string to_toml(const Config& c) {
     w.boolean("enabled", c.mta_sts.enabled);
     w.path("cache_dir", c.mta_sts.cache_dir);
     w.num("https_port", c.mta_sts.https_port);
+    if (const MtaStsServeConfig& m = c.mta_sts_serve; m.listen) {
+        w.section("mta_sts_serve");
+        w.str("listen", m.listen->to_string());
+        w.path("cert", m.cert);
+        w.path("key", m.key);
+        w.str("mode", m.enforce ? "enforce" : "testing");
+        w.duration("max_age", m.max_age);
+        w.strings("mx", m.mx, [](const std::string& h) { return std::string_view(h); });
+    }
     w.section("tls_rpt");
     w.boolean("enabled", c.tls_rpt.enabled);
     w.str("organization", c.tls_rpt.organization);

@@ -8,6 +8,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,8 +22,8 @@ namespace {
 struct MtaStsOptions {
     std::string config_path = "/etc/signpost/signpost.toml";
     std::string domain;
-    std::string mode = "testing";
-    std::uint32_t max_age = 604800;
+    std::optional<std::string> mode;
+    std::optional<std::uint32_t> max_age;
     std::string report_to;
 };
 
@@ -39,26 +40,44 @@ int run_policy(const MtaStsOptions& o) {
                   << " (this relay is not its MX)\n";
         return 2;
     }
-    if (o.mode != "testing" && o.mode != "enforce") {
+    const bool served = cfg.mta_sts_serve.listen.has_value();
+    // What [mta_sts_serve] serves is the policy: options that would print another one (and
+    // another id) are refused rather than silently differing from it.
+    if (served && (o.mode || o.max_age)) {
+        std::cerr << "signpost mta-sts policy: this relay serves the policy itself ([mta_sts_serve] in "
+                  << o.config_path << "); set mode and max_age there instead of --mode and --max-age\n";
+        return 2;
+    }
+    if (o.mode && *o.mode != "testing" && *o.mode != "enforce") {
         std::cerr << "signpost mta-sts policy: --mode is \"testing\" or \"enforce\"\n";
         return 2;
     }
-    if (o.max_age == 0 || o.max_age > 31557600) {
+    if (o.max_age && (*o.max_age == 0 || *o.max_age > 31557600)) {
         std::cerr << "signpost mta-sts policy: --max-age is 1 to 31557600 seconds (RFC 8461 §3.2)\n";
         return 2;
     }
     inbound::MtaStsPolicy p;
-    p.domain = entry->domain;
-    p.mx = {cfg.server.hostname};
-    p.enforce = o.mode == "enforce";
-    p.max_age = o.max_age;
-    p.report_to = o.report_to.empty() ? "mailto:tlsrpt@" + entry->domain : o.report_to;
+    if (served) {
+        p = inbound::served_policy(cfg, *entry);
+    } else {
+        p.domain = entry->domain;
+        p.mx = {cfg.server.hostname};
+        p.enforce = o.mode == "enforce";
+        p.max_age = o.max_age.value_or(604800);
+    }
+    if (!o.report_to.empty()) p.report_to = o.report_to;
+    if (p.report_to.empty()) p.report_to = "mailto:tlsrpt@" + entry->domain;
+    if (served)
+        std::cout << "# served by this relay on " << cfg.mta_sts_serve.listen->to_string()
+                  << " ([mta_sts_serve]): point mta-sts." << p.domain << " at this host\n";
+    else
+        std::cout << "# to publish at the address below (or let this relay serve it: [mta_sts_serve])\n";
     std::cout << "# https://mta-sts." << p.domain << "/.well-known/mta-sts.txt (text/plain):\n"
               << inbound::policy_file(p) << "\n# DNS records:\n"
               << inbound::records(p);
     if (!p.enforce)
         std::cout << "# mode is testing: senders report failures but still deliver. Once the TLS reports\n"
-                     "# show every sender succeeding, run again with --mode enforce and publish the new id.\n";
+                     "# show every sender succeeding, switch to enforce and publish the new id.\n";
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "relay/app/dns_lookup.hpp"
 #include "relay/app/key_rotation.hpp"
 #include "relay/app/doctor_task.hpp"
+#include "relay/app/inbound_backlog.hpp"
 #include "relay/app/tls_reports.hpp"
 #include "relay/app/version.hpp"
 #include "relay/auth/authenticator.hpp"
@@ -29,6 +30,7 @@
 #include "relay/metrics/metrics.hpp"
 #include "relay/delivery/factory.hpp"
 #include "relay/dns/resolver.hpp"
+#include "relay/inbound/policy_server.hpp"
 #include "relay/queue/control.hpp"
 #include "relay/queue/manager.hpp"
 #include "relay/queue/spool.hpp"
@@ -327,7 +329,36 @@ int serve(const std::filesystem::path& config_path) {
         return 1;
     }
 
+    // [mta_sts_serve]: the [[inbound]] domains' MTA-STS policies over HTTPS. Its listen
+    // address waits for a restart; the certificate and the policies follow reloads.
+    std::unique_ptr<inbound::PolicyServer> policy_server;
+    auto policy_tls = [](const config::Config& c) {
+        return submission::make_tls_context(
+            config::TlsConfig{c.mta_sts_serve.cert, c.mta_sts_serve.key, config::TlsVersion::tls1_2});
+    };
+    auto serve_policies = [&](const config::Config& c, std::shared_ptr<boost::asio::ssl::context> tls) {
+        inbound::PolicyTable table = inbound::served_policies(c);
+        for (const std::string& host : inbound::names_not_covered(*tls, table))
+            logger->warn("[mta_sts_serve] the certificate {} is not valid for {}: senders will not fetch that "
+                         "domain's MTA-STS policy until it is", c.mta_sts_serve.cert.string(), host);
+        policy_server->update(std::move(table), std::move(tls));
+    };
+    if (cfg->mta_sts_serve.listen) {
+        try {
+            policy_server = std::make_unique<inbound::PolicyServer>(io, *cfg->mta_sts_serve.listen, metrics->registry());
+            serve_policies(*cfg, policy_tls(*cfg));
+        } catch (const std::exception& e) {
+            logger->critical("not started: [mta_sts_serve]: {}", e.what());
+            rotation.stop();
+            return 1;
+        }
+        policy_server->start();
+        logger->info("MTA-STS policies on https://{} ({} mode, max_age {}s)", cfg->mta_sts_serve.listen->to_string(),
+                     cfg->mta_sts_serve.enforce ? "enforce" : "testing", cfg->mta_sts_serve.max_age.count());
+    }
+
     boost::asio::steady_timer users_timer(io);
+    std::atomic<bool> stopping_backlog{false};
     bool had_sessions = false;
     std::function<void()> watch_users = [&] {
         users_timer.expires_after(std::chrono::seconds(2));
@@ -351,6 +382,39 @@ int serve(const std::filesystem::path& config_path) {
     };
     watch_users();
 
+    // [[inbound]]: what waits for each home server, from a queue snapshot every 10 s. The
+    // domains are those of the start (forwarding changes wait for a restart).
+    auto& inbound_queued = prometheus::BuildGauge()
+                               .Name("signpost_inbound_queue_messages")
+                               .Help("Messages in the queue with a recipient waiting for an [[inbound]] domain's home "
+                                     "server")
+                               .Register(metrics->registry());
+    auto& inbound_oldest = prometheus::BuildGauge()
+                               .Name("signpost_inbound_queue_oldest_age_seconds")
+                               .Help("Seconds since the oldest message waiting for an [[inbound]] domain's home server "
+                                     "arrived; 0 when none waits")
+                               .Register(metrics->registry());
+    boost::asio::steady_timer backlog_timer(io);
+    std::function<void()> watch_backlog = [&] {
+        manager->snapshot([&inbound_queued, &inbound_oldest, inbound = cfg->inbound](queue::QueueSnapshot snap) {
+            for (const auto& [domain, b] : inbound_backlog(inbound, snap.messages, std::chrono::system_clock::now())) {
+                inbound_queued.Add({{"domain", domain}}).Set(static_cast<double>(b.messages));
+                inbound_oldest.Add({{"domain", domain}}).Set(b.oldest_age_seconds);
+            }
+        });
+        backlog_timer.expires_after(std::chrono::seconds(10));
+        backlog_timer.async_wait([&](const boost::system::error_code& wait_ec) {
+            if (!wait_ec && !stopping_backlog) watch_backlog();
+        });
+    };
+    if (!cfg->inbound.empty()) {
+        for (const auto& entry : cfg->inbound) {
+            inbound_queued.Add({{"domain", entry.domain}}).Set(0);
+            inbound_oldest.Add({{"domain", entry.domain}}).Set(0);
+        }
+        watch_backlog();
+    }
+
     // /healthz: the listeners accept and the spool can take mail.
     std::atomic<bool> stopping{false};
     metrics->set_health_check([&server, &stopping, spool, dir = cfg->queue.dir]() -> std::string {
@@ -372,6 +436,13 @@ int serve(const std::filesystem::path& config_path) {
     auto reread_files = [&] {
         std::string error;
         if (!server.reload_tls(error)) logger->error("TLS not reloaded: {} (the previous certificate stays in use)", error);
+        if (policy_server) {
+            try {
+                serve_policies(*cfg, policy_tls(*cfg));
+            } catch (const std::exception& e) {
+                logger->error("[mta_sts_serve] certificate not reloaded: {} (the previous one stays in use)", e.what());
+            }
+        }
         if (!users_holder->load()->reload(error))
             logger->error("users file not reloaded: {} (the previous one stays in use)", error);
         rotation.trigger();
@@ -396,6 +467,16 @@ int serve(const std::filesystem::path& config_path) {
             logger->error("TLS not reloaded: {}; configuration not reloaded, the running configuration stays in use",
                           e.what());
             return;
+        }
+        std::shared_ptr<boost::asio::ssl::context> next_policy_tls;
+        if (policy_server && next->mta_sts_serve.listen) {
+            try {
+                next_policy_tls = policy_tls(*next);
+            } catch (const std::exception& e) {
+                logger->error("[mta_sts_serve] certificate not reloaded: {}; configuration not reloaded, the running "
+                              "configuration stays in use", e.what());
+                return;
+            }
         }
         std::shared_ptr<auth::Authenticator> next_users = users_holder->load();
         if (next->auth.users_file != cfg->auth.users_file || next->auth.cache_ttl != cfg->auth.cache_ttl)
@@ -435,11 +516,13 @@ int serve(const std::filesystem::path& config_path) {
             next = std::move(kept);
         }
         restart_only(next->mta_sts != started->mta_sts, "[mta_sts]");
+        restart_only(next->mta_sts_serve.listen != started->mta_sts_serve.listen, "[mta_sts_serve] listen");
         restart_only(next->dns != started->dns, "[dns]");
         restart_only(next->metrics != started->metrics, "[metrics]");
         restart_only(next->log != started->log, "[log]");
 
         server.set_config(next, std::move(tls));
+        if (next_policy_tls) serve_policies(*next, std::move(next_policy_tls));
         users_holder->store(next_users);
         failures->set_policy(auth::FailurePolicy{.max_failures = next->auth.max_failures, .lockout = next->auth.lockout});
         user_failures->set_policy(
@@ -514,6 +597,9 @@ int serve(const std::filesystem::path& config_path) {
             logger->info("received {}, stopping: no new connections; open sessions may finish their message "
                          "(up to {}s)", signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace.count());
             users_timer.cancel();
+            stopping_backlog = true;
+            backlog_timer.cancel();
+            if (policy_server) policy_server->stop();
             signals.async_wait(on_signal);
             stop_sessions();
         };

@@ -7,6 +7,16 @@
 
 namespace signpost::inbound {
 
+MtaStsPolicy served_policy(const config::Config& cfg, const config::InboundConfig& entry) {
+    MtaStsPolicy p;
+    p.domain = entry.domain;
+    p.mx = cfg.mta_sts_serve.mx;
+    p.enforce = cfg.mta_sts_serve.enforce;
+    p.max_age = static_cast<std::uint32_t>(cfg.mta_sts_serve.max_age.count());
+    p.report_to = "mailto:tlsrpt@" + entry.domain;
+    return p;
+}
+
 std::string policy_file(const MtaStsPolicy& p) {
     std::string out = "version: STSv1\r\nmode: ";
     out += p.enforce ? "enforce" : "testing";

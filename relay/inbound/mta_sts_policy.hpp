@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+
 namespace signpost::inbound {
 
 struct MtaStsPolicy {
@@ -27,6 +29,10 @@ struct MtaStsPolicy {
     std::uint32_t max_age = 604800;  // seconds, at most 31557600
     std::string report_to;           // TLS-RPT rua, "mailto:..." ("" = no TLS-RPT record)
 };
+
+// The policy [mta_sts_serve] serves for an [[inbound]] domain: its mode, max_age and mx;
+// report_to "mailto:tlsrpt@<domain>". Only meaningful when cfg.mta_sts_serve.listen is set.
+MtaStsPolicy served_policy(const config::Config& cfg, const config::InboundConfig& entry);
 
 std::string policy_file(const MtaStsPolicy& p);
 std::string policy_id(const MtaStsPolicy& p);

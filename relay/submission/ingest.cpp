@@ -399,6 +399,7 @@ const char* to_label(Refusal r) noexcept {
         case Refusal::unknown_recipient: return "unknown_recipient";
         case Refusal::relay_denied: return "relay_denied";
         case Refusal::dmarc: return "dmarc";
+        case Refusal::rate_limited: return "rate_limited";
     }
     return "local_error";
 }

@@ -68,8 +68,9 @@ enum class Refusal {
     unknown_recipient,   // MX listener: not an address of an [[inbound]] domain (550 5.1.1)
     relay_denied,        // MX listener: a domain we are not the MX for (550 5.7.1)
     dmarc,               // MX listener: DMARC p=reject applied, [[inbound]] dmarc = "enforce" (550 5.7.1)
+    rate_limited,        // MX listener: over client_messages_per_hour, at MAIL FROM (451 4.7.1)
 };
-inline constexpr std::size_t kRefusalCount = 11;
+inline constexpr std::size_t kRefusalCount = 12;
 const char* to_label(Refusal r) noexcept;  // the metric label, e.g. "no_key"
 
 using SenderCheck = std::function<bool(const std::string& user, const std::string& address)>;

@@ -59,9 +59,9 @@ SubmissionMetrics::SubmissionMetrics(prometheus::Registry& registry, const confi
     auto& refused = prometheus::BuildCounter()
                         .Name("signpost_inbound_clients_refused_total")
                         .Help("Clients refused before the greeting on MX listeners: pregreet (talked first), "
-                              "dnsbl (listed)")
+                              "dnsbl (listed), rate (over client_connections_per_hour)")
                         .Register(registry);
-    for (const char* r : {"pregreet", "dnsbl"}) inbound_refused_.emplace(r, &refused.Add({{"reason", r}}));
+    for (const char* r : {"pregreet", "dnsbl", "rate"}) inbound_refused_.emplace(r, &refused.Add({{"reason", r}}));
     auto& greylist = prometheus::BuildCounter()
                          .Name("signpost_inbound_greylist_total")
                          .Help("Greylisting verdicts at RCPT on MX listeners: pass, first (451, new triplet), "

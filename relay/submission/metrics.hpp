@@ -47,7 +47,7 @@ public:
     // ("pass", "first", "too_early"); the result of one sender check ("spf", "dkim",
     // "dmarc" with the RFC 8601 result names; anything else is not counted).
     void inbound_accepted();
-    // A client refused before the greeting on an MX listener: "pregreet" or "dnsbl".
+    // A client refused before the greeting on an MX listener: "pregreet", "dnsbl" or "rate".
     void inbound_refused(const char* reason);
     void greylist(const char* outcome);
     void sender_check(const char* method, const std::string& result);

@@ -1,6 +1,13 @@
 // relay/submission/server.cpp — listeners and the session coroutine (see server.hpp).
 #include "relay/submission/server.hpp"
 
+// GCC 12 reports a coroutine frame's own operator delete as "mismatched" with its operator
+// new for the session's frames (a false positive of -Wmismatched-new-delete on awaitable
+// frames, as in relay/delivery/mx.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <openssl/ssl.h>
 
 #include <boost/asio/bind_executor.hpp>
@@ -18,6 +25,7 @@
 
 #include "relay/inbound/dnsbl.hpp"
 #include "relay/inbound/greylist.hpp"
+#include "relay/inbound/rate.hpp"
 #include "relay/inbound/recipients.hpp"
 #include "relay/smtp/data_reader.hpp"
 #include "relay/smtp/server.hpp"
@@ -164,11 +172,18 @@ using Greylists = std::map<std::string, std::shared_ptr<inbound::Greylist>, std:
 class InboundPolicy final : public smtp::Policy {
 public:
     InboundPolicy(const inbound::RecipientDirectory& recipients, const Greylists& greylists,
-                  boost::asio::ip::address client, const queue::Spool& spool, SubmissionMetrics* metrics)
-        : recipients_(recipients), greylists_(greylists), client_(client), spool_(spool), metrics_(metrics) {}
+                  boost::asio::ip::address client, const queue::Spool& spool, SubmissionMetrics* metrics,
+                  inbound::ClientRate* message_rate)
+        : recipients_(recipients), greylists_(greylists), client_(client), spool_(spool), metrics_(metrics),
+          message_rate_(message_rate) {}
     std::optional<smtp::Reply> check_sender(const std::string&, const std::string& address) override {
         if (spool_.low_on_space())
             return refused(Refusal::storage, smtp::make_reply(452, "4.3.1", "Insufficient system storage; try again later"));
+        if (message_rate_ && !message_rate_->take(client_, inbound::ClientRate::Clock::now()))
+            return refused(Refusal::rate_limited,
+                           smtp::make_reply(451, "4.7.1", "Too many messages from your address (more than " +
+                                                              std::to_string(message_rate_->per_hour()) +
+                                                              " an hour); try again later"));
         sender_ = address;
         return std::nullopt;
     }
@@ -207,6 +222,7 @@ private:
     std::string sender_;
     const queue::Spool& spool_;
     SubmissionMetrics* metrics_;
+    inbound::ClientRate* message_rate_;  // null: no limit
 };
 
 // The SASL mechanism an "AUTH <mechanism> ..." command line names, for the metric label
@@ -237,6 +253,13 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::shared_ptr<const inbound::RecipientDirectory> recipients;
     // Greylisting per [[inbound]] domain (those with greylist = true), made at start().
     Greylists greylists;
+    // Per MX listener (by name), made at start(): its client_connections_per_hour and
+    // client_messages_per_hour buckets.
+    struct ClientRates {
+        std::unique_ptr<inbound::ClientRate> connections;
+        std::unique_ptr<inbound::ClientRate> messages;
+    };
+    std::map<std::string, ClientRates, std::less<>> client_rates;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::map<std::string, std::size_t> per_ip;  // guarded by mutex
     // Live sessions, guarded by mutex: called with true to drain, false to cancel.
@@ -457,7 +480,9 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     if (!directory) directory = std::make_shared<const inbound::RecipientDirectory>(cfg->inbound);
     SessionPolicy submission_policy(svc.may_send_as, *svc.spool, metrics);
     boost::system::error_code client_ec;
-    InboundPolicy inbound_policy(*directory, greylists, asio::ip::make_address(ip, client_ec), *svc.spool, metrics);
+    auto rates = client_rates.find(listener.name);
+    InboundPolicy inbound_policy(*directory, greylists, asio::ip::make_address(ip, client_ec), *svc.spool, metrics,
+                                 rates == client_rates.end() ? nullptr : rates->second.messages.get());
     smtp::ServerProtocol proto(opt, mx ? static_cast<smtp::Policy&>(inbound_policy) : submission_policy);
 
     std::unique_ptr<Ingest> ingest;
@@ -883,6 +908,8 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
 
 awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, config::ListenerConfig listener) {
     auto self = shared_from_this();
+    inbound::ClientRate* rate = nullptr;  // an MX listener's client_connections_per_hour
+    if (auto it = client_rates.find(listener.name); it != client_rates.end()) rate = it->second.connections.get();
     for (;;) {
         boost::system::error_code ec;
         tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(io), asio::redirect_error(asio::use_awaitable, ec));
@@ -891,8 +918,9 @@ awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, con
             svc.logger->warn("accept on {}: {}", listener.name, ec.message());
             continue;
         }
-        std::string ip = socket.remote_endpoint(ec).address().to_string();
+        const asio::ip::address peer = socket.remote_endpoint(ec).address();
         if (ec) continue;
+        std::string ip = peer.to_string();
         // Replies are small and the client waits for each: do not let Nagle hold one back
         // behind the TLS session tickets (a 40 ms stall per connection otherwise).
         socket.set_option(tcp::no_delay(true), ec);
@@ -903,7 +931,11 @@ awaitable<void> SubmissionServer::Impl::accept_loop(tcp::acceptor& acceptor, con
             std::lock_guard lock(mutex);
             if (count.load() >= limits.max_connections) refusal = "Too many connections; try again later";
             else if (per_ip[ip] >= limits.max_connections_per_ip) refusal = "Too many connections from your address; try again later";
-            else {
+            else if (rate && !rate->take(peer, inbound::ClientRate::Clock::now())) {
+                refusal = "Too many connections from your address (more than " + std::to_string(rate->per_hour()) +
+                          " an hour); try again later";
+                if (svc.metrics) svc.metrics->inbound_refused("rate");
+            } else {
                 ++per_ip[ip];
                 ++count;
             }
@@ -942,6 +974,12 @@ void SubmissionServer::start() {
         if (in.greylist)
             impl_->greylists.emplace(in.domain, std::make_shared<inbound::Greylist>(inbound::GreylistOptions{
                                                     in.greylist_delay, std::chrono::hours(24), in.greylist_lifetime}));
+    for (const auto& l : cfg->listeners)
+        if (l.kind == config::ListenerKind::mx)
+            impl_->client_rates.emplace(
+                l.name, Impl::ClientRates{
+                            l.client_connections_per_hour ? std::make_unique<inbound::ClientRate>(l.client_connections_per_hour) : nullptr,
+                            l.client_messages_per_hour ? std::make_unique<inbound::ClientRate>(l.client_messages_per_hour) : nullptr});
     for (const auto& l : cfg->listeners) {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(l.address.host, ec);

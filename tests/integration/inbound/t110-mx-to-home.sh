@@ -20,7 +20,8 @@
 #      Signpost generates no bounce (its outbox stays empty).
 #   3. The home server goes offline: mail for bob+family@home.example (bob is listed in
 #      recipients_file) is accepted and stays queued, deferred; the home server comes back,
-#      `queue flush`, and the message arrives; the queue is empty again.
+#      `queue flush`, and the message arrives; the queue is empty again. While it waits,
+#      signpost_inbound_queue_messages{domain="home.example"} is 1 and the oldest age > 0.
 # Needs root (a private Postfix instance, as in t42).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../postfix.sh"
@@ -245,6 +246,17 @@ done
 grep -q "attempt(s), last" <<< "$out" || { echo "$out"; cat "$LOG"; fail "$sp_id was not tried while the home server was offline"; }
 grep -qF "bob+family@home.example" <<< "$out" || { echo "$out"; fail "queue show does not name the recipient"; }
 pass "home server offline: $sp_id accepted for bob+family@home.example and deferred"
+# The backlog gauges (refreshed every 10 s) show the message waiting for home.example.
+for ((i = 0; i < 130; i++)); do
+  curl -s "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/metrics-offline.txt" || true
+  grep -qx 'signpost_inbound_queue_messages{domain="home.example"} 1' "$WORK/metrics-offline.txt" && break
+  sleep 0.1
+done
+grep -qx 'signpost_inbound_queue_messages{domain="home.example"} 1' "$WORK/metrics-offline.txt" \
+  && grep -qE '^signpost_inbound_queue_oldest_age_seconds\{domain="home.example"\} [0-9.e+]+$' "$WORK/metrics-offline.txt" \
+  && ! grep -qx 'signpost_inbound_queue_oldest_age_seconds{domain="home.example"} 0' "$WORK/metrics-offline.txt" \
+  || { grep signpost_inbound_queue "$WORK/metrics-offline.txt"; fail "the backlog gauges do not show the waiting message"; }
+pass "signpost_inbound_queue_messages{domain=\"home.example\"} is 1 while the home server is offline, with its age"
 home_start
 "$SIGNPOST" queue flush "$sp_id" --config "$CFG" > "$WORK/flush.txt" 2>&1 || { cat "$WORK/flush.txt"; fail "queue flush failed"; }
 f=$(home_file "$sp_id")

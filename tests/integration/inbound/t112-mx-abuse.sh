@@ -12,6 +12,10 @@
 #   5. Pregreet: a client that sends EHLO before the greeting (greet_pause, "1s" by
 #      default) gets 554 5.5.1 and is disconnected; one that waits is greeted.
 #   6. Nothing was forwarded to the home server but the one clean message sent at the end.
+#   7. Per-client rates (client_messages_per_hour = client_connections_per_hour = 7, both
+#      used up by the cases above and below): the 8th MAIL FROM gets 451 4.7.1 and the
+#      session goes on; the 8th connection gets 421 4.7.0 before any greeting; the metrics
+#      count both (rejected reason="rate_limited", clients refused reason="rate").
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/common.sh"
 export PYTHONPATH="$SIGNPOST_SOURCE_DIR/tests/integration/submission" PYTHONDONTWRITEBYTECODE=1
@@ -32,6 +36,8 @@ max_line_length = "998"
 [[listener]]
 address = "127.0.0.1:$MX_PORT"
 kind = "mx"
+client_connections_per_hour = 7
+client_messages_per_hour = 7
 
 [[inbound]]
 domain = "home.example"
@@ -122,6 +128,36 @@ with mx_session() as c:
     print("ok: a clean message -> 250 2.0.0")
     c.quit()
 PYEOF
+
+# 4 connections and 6 MAIL FROM commands so far.
+SP_PORT=$MX_PORT SP_CAFILE=$DIR/tls/cert.pem "$PY" - << 'PYEOF' || fail "per-client rate limits on the MX listener"
+from smtpclient import *
+
+with Client.from_env().connect() as c:  # connection 5
+    c.expect(220, what="greeting")
+    c.ehlo("mta.sender.example")
+    c.starttls()
+    c.ehlo("mta.sender.example")
+    c.cmd("MAIL FROM:<x@sender.example>", 250, "2.1.0")  # message 7
+    c.cmd("RSET", 250, "2.0.0")
+    c.cmd("MAIL FROM:<x@sender.example>", 451, "4.7.1")  # message 8: over the hour's 7
+    c.cmd("NOOP", 250, "2.0.0")
+    print("ok: the 8th MAIL FROM within the hour -> 451 4.7.1, the session goes on")
+    c.quit()
+for n in (6, 7):
+    with Client.from_env().connect() as c:
+        c.expect(220, what="greeting of connection %d" % n)
+        c.quit()
+with Client.from_env().connect() as c:
+    c.expect(421, "4.7.0", what="the 8th connection within the hour")
+    c.wait_closed(5)
+print("ok: connections 6 and 7 greeted, the 8th -> 421 4.7.0 and closed")
+PYEOF
+curl -s "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/metrics"
+grep -qx 'signpost_messages_rejected_total{reason="rate_limited"} 1' "$WORK/metrics" \
+  && grep -qx 'signpost_inbound_clients_refused_total{reason="rate"} 1' "$WORK/metrics" \
+  || { grep -E 'rate_limited|reason="rate"' "$WORK/metrics"; fail "the rate refusals are not counted once each"; }
+pass "per-client rates: 451 4.7.1 at the 8th MAIL FROM, 421 4.7.0 at the 8th connection, both counted"
 
 for ((i = 0; i < 100; i++)); do
   [ "$(ls "$HOME_DIR/store" 2> /dev/null | wc -l)" -ge 1 ] && break

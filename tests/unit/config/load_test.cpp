@@ -492,6 +492,59 @@ TEST(ConfigLoadError, InboundMistakesAreAllReported) {
         << dump(r);
 }
 
+// ---- [mta_sts_serve] -------------------------------------------------------------------------------
+
+TEST(ConfigLoad, MtaStsServeEveryKeyIsRead) {
+    auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                               "[mta_sts_serve]\nlisten = \"[::]:8443\"\ncert = \"mta-sts.pem\"\nkey = \"/k/mta-sts.key\"\n"
+                               "mode = \"enforce\"\nmax_age = \"30d\"\nmx = [\"MX1.Example.org.\", \"*.mx.example.org\"]\n"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const MtaStsServeConfig& m = r.config->mta_sts_serve;
+    EXPECT_EQ(m.listen, (Endpoint{"::", 8443}));
+    EXPECT_EQ(m.cert, "/etc/signpost/mta-sts.pem");  // relative to the config file's directory
+    EXPECT_EQ(m.key, "/k/mta-sts.key");
+    EXPECT_TRUE(m.enforce);
+    EXPECT_EQ(m.max_age, std::chrono::hours(30 * 24));
+    EXPECT_EQ(m.mx, (std::vector<std::string>{"mx1.example.org", "*.mx.example.org"}));
+}
+
+TEST(ConfigLoad, MtaStsServeDefaults) {
+    auto r = load(with_inbound("[server]\nhostname = \"mx.example.org\"\n"
+                               "[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                               "[mta_sts_serve]\nlisten = \"0.0.0.0\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n"));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const MtaStsServeConfig& m = r.config->mta_sts_serve;
+    EXPECT_EQ(m.listen, (Endpoint{"0.0.0.0", 443}));  // port default 443
+    EXPECT_FALSE(m.enforce);                          // testing
+    EXPECT_EQ(m.max_age, std::chrono::hours(7 * 24));
+    EXPECT_EQ(m.mx, (std::vector<std::string>{"mx.example.org"}));  // [server] hostname
+    // Without the section nothing is served.
+    auto none = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"h.example\"\n"));
+    ASSERT_TRUE(none.ok()) << dump(none);
+    EXPECT_FALSE(none.config->mta_sts_serve.listen);
+    EXPECT_TRUE(none.config->mta_sts_serve.mx.empty());
+}
+
+TEST(ConfigLoadError, MtaStsServeMistakes) {
+    // Missing keys, a bad mode, max_age over the RFC's bound, a bad mx name.
+    auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                               "[mta_sts_serve]\nmode = \"strict\"\nmax_age = \"400d\"\nmx = [\"bad name\"]\n"));
+    std::vector<std::string> got;
+    for (const auto& e : r.errors) got.push_back(e.key);
+    EXPECT_EQ(got, (std::vector<std::string>{"mta_sts_serve.listen", "mta_sts_serve.cert", "mta_sts_serve.key",
+                                             "mta_sts_serve.mode", "mta_sts_serve.max_age", "mta_sts_serve.mx[0]"}))
+        << dump(r);
+    ASSERT_EQ(r.errors.size(), 6u);
+    EXPECT_THAT(r.errors[3].message, HasSubstr("\"testing\""));
+    EXPECT_THAT(r.errors[4].message, HasSubstr("31557600s"));
+    // Nothing to serve without [[inbound]].
+    auto alone = load(std::string(kMinimal) + "[mta_sts_serve]\nlisten = \"0.0.0.0:443\"\ncert = \"c\"\nkey = \"k\"\n");
+    ASSERT_EQ(alone.errors.size(), 1u) << dump(alone);
+    EXPECT_EQ(alone.errors[0].key, "mta_sts_serve");
+    EXPECT_EQ(alone.errors[0].line, kMinimalLines + 1);
+    EXPECT_THAT(alone.errors[0].message, HasSubstr("no [[inbound]]"));
+}
+
 // ---- find_domain ---------------------------------------------------------------------------------
 
 TEST(ConfigFindDomain, ExactAndSubdomains) {

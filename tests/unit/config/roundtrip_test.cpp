@@ -99,6 +99,11 @@ TEST(ConfigExample, ShowsTheDefaults) {
     d.headers = c.domains[0].headers;
     EXPECT_EQ(c.domains[0], d);
     EXPECT_EQ(c.mta_sts.cache_dir, c.queue.dir / "mta-sts");
+    EXPECT_EQ(c.mta_sts_serve.enforce, MtaStsServeConfig{}.enforce);
+    EXPECT_EQ(c.mta_sts_serve.max_age, MtaStsServeConfig{}.max_age);
+    EXPECT_EQ(c.mta_sts_serve.mx, std::vector<std::string>{c.server.hostname});
+    EXPECT_EQ(c.listeners[2].client_connections_per_hour, 600u);
+    EXPECT_EQ(c.listeners[2].client_messages_per_hour, 300u);
     EXPECT_EQ(c.dns.timeout, DnsConfig{}.timeout);
     EXPECT_EQ(c.delivery.mode, DeliveryMode::mx);
     EXPECT_EQ(c.delivery.mx_port, 25);
@@ -241,6 +246,29 @@ deliver_to = "home.example.net"
                                 "deliver_to = \"home.example.net:25\"\ndeliver_tls = \"starttls\"\n"
                                 "# deliver_credentials_file is not set\n# deliver_fingerprint is not set"));
     EXPECT_THAT(text, HasSubstr("unreachable_alert = \"1h\"\n"));
+    expect_round_trip(*r.config);
+}
+
+TEST(ConfigToToml, MtaStsServeRoundTrips) {
+    auto r = test::load(std::string(kMinimal) + R"(
+[[listener]]
+address = "0.0.0.0:25"
+kind = "mx"
+[[inbound]]
+domain = "example.org"
+any_recipient = true
+deliver_to = "home.example.org"
+[mta_sts_serve]
+listen = "127.0.0.1:8443"
+cert = "/etc/signpost/mta-sts.pem"
+key = "/etc/signpost/mta-sts.key"
+mode = "enforce"
+max_age = "1d"
+)");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    std::string text = to_toml(*r.config);
+    EXPECT_THAT(text, HasSubstr("[mta_sts_serve]\nlisten = \"127.0.0.1:8443\"\n"));
+    EXPECT_THAT(text, HasSubstr("mode = \"enforce\"\nmax_age = \"1d\"\nmx = [\""));
     expect_round_trip(*r.config);
 }
 

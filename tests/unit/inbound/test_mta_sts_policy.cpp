@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "relay/inbound/mta_sts_policy.hpp"
+#include "relay/inbound/policy_server.hpp"
 
 namespace {
 
@@ -45,6 +46,28 @@ TEST(InboundMtaStsPolicy, Records) {
               std::string::npos) << r;
     p.report_to.clear();
     EXPECT_EQ(records(p).find("_smtp._tls"), std::string::npos);
+}
+
+TEST(InboundMtaStsPolicy, ServedPoliciesFollowTheConfig) {
+    signpost::config::Config cfg;
+    cfg.inbound.resize(2);
+    cfg.inbound[0].domain = "example.com";
+    cfg.inbound[1].domain = "example.net";
+    EXPECT_TRUE(served_policies(cfg).empty());  // no [mta_sts_serve]: nothing served
+    cfg.mta_sts_serve.listen = signpost::config::Endpoint{"0.0.0.0", 443};
+    cfg.mta_sts_serve.mx = {"mx.example.com", "*.backup.example.com"};
+    cfg.mta_sts_serve.enforce = true;
+    cfg.mta_sts_serve.max_age = std::chrono::seconds(86400);
+    const PolicyTable table = served_policies(cfg);
+    ASSERT_EQ(table.size(), 2u);
+    const std::string expected =
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmx: *.backup.example.com\r\nmax_age: 86400\r\n";
+    EXPECT_EQ(table.at("mta-sts.example.com"), expected);
+    EXPECT_EQ(table.at("mta-sts.example.net"), expected);
+    // What the CLI prints for a domain is what is served for it.
+    MtaStsPolicy p = served_policy(cfg, cfg.inbound[1]);
+    EXPECT_EQ(policy_file(p), expected);
+    EXPECT_EQ(p.report_to, "mailto:tlsrpt@example.net");
 }
 
 }  // namespace
