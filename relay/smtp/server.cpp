@@ -4,6 +4,8 @@
 // per verb in the order a session uses them, then AUTH, BDAT and the I/O callbacks.
 #include "relay/smtp/server.hpp"
 
+#include <arpa/inet.h>
+
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -61,6 +63,33 @@ bool acceptable_helo(std::string_view arg) {
 }
 
 }  // namespace
+
+bool valid_helo_name(std::string_view name) {
+    if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+        std::string_view inner = name.substr(1, name.size() - 2);
+        unsigned char bytes[16];
+        std::string_view tag = inner.substr(0, 5);
+        if (inner.size() > 5 && (tag == "IPv6:" || tag == "ipv6:" || tag == "IPV6:"))
+            return ::inet_pton(AF_INET6, std::string(inner.substr(5)).c_str(), bytes) == 1;
+        return ::inet_pton(AF_INET, std::string(inner).c_str(), bytes) == 1;
+    }
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (name.empty() || name.size() > 255) return false;
+    std::size_t start = 0;
+    while (start <= name.size()) {
+        std::size_t dot = name.find('.', start);
+        if (dot == std::string_view::npos) dot = name.size();
+        const std::string_view label = name.substr(start, dot - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+        for (char ch : label) {
+            const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                            ch == '-' || ch == '_';
+            if (!ok) return false;
+        }
+        start = dot + 1;
+    }
+    return true;
+}
 
 // --- replies ----------------------------------------------------------------------------
 
@@ -247,6 +276,9 @@ Step ServerProtocol::on_command(std::string_view line) {
 // authentication stays.
 Step ServerProtocol::on_ehlo(std::string_view arg, bool esmtp) {
     if (!acceptable_helo(arg)) return bad(syntax(esmtp ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
+    if (options_.strict_helo && !valid_helo_name(arg))
+        return bad(syntax(std::string(esmtp ? "EHLO" : "HELO") +
+                          " needs a domain name or an address literal such as [192.0.2.1]"));
     reset_transaction();
     state_ = State::greeted;
     helo_ = std::string(arg);

@@ -94,7 +94,16 @@ struct ServerOptions {
     // Policy; REQUIRETLS is not offered (the next hop is the home server, not a policy
     // domain).
     bool require_auth = true;
+    // EHLO/HELO must name a domain or an address literal (valid_helo_name), else 501 5.5.4.
+    // The MX listener sets it; submission clients (a NAS named "My NAS") are let through.
+    bool strict_helo = false;
 };
+
+// RFC 5321 §4.1.1.1: an EHLO/HELO argument is a domain (labels of letters, digits and '-',
+// not at a label's ends, up to 63 octets each and 255 in all; '_' is tolerated, as some
+// hosts have it, and so is one trailing dot) or an address literal: "[192.0.2.1]" or
+// "[IPv6:2001:db8::1]".
+bool valid_helo_name(std::string_view name);
 
 // What the I/O layer must do after a call. Replies are always sent first (in order).
 enum class Next {

@@ -476,6 +476,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
     opt.max_auth_failures = cfg->auth.max_failures;
     const bool mx = listener.kind == config::ListenerKind::mx;
     opt.require_auth = !mx;
+    opt.strict_helo = mx;
     auto directory = recipient_directory();
     if (!directory) directory = std::make_shared<const inbound::RecipientDirectory>(cfg->inbound);
     SessionPolicy submission_policy(svc.may_send_as, *svc.spool, metrics);

@@ -7,7 +7,7 @@
 #   2. STARTTLS injection: "STARTTLS\r\nMAIL FROM:..\r\nRCPT TO:..\r\n" in one write:
 #      only the 220 in clear; over TLS the injected commands were not run (RCPT -> 503).
 #   3. A command line over 512 octets: 500 5.5.6, the session goes on; NUL and a bare LF
-#      in a command: 500 5.5.2.
+#      in a command: 500 5.5.2; EHLO/HELO that is no domain or address literal: 501 5.5.4.
 #   4. A body line over [limits] max_line_length: 550 5.6.0 (nothing queued).
 #   5. Pregreet: a client that sends EHLO before the greeting (greet_pause, "1s" by
 #      default) gets 554 5.5.1 and is disconnected; one that waits is greeted.
@@ -110,6 +110,10 @@ with mx_session() as c:
     # (an EHLO between them: three bad commands in a row end the session with 421)
     c.cmd("NOOP " + "x" * 600, 500, "5.5.6")
     c.ehlo("mta.sender.example")
+    c.cmd("EHLO bad host!", 501, "5.5.4")
+    c.cmd("HELO [192.0.2.999]", 501, "5.5.4")
+    c.ehlo("mta.sender.example")
+    print("ok: EHLO/HELO with an invalid host name or address literal: 501 5.5.4")
     c.send(b"NOOP\x00\r\n")
     c.expect(500, "5.5.2", what="NUL in a command")
     c.ehlo("mta.sender.example")

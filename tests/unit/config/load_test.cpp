@@ -495,9 +495,10 @@ TEST(ConfigLoadError, InboundMistakesAreAllReported) {
 // ---- [mta_sts_serve] -------------------------------------------------------------------------------
 
 TEST(ConfigLoad, MtaStsServeEveryKeyIsRead) {
-    auto r = load(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
-                               "[mta_sts_serve]\nlisten = \"[::]:8443\"\ncert = \"mta-sts.pem\"\nkey = \"/k/mta-sts.key\"\n"
-                               "mode = \"enforce\"\nmax_age = \"30d\"\nmx = [\"MX1.Example.org.\", \"*.mx.example.org\"]\n"));
+    auto r = load_string(with_inbound("[[inbound]]\ndomain = \"example.org\"\nany_recipient = true\ndeliver_to = \"home.example\"\n"
+                                      "[mta_sts_serve]\nlisten = \"[::]:8443\"\ncert = \"mta-sts.pem\"\nkey = \"/k/mta-sts.key\"\n"
+                                      "mode = \"enforce\"\nmax_age = \"30d\"\nmx = [\"MX1.Example.org.\", \"*.mx.example.org\"]\n"),
+                         "x.toml", "/etc/signpost", test::no_file_checks());
     ASSERT_TRUE(r.ok()) << dump(r);
     const MtaStsServeConfig& m = r.config->mta_sts_serve;
     EXPECT_EQ(m.listen, (Endpoint{"::", 8443}));
@@ -542,7 +543,7 @@ TEST(ConfigLoadError, MtaStsServeMistakes) {
     ASSERT_EQ(alone.errors.size(), 1u) << dump(alone);
     EXPECT_EQ(alone.errors[0].key, "mta_sts_serve");
     EXPECT_EQ(alone.errors[0].line, kMinimalLines + 1);
-    EXPECT_THAT(alone.errors[0].message, HasSubstr("no [[inbound]]"));
+    EXPECT_THAT(alone.errors[0].message, HasSubstr("[[inbound]] domains, and there is none"));
 }
 
 // ---- find_domain ---------------------------------------------------------------------------------
@@ -1067,7 +1068,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "stay published while messages signed with it may still be delivered and "
                   "verified",
                   "test.toml:8:1: listener[0].port: unknown key \"port\"; known keys: name, "
-                  "address, tls, kind, greet_pause, dnsbl"}}),
+                  "address, tls, kind, greet_pause, dnsbl, client_connections_per_hour, "
+                  "client_messages_per_hour"}}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // The promise: a file with three mistakes in different places gives exactly three errors,

@@ -962,6 +962,36 @@ TEST(ServerMx, RequireTlsParameterRefused) {
     EXPECT_EQ(s.say("MAIL FROM:<a@sender.example>"), "250 2.1.0 Sender ok\r\n");
 }
 
+TEST(ServerMx, HeloMustNameADomainOrAnAddress) {
+    auto opt = mx_options(false);
+    opt.strict_helo = true;
+    Session s(opt);
+    const std::string refused = "501 5.5.4 EHLO needs a domain name or an address literal such as [192.0.2.1]\r\n";
+    EXPECT_EQ(s.say("EHLO bad host"), refused);
+    EXPECT_EQ(s.say("EHLO bad!name.example"), refused);
+    EXPECT_EQ(s.say("EHLO mail.sender.example").substr(0, 20), "250-mx.example.test\r");
+    EXPECT_EQ(s.say("HELO -dash.example").substr(0, 9), "501 5.5.4");
+    EXPECT_EQ(s.say("HELO mail.sender.example"), "250 mx.example.test\r\n");
+    // Submission listeners keep accepting what NAS boxes send.
+    Session lax(options(true));
+    EXPECT_EQ(lax.say("HELO My NAS"), "250 mx.example.test\r\n");
+}
+
+TEST(SmtpValidHeloName, DomainsAndAddressLiterals) {
+    for (const char* ok : {"mail.example.com", "MAIL.Example.COM", "localhost", "mx-1.example.org", "host_1.example",
+                           "mail.example.com.", "[192.0.2.1]", "[IPv6:2001:db8::1]", "[IPv6:::1]", "a"})
+        EXPECT_TRUE(valid_helo_name(ok)) << ok;
+    const std::string label64(64, 'a');
+    std::string long_name;
+    for (int i = 0; i < 64; ++i) long_name += "abc.";
+    long_name += "example";  // 263 octets
+    for (const std::string& bad :
+         {std::string(""), std::string("."), std::string("bad host"), std::string("a..b"), std::string("-a.example"),
+          std::string("a-.example"), std::string("a.example/"), std::string("[192.0.2.256]"), std::string("[2001:db8::1]"),
+          std::string("[IPv6:zz::1]"), std::string("[]"), label64 + ".example", long_name, std::string("\xc3\xa9.example")})
+        EXPECT_FALSE(valid_helo_name(bad)) << bad;
+}
+
 TEST(ServerMx, SubmissionStillRequiresAuth) {
     Session s(options(true));
     s.ehlo();
