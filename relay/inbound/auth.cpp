@@ -24,12 +24,43 @@ DmarcPolicy weaker(DmarcPolicy p) {
     return p == DmarcPolicy::reject ? DmarcPolicy::quarantine : DmarcPolicy::none;
 }
 
+// `v` without control characters and without bytes that are not well-formed UTF-8
+// (RFC 3629): an internationalized address (RFC 6532) keeps its characters, while stray
+// 8-bit bytes, truncated sequences, overlong forms and surrogates go.
+std::string printable_utf8(std::string_view v) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < v.size()) {
+        const auto c = static_cast<unsigned char>(v[i]);
+        if (c < 0x80) {
+            if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        std::size_t n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+        if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        bool ok = n != 0 && i + n <= v.size();
+        for (std::size_t k = 1; ok && k < n; ++k) {
+            const auto b = static_cast<unsigned char>(v[i + k]);
+            ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+        }
+        if (ok) {
+            out.append(v.substr(i, n));
+            i += n;
+        } else {
+            ++i;  // drop the lead byte; what follows is looked at on its own
+        }
+    }
+    return out;
+}
+
 // A property value (RFC 8601 §2.2 pvalue): as it is when it is a plain token or address,
-// else a quoted-string. Control characters are dropped either way.
+// else a quoted-string. Control characters and malformed UTF-8 are dropped either way.
 std::string pvalue(std::string_view v) {
-    std::string clean;
-    for (unsigned char c : v)
-        if (c >= 0x20 && c != 0x7f) clean += static_cast<char>(c);
+    const std::string clean = printable_utf8(v);
     bool plain = !clean.empty();
     for (unsigned char c : clean)
         if (!(std::isalnum(c) || std::string_view("@.-_+=!#$%&'*/?^`{|}~").find(static_cast<char>(c)) != std::string_view::npos))
@@ -47,8 +78,8 @@ std::string pvalue(std::string_view v) {
 std::string comment(std::string_view text) {
     if (text.empty()) return {};
     std::string out = " (";
-    for (unsigned char c : text)
-        if (c >= 0x20 && c != 0x7f && c != '(' && c != ')' && c != '\\') out += static_cast<char>(c);
+    for (char c : printable_utf8(text))
+        if (c != '(' && c != ')' && c != '\\') out += c;
     return out + ")";
 }
 

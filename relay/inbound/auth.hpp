@@ -21,7 +21,8 @@
 // its alignment is against that name.
 //
 // Untrusted input: every identity and record text here comes from the sender or its
-// DNS; results are rendered with characters outside RFC 8601's value syntax removed.
+// DNS; results are rendered with control characters and malformed UTF-8 removed, and
+// quoted where they are not plain tokens.
 // Threading: pure functions.
 #pragma once
 

@@ -48,7 +48,8 @@ public:
     std::string domain_of(std::string_view address) const;
 
     // Adds the entries of a recipients file's text for `domain` (exposed for tests);
-    // returns "" or the first problem as "line N: ...".
+    // returns "" or the first problem as "N: ..." with N its line number (load() puts the
+    // file's path and a colon before it: "path:N: ...").
     std::string add_file_text(const std::string& domain, std::string_view text);
 
 private:

@@ -110,6 +110,18 @@ TEST(InboundAuthResults, Field) {
               "\tdkim=none;\r\n\tdmarc=none\r\n");
 }
 
+TEST(InboundAuthResults, Utf8KeptMalformedBytesDropped) {
+    // RFC 6532: an internationalized address keeps its characters (quoted, not a token);
+    // stray 8-bit bytes, a CR LF and a truncated sequence (b= cut at 8 bytes) go.
+    SpfOutcome s = spf("pass", "example.de");
+    s.identity = "j\xc3\xb6rg@example.de";
+    DkimOutcome k = dkim("pass", "example.de\xff\r\nX: y");
+    k.b = "abcdef\xe2\x82\xac";  // the euro sign starts at byte 7: cut after 8 bytes
+    EXPECT_EQ(authentication_results("mx", s, {k}, DmarcOutcome{}),
+              "Authentication-Results: mx;\r\n\tspf=pass smtp.mailfrom=\"j\xc3\xb6rg@example.de\";\r\n"
+              "\tdkim=pass header.d=\"example.deX: y\" header.s=sel header.b=abcdef;\r\n\tdmarc=none\r\n");
+}
+
 TEST(InboundAuthResults, ClaimsAuthservId) {
     EXPECT_TRUE(claims_authserv_id(" mx.home.example; spf=pass smtp.mailfrom=a@b", "mx.home.example"));
     EXPECT_TRUE(claims_authserv_id(" (forged) MX.Home.Example 1; none", "mx.home.example"));
