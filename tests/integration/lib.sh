@@ -120,6 +120,17 @@ make_test_ca() {
     -extfile "$dir/san.ext" -out "$dir/sink.pem" 2>/dev/null || fail "openssl: sink certificate"
 }
 
+# test_ca_cert DIR NAME PREFIX: a certificate for the DNS name NAME (PREFIX.pem) and its key
+# (PREFIX.key, mode 0600), signed by the test CA that make_test_ca DIR made.
+test_ca_cert() {
+  local dir=$1 name=$2 prefix=$3
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$prefix.key" -out "$prefix.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\n' "$name" > "$prefix.ext"
+  openssl x509 -req -in "$prefix.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$prefix.ext" -out "$prefix.pem" 2>/dev/null || fail "openssl: certificate for $name"
+  chmod 600 "$prefix.key"
+}
+
 # use_smarthost CONFIG PORT CA_FILE: replaces the [delivery] section with smarthost delivery
 # to localhost:PORT over STARTTLS, verified against CA_FILE.
 use_smarthost() {

@@ -20,12 +20,7 @@ mkdir -p "$WORK/pki" "$WORK/www" "$WORK/nginx"
 
 # ---- certificates ---------------------------------------------------------------------
 make_test_ca "$WORK/pki"
-cert_for() {  # cert_for NAME FILE-PREFIX: a certificate for NAME signed by the test CA
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$2.key" -out "$2.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s\n' "$1" > "$2.ext"
-  openssl x509 -req -in "$2.csr" -CA "$WORK/pki/ca.pem" -CAkey "$WORK/pki/ca.key" -CAcreateserial -days 2 \
-    -extfile "$2.ext" -out "$2.pem" 2>/dev/null || fail "openssl: certificate for $1"
-}
+cert_for() { test_ca_cert "$WORK/pki" "$1" "$2"; }  # cert_for NAME FILE-PREFIX
 cert_for mx1.mx.test "$WORK/pki/mx1"
 cert_for wrong-name.example.net "$WORK/pki/mx2"
 

@@ -50,32 +50,8 @@ CFG=$DIR/signpost.toml
 OUTBOX=$DIR/outbox
 MX_PORT=$(free_port)
 printf '# the family\nbob\n' > "$DIR/home-recipients"
-cat >> "$CFG" << CONFIG_END
-
-[[listener]]
-address = "127.0.0.1:$MX_PORT"
-kind = "mx"
-
-[[inbound]]
-domain = "home.example"
-recipients = ["alice"]
-recipients_file = "home-recipients"
-deliver_to = "127.0.0.1:$HOME_PORT"
-deliver_fingerprint = "$FP"
-greylist_delay = "2s"
-
-[dns]
-forwarders = ["127.0.0.1@$UNBOUND_PORT"]
-timeout = "3s"
-CONFIG_END
-"$SIGNPOST" check-config --config "$CFG" > "$WORK/check.out" 2>&1 || { cat "$WORK/check.out"; fail "check-config refused the MX config"; }
-LOG=$WORK/serve.log
-: > "$LOG"
-"$SIGNPOST" serve --config "$CFG" >> "$LOG" 2>&1 &
-SPID=$!
-track_pid "$SPID"
-wait_for_log "$LOG" 'ready'
-grep -qF "listening on 127.0.0.1:$MX_PORT (mx-$MX_PORT, starttls, mx)" "$LOG" || { cat "$LOG"; fail "no MX listener in the log"; }
+home_mx_config "$CFG" 'recipients_file = "home-recipients"' 'greylist_delay = "2s"'
+mx_serve "$CFG"
 pass "Signpost listens for home.example on 127.0.0.1:$MX_PORT (kind = mx), home server on $HOME_PORT pinned by fingerprint"
 
 # What to publish for MTA-STS: the policy names this relay ([server] hostname) as the MX.

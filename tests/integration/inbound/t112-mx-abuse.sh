@@ -46,12 +46,7 @@ deliver_to = "127.0.0.1:$HOME_PORT"
 deliver_fingerprint = "$FP"
 greylist = false
 CONFIG_END
-LOG=$WORK/serve.log
-: > "$LOG"
-"$SIGNPOST" serve --config "$CFG" >> "$LOG" 2>&1 &
-SPID=$!
-track_pid "$SPID"
-wait_for_log "$LOG" 'ready'
+mx_serve "$CFG"
 
 SP_PORT=$MX_PORT SP_CAFILE=$DIR/tls/cert.pem "$PY" - << 'PYEOF' || fail "abuse cases on the MX listener"
 from smtpclient import *

@@ -32,15 +32,8 @@ HTTPS_PORT=$(free_port)
 # --- certificates ------------------------------------------------------------------------
 mkdir -p "$WORK/pki"
 make_test_ca "$WORK/pki"
-cert_for() {  # cert_for NAME FILE-PREFIX: a certificate for NAME signed by the test CA
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$2.key" -out "$2.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s\n' "$1" > "$2.ext"
-  openssl x509 -req -in "$2.csr" -CA "$WORK/pki/ca.pem" -CAkey "$WORK/pki/ca.key" -CAcreateserial -days 2 \
-    -extfile "$2.ext" -out "$2.pem" 2>/dev/null || fail "openssl: certificate for $1"
-  chmod 600 "$2.key"
-}
-cert_for mx.home.example "$WORK/pki/mx"
-cert_for mta-sts.home.example "$WORK/pki/sts"
+test_ca_cert "$WORK/pki" mx.home.example "$WORK/pki/mx"
+test_ca_cert "$WORK/pki" mta-sts.home.example "$WORK/pki/sts"
 
 home_setup
 home_start
