@@ -8,27 +8,26 @@
 
 namespace signpost::app {
 
-std::map<std::string, InboundBacklog> inbound_backlog(const std::vector<config::InboundConfig>& inbound,
-                                                      const std::vector<queue::Envelope>& messages,
-                                                      std::chrono::system_clock::time_point now) {
-    std::map<std::string, InboundBacklog> out;
-    for (const auto& entry : inbound) out.emplace(entry.domain, InboundBacklog{});
-    for (const queue::Envelope& env : messages) {
-        std::set<std::string> counted;  // each message once per domain
-        for (const queue::Recipient& r : env.recipients) {
-            if (r.state != queue::RcptState::pending) continue;
-            const auto at = r.address.rfind('@');
-            if (at == std::string::npos) continue;
-            std::string domain = inbound::ascii_lower(std::string_view(r.address).substr(at + 1));
-            if (!domain.empty() && domain.back() == '.') domain.pop_back();
-            auto it = out.find(domain);
-            if (it == out.end() || !counted.insert(domain).second) continue;
-            ++it->second.messages;
-            const double age = std::chrono::duration<double>(now - env.arrival).count();
-            it->second.oldest_age_seconds = std::max({it->second.oldest_age_seconds, age, 0.0});
-        }
+InboundBacklogCounter::InboundBacklogCounter(const std::vector<config::InboundConfig>& inbound,
+                                             std::chrono::system_clock::time_point now)
+    : now_(now) {
+    for (const auto& entry : inbound) out_.emplace(entry.domain, InboundBacklog{});
+}
+
+void InboundBacklogCounter::add(const queue::Envelope& env) {
+    std::set<std::string> counted;  // each message once per domain
+    for (const queue::Recipient& r : env.recipients) {
+        if (r.state != queue::RcptState::pending) continue;
+        const auto at = r.address.rfind('@');
+        if (at == std::string::npos) continue;
+        std::string domain = inbound::ascii_lower(std::string_view(r.address).substr(at + 1));
+        if (!domain.empty() && domain.back() == '.') domain.pop_back();
+        auto it = out_.find(domain);
+        if (it == out_.end() || !counted.insert(domain).second) continue;
+        ++it->second.messages;
+        const double age = std::chrono::duration<double>(now_ - env.arrival).count();
+        it->second.oldest_age_seconds = std::max({it->second.oldest_age_seconds, age, 0.0});
     }
-    return out;
 }
 
 }  // namespace signpost::app

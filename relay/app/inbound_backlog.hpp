@@ -1,6 +1,6 @@
 // relay/app/inbound_backlog.hpp — how much mail waits for each [[inbound]] domain's home
 // server: the gauges signpost_inbound_queue_messages{domain} and
-// signpost_inbound_queue_oldest_age_seconds{domain}, from a queue snapshot.
+// signpost_inbound_queue_oldest_age_seconds{domain}, from one pass over the queue.
 //
 // A message counts for a domain while it has a pending recipient at that domain (exact,
 // case-insensitive; a trailing dot ignored, as InboundDeliverer routes); its age is the
@@ -24,8 +24,17 @@ struct InboundBacklog {
     double oldest_age_seconds = 0;  // 0 when no message waits
 };
 
-std::map<std::string, InboundBacklog> inbound_backlog(const std::vector<config::InboundConfig>& inbound,
-                                                      const std::vector<queue::Envelope>& messages,
-                                                      std::chrono::system_clock::time_point now);
+// Counts message by message (Manager::for_each_message), then result().
+class InboundBacklogCounter {
+public:
+    InboundBacklogCounter(const std::vector<config::InboundConfig>& inbound, std::chrono::system_clock::time_point now);
+    void add(const queue::Envelope& message);
+    // One entry per configured domain.
+    const std::map<std::string, InboundBacklog>& result() const { return out_; }
+
+private:
+    std::map<std::string, InboundBacklog> out_;
+    std::chrono::system_clock::time_point now_;
+};
 
 }  // namespace signpost::app

@@ -382,8 +382,9 @@ int serve(const std::filesystem::path& config_path) {
     };
     watch_users();
 
-    // [[inbound]]: what waits for each home server, from a queue snapshot every 10 s. The
-    // domains are those of the start (forwarding changes wait for a restart).
+    // [[inbound]]: what waits for each home server, from a pass over the queue every 10 s
+    // (on the queue's strand, nothing copied). The domains are those of the start
+    // (forwarding changes wait for a restart).
     auto& inbound_queued = prometheus::BuildGauge()
                                .Name("signpost_inbound_queue_messages")
                                .Help("Messages in the queue with a recipient waiting for an [[inbound]] domain's home "
@@ -396,12 +397,14 @@ int serve(const std::filesystem::path& config_path) {
                                .Register(metrics->registry());
     boost::asio::steady_timer backlog_timer(io);
     std::function<void()> watch_backlog = [&] {
-        manager->snapshot([&inbound_queued, &inbound_oldest, inbound = cfg->inbound](queue::QueueSnapshot snap) {
-            for (const auto& [domain, b] : inbound_backlog(inbound, snap.messages, std::chrono::system_clock::now())) {
-                inbound_queued.Add({{"domain", domain}}).Set(static_cast<double>(b.messages));
-                inbound_oldest.Add({{"domain", domain}}).Set(b.oldest_age_seconds);
-            }
-        });
+        auto counter = std::make_shared<InboundBacklogCounter>(cfg->inbound, std::chrono::system_clock::now());
+        manager->for_each_message([counter](const queue::Envelope& env) { counter->add(env); },
+                                  [counter, &inbound_queued, &inbound_oldest] {
+                                      for (const auto& [domain, b] : counter->result()) {
+                                          inbound_queued.Add({{"domain", domain}}).Set(static_cast<double>(b.messages));
+                                          inbound_oldest.Add({{"domain", domain}}).Set(b.oldest_age_seconds);
+                                      }
+                                  });
         backlog_timer.expires_after(std::chrono::seconds(10));
         backlog_timer.async_wait([&](const boost::system::error_code& wait_ec) {
             if (!wait_ec && !stopping_backlog) watch_backlog();

@@ -668,6 +668,13 @@ void Manager::snapshot(std::function<void(QueueSnapshot)> done) {
     });
 }
 
+void Manager::for_each_message(std::function<void(const Envelope&)> each, std::function<void()> done) {
+    asio::post(strand_, [self = shared_from_this(), each = std::move(each), done = std::move(done)] {
+        for (const auto& [id, entry] : self->entries_) each(entry.env);
+        done();
+    });
+}
+
 void Manager::control(std::string id, std::function<void(Entry&)> request, Done done) {
     asio::post(strand_, [self = shared_from_this(), id = std::move(id), request = std::move(request),
                          done = std::move(done)]() mutable {

@@ -119,6 +119,10 @@ public:
 
     using Done = std::function<void(ControlResult, std::string)>;
     void snapshot(std::function<void(QueueSnapshot)> done);
+    // Calls `each` for every queued message, in id order, then `done`, on the queue's strand
+    // and without copying the messages (gauges that need a pass over the queue). Neither may
+    // call back into the Manager. Any thread.
+    void for_each_message(std::function<void(const Envelope&)> each, std::function<void()> done);
     void flush(std::optional<std::string> id, Done done);  // nullopt: every message
     void hold(const std::string& id, Done done);
     void release(const std::string& id, Done done);

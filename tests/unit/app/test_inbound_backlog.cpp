@@ -1,5 +1,5 @@
 // tests/unit/app/test_inbound_backlog.cpp — mail waiting per [[inbound]] domain, from a
-// queue snapshot (the signpost_inbound_queue_* gauges).
+// pass over the queue (the signpost_inbound_queue_* gauges).
 #include <gtest/gtest.h>
 
 #include "relay/app/inbound_backlog.hpp"
@@ -39,7 +39,9 @@ TEST(AppInboundBacklog, PendingRecipientsPerDomain) {
         // Outbound mail and nonsense addresses are not inbound backlog.
         message(now - 9000s, {{"someone@elsewhere.example", S::pending}, {"no-at-sign", S::pending}}),
     };
-    auto b = app::inbound_backlog(inbound, queue, now);
+    app::InboundBacklogCounter counter(inbound, now);
+    for (const auto& m : queue) counter.add(m);
+    auto b = counter.result();
     ASSERT_EQ(b.size(), 3u);
     EXPECT_EQ(b["home.example"].messages, 2u);
     EXPECT_DOUBLE_EQ(b["home.example"].oldest_age_seconds, 600.0);
@@ -54,7 +56,9 @@ TEST(AppInboundBacklog, ArrivalInTheFutureIsAgeZero) {
     std::vector<config::InboundConfig> inbound(1);
     inbound[0].domain = "home.example";
     const auto now = std::chrono::system_clock::time_point{} + 1000h;
-    auto b = app::inbound_backlog(inbound, {message(now + 5s, {{"a@home.example", queue::RcptState::pending}})}, now);
+    app::InboundBacklogCounter counter(inbound, now);
+    counter.add(message(now + 5s, {{"a@home.example", queue::RcptState::pending}}));
+    auto b = counter.result();
     EXPECT_EQ(b["home.example"].messages, 1u);
     EXPECT_DOUBLE_EQ(b["home.example"].oldest_age_seconds, 0.0);
 }

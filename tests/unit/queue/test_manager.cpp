@@ -4,6 +4,7 @@
 // original sender) that is itself delivered through the queue; a DSN is never bounced;
 // delay warnings are sent once; recovered messages are delivered; hold / release / flush /
 // delete / bounce act and are persisted.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -281,6 +282,35 @@ TEST_F(ManagerTest, RecoveredMessagesAreDeliveredAfterARestart) {
     ASSERT_EQ(deliverer_->jobs.size(), 4u);
     EXPECT_EQ(deliverer_->jobs[3].recipients, std::vector<std::string>{"carol@example.net"});
     EXPECT_TRUE(spool_->list().empty());
+}
+
+TEST_F(ManagerTest, ForEachMessageVisitsEveryQueuedMessageThenDone) {
+    deliverer_->script = [&](const delivery::Job&, const std::string&) {
+        return result(Outcome::temporary, 451, "4.3.0", "later");
+    };
+    options_.retry.schedule = {1h};
+    make_manager();
+    Envelope a = commit({"bob@example.org"});
+    Envelope b = commit({"carol@example.org", "dave@example.org"});
+    manager_->enqueue(a);
+    manager_->enqueue(b);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 2 && manager_->in_flight() == 0; }));
+    std::vector<std::string> seen;
+    std::size_t recipients = 0;
+    bool done = false;
+    manager_->for_each_message(
+        [&](const Envelope& e) {
+            EXPECT_FALSE(done);
+            seen.push_back(e.id);
+            recipients += e.recipients.size();
+        },
+        [&] { done = true; });
+    ASSERT_TRUE(run_until([&] { return done; }));
+    std::sort(seen.begin(), seen.end());
+    std::vector<std::string> want{a.id, b.id};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(seen, want);
+    EXPECT_EQ(recipients, 3u);
 }
 
 TEST_F(ManagerTest, HoldReleaseFlushDeleteAndBounce) {
