@@ -6,6 +6,8 @@
 #   home_start         the aiosmtpd sink (lib/smtp_sink.py) on 127.0.0.1:$HOME_PORT with
 #                      STARTTLS required, storing messages in $HOME_DIR/store and logging to
 #                      $HOME_DIR/sink.log; sets HOME_PID. Call again to bring it back.
+#   sender_dns_start   the test's unbound (../unbound.sh) serving the "example." zone, with
+#                      sender.example's SPF (all of 127.0.0.0/8) and DMARC (p=none) records
 #   home_mx_config CFG [LINE...]
 #                      appends to CFG an MX listener on 127.0.0.1:$MX_PORT and [[inbound]]
 #                      home.example (recipient alice, forwarded to the home server pinned by
@@ -57,4 +59,11 @@ mx_serve() {
   track_pid "$SPID"
   wait_for_log "$LOG" 'ready'
   grep -qF "listening on 127.0.0.1:$MX_PORT (mx-$MX_PORT, starttls, mx)" "$LOG" || { cat "$LOG"; fail "no MX listener in the log"; }
+}
+
+sender_dns_start() {
+  unbound_start example
+  unbound_add_txt sender.example "v=spf1 ip4:127.0.0.0/8 -all"
+  unbound_add_txt _dmarc.sender.example "v=DMARC1; p=none"
+  unbound_restart
 }

@@ -38,10 +38,7 @@ home_setup
 home_start
 
 # --- DNS: the sender's SPF and DMARC records ------------------------------------------
-unbound_start example
-unbound_add_txt sender.example "v=spf1 ip4:127.0.0.0/8 -all"
-unbound_add_txt _dmarc.sender.example "v=DMARC1; p=none"
-unbound_restart
+sender_dns_start
 
 # --- Signpost: the dev setup plus an MX listener and [[inbound]] home.example ----------
 DIR=$WORK/dev

@@ -37,10 +37,7 @@ home_setup
 home_start
 
 # --- DNS: the sender's SPF and DMARC records ------------------------------------------
-unbound_start example
-unbound_add_txt sender.example "v=spf1 ip4:127.0.0.0/8 -all"
-unbound_add_txt _dmarc.sender.example "v=DMARC1; p=none"
-unbound_restart
+sender_dns_start
 
 # --- Signpost: the dev setup plus an MX listener and [[inbound]] home.example ----------
 DIR=$WORK/dev
@@ -171,26 +168,32 @@ if grep -qE "^[-0-9]+ [0-9:]+ $alice (=>|\*\*)" "$MAINLOG"; then cat "$MAINLOG";
 want_metric 'signpost_inbound_greylist_total{outcome="first"}' 1
 pass "alice@home.example: Exim's first attempt ($alice) greylisted, 451 4.7.1 in reply to RCPT TO, over TLS"
 
+# refused_at_rcpt RCPT TAG REPLY REASON: Exim's message to RCPT (subject TAG) is refused with
+# REPLY (the whole SMTP reply) in answer to RCPT TO; Exim bounces it to the sender with that
+# reply as its Diagnostic-Code; signpost_messages_rejected_total{reason=REASON} is 1.
+# Sets ID to Exim's message id.
+refused_at_rcpt() {
+  local rcpt=$1 tag=$2 reply=$3 reason=$4 line rcpt_re reply_re
+  rcpt_re=$(sed 's/[.]/\\./g' <<< "$rcpt")
+  reply_re=$(sed 's/[.()]/\\&/g' <<< "$reply")
+  ID=$(ex_send "$rcpt" "$tag")
+  line=$(ex_line "^[-0-9]+ [0-9:]+ $ID \*\* $rcpt_re R=to_signpost T=signpost_smtp H=127\.0\.0\.1 \[127\.0\.0\.1\]")
+  grep -qE ": SMTP error from remote mail server after (pipelined )?RCPT TO:<$rcpt_re>: $reply_re\$" <<< "$line" \
+    || { echo "$line"; fail "$rcpt was not refused with \"$reply\" at RCPT"; }
+  ex_line "^[-0-9]+ [0-9:]+ $ID Completed" > /dev/null
+  bounce_of "$rcpt" "$reply" "$tag"
+  want_metric "signpost_messages_rejected_total{reason=\"$reason\"}" 1
+}
+
 # --- 2. carol@home.example: unknown user, 550 5.1.1 at RCPT -------------------------------
-carol=$(ex_send carol@home.example carol)
-line=$(ex_line "^[-0-9]+ [0-9:]+ $carol \*\* carol@home\.example R=to_signpost T=signpost_smtp H=127\.0\.0\.1 \[127\.0\.0\.1\]")
-grep -qE ": SMTP error from remote mail server after (pipelined )?RCPT TO:<carol@home\.example>: 550 5\.1\.1 <carol@home\.example>: Recipient address rejected: no such user here$" <<< "$line" \
-  || { echo "$line"; fail "carol@home.example was not refused 550 5.1.1 at RCPT"; }
-ex_line "^[-0-9]+ [0-9:]+ $carol Completed" > /dev/null
-# Exim's bounce to news@sender.example carries Signpost's reply as its Diagnostic-Code.
-bounce_of carol@home.example "550 5.1.1 <carol@home.example>: Recipient address rejected: no such user here" carol
-want_metric 'signpost_messages_rejected_total{reason="unknown_recipient"}' 1
-pass "carol@home.example: 550 5.1.1 in reply to RCPT TO ($carol), Exim bounced it to the sender with that reply"
+refused_at_rcpt carol@home.example carol "550 5.1.1 <carol@home.example>: Recipient address rejected: no such user here" \
+  unknown_recipient
+pass "carol@home.example: 550 5.1.1 in reply to RCPT TO ($ID), Exim bounced it to the sender with that reply"
 
 # --- 3. someone@elsewhere.example: relay denied, 550 5.7.1 at RCPT ------------------------
-other=$(ex_send someone@elsewhere.example elsewhere)
-line=$(ex_line "^[-0-9]+ [0-9:]+ $other \*\* someone@elsewhere\.example R=to_signpost T=signpost_smtp H=127\.0\.0\.1 \[127\.0\.0\.1\]")
-grep -qE ": SMTP error from remote mail server after (pipelined )?RCPT TO:<someone@elsewhere\.example>: 550 5\.7\.1 <someone@elsewhere\.example>: Relay access denied \(not a domain this server receives mail for\)$" <<< "$line" \
-  || { echo "$line"; fail "someone@elsewhere.example was not refused 550 5.7.1 at RCPT"; }
-ex_line "^[-0-9]+ [0-9:]+ $other Completed" > /dev/null
-bounce_of someone@elsewhere.example "550 5.7.1 <someone@elsewhere.example>: Relay access denied (not a domain this server receives mail for)" elsewhere
-want_metric 'signpost_messages_rejected_total{reason="relay_denied"}' 1
-pass "someone@elsewhere.example: 550 5.7.1 relay access denied in reply to RCPT TO ($other), Exim bounced it to the sender with that reply"
+refused_at_rcpt someone@elsewhere.example elsewhere \
+  "550 5.7.1 <someone@elsewhere.example>: Relay access denied (not a domain this server receives mail for)" relay_denied
+pass "someone@elsewhere.example: 550 5.7.1 relay access denied in reply to RCPT TO ($ID), Exim bounced it to the sender with that reply"
 
 # --- 1, continued: Exim's queue run after the delay delivers alice -------------------------
 while ((SECONDS - greylisted_at < 3)); do sleep 0.2; done
