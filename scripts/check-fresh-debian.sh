@@ -4,9 +4,10 @@
 # scripts/lib/docker-local.sh) holding only a clean clone of this checkout's HEAD, it runs
 #   1. ./scripts/dev.sh  until Signpost is ready, submits the README's swaks message and
 #      finds it signed in .dev/outbox/, then stops it with SIGTERM (exit 0 expected);
-#   2. every CMake build type not built by test.sh (RelWithDebInfo at its stock -O2,
-#      MinSizeRel) with warnings as errors;
-#   3. ./scripts/test.sh, the whole suite, and prints its closing ctest summary.
+#   2. every CMake build type not built by test.sh with GCC (RelWithDebInfo at its stock -O2,
+#      MinSizeRel, Debug) with warnings as errors;
+#   3. ./scripts/test.sh, the whole suite, with SIGNPOST_DOCKER_BUILDKIT=1 (the Docker test
+#      also builds the image with BuildKit), and prints its closing ctest summary.
 # The container shares the host's network (loopback included) and the host's Docker daemon
 # (its socket), has an init process (--init) that reaps what the steps leave behind, so the suite's Docker test builds and runs the image there; it gets
 # CAP_SYS_ADMIN for the suite's tmpfs test. Takes 40-60 minutes on 2 cores; not part of
@@ -99,7 +100,7 @@ in_box 'kill -TERM "$(cat /root/dev.pid)"; for i in $(seq 100); do kill -0 "$(ca
 echo "fresh-debian: the README's message was accepted and written signed to .dev/outbox; SIGTERM stopped it"
 
 # 2. The build types test.sh does not build, warnings as errors.
-for type in RelWithDebInfo MinSizeRel; do
+for type in RelWithDebInfo MinSizeRel Debug; do
   start=$(date +%s)
   in_box "./scripts/build.sh /root/build-$type -DCMAKE_BUILD_TYPE=$type -DSIGNPOST_WERROR=ON > /root/build-$type.log 2>&1" \
     || { "$DOCKER" cp "$name:/root/build-$type.log" "$work/"; grep -m5 -B5 'error' "$work/build-$type.log"; echo "fresh-debian: FAIL: $type build"; exit 1; }
@@ -109,7 +110,7 @@ done
 # 3. The test command.
 start=$(date +%s)
 rc=0
-in_box './scripts/test.sh > /root/test.log 2>&1' || rc=$?
+in_box 'SIGNPOST_DOCKER_BUILDKIT=1 ./scripts/test.sh > /root/test.log 2>&1' || rc=$?
 "$DOCKER" cp "$name:/root/test.log" "$work/test.log"
 echo "fresh-debian: scripts/test.sh exited $rc after $(($(date +%s) - start))s; its summary:"
 # From the last ctest summary line to the end (no pipe: under pipefail a reader that

@@ -5,7 +5,11 @@
 #      packages when absent: no registry is used.
 #   2. The image is built with the classic builder from a clean export of the checkout
 #      (tracked files only, uncommitted changes included; no build trees); the runtime
-#      layer's size is reported and bounded; the same Dockerfile builds with BuildKit too.
+#      layer's size is reported and bounded. With SIGNPOST_DOCKER_BUILDKIT=1
+#      (scripts/check-fresh-debian.sh sets it) the same Dockerfile is also built with
+#      BuildKit, which shares no cache with the classic builder: a second full compile
+#      that every CI run would pay for. The classic builder is the one Debian 12's
+#      docker.io (20.10) uses by default, so it is the one every run checks.
 #   3. `docker-compose -f docker/compose.yml config` (Compose v1.29) accepts the compose file.
 #   4. Bad SIGNPOST_* settings: the container exits 1 and names every mistake.
 #   5. Configured by SIGNPOST_* only, on named volumes: mail submitted with swaks on the
@@ -66,11 +70,15 @@ echo "image: $((image_size / 1000000)) MB, of which the runtime layers $runtime_
   || fail "the image lacks the DNSSEC root trust anchor (/usr/share/dns/root.key with the root KSK 20326)"
 pass "image built from a clean export with the classic builder; runtime layers $runtime_mb MB; root trust anchor present"
 # The same Dockerfile with BuildKit (the daemon's own, no buildx and no frontend image).
-DOCKER_BUILDKIT=1 "$DOCKER" build --network=host -f "$WORK/src/docker/Dockerfile" -t "$TAG-buildkit" "$WORK/src" \
-  > "$WORK/buildkit.log" 2>&1 || { tail -n 40 "$WORK/buildkit.log"; fail "the BuildKit build failed"; }
-bk_version=$("$DOCKER" run --rm "$TAG-buildkit" version) || fail "the BuildKit image does not run"
-[[ $bk_version == "signpost "* ]] || fail "the BuildKit image's signpost says: $bk_version"
-pass "the same Dockerfile builds with BuildKit, and its image runs"
+if [ "${SIGNPOST_DOCKER_BUILDKIT:-0}" = 1 ]; then
+  DOCKER_BUILDKIT=1 "$DOCKER" build --network=host -f "$WORK/src/docker/Dockerfile" -t "$TAG-buildkit" "$WORK/src" \
+    > "$WORK/buildkit.log" 2>&1 || { tail -n 40 "$WORK/buildkit.log"; fail "the BuildKit build failed"; }
+  bk_version=$("$DOCKER" run --rm "$TAG-buildkit" version) || fail "the BuildKit image does not run"
+  [[ $bk_version == "signpost "* ]] || fail "the BuildKit image's signpost says: $bk_version"
+  pass "the same Dockerfile builds with BuildKit, and its image runs"
+else
+  echo "BuildKit build not run (SIGNPOST_DOCKER_BUILDKIT=1 runs it; scripts/check-fresh-debian.sh does)"
+fi
 
 # --- 3. the compose file -------------------------------------------------------------------------
 (cd "$WORK/src" && docker-compose -f docker/compose.yml config > "$WORK/compose.out" 2>&1) \

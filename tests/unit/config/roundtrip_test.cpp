@@ -44,8 +44,10 @@ std::set<std::string> keys_in(const std::string& text) {
     std::set<std::string> out;
     toml::table root = toml::parse(text);
     for (auto&& [section, node] : root) {
+        // A copy: C++20 lambdas cannot capture a structured binding (Clang 14 refuses).
+        const std::string name(section.str());
         auto add = [&](const toml::table& t) {
-            for (auto&& [k, v] : t) out.insert(std::string(section.str()) + "." + std::string(k.str()));
+            for (auto&& [k, v] : t) out.insert(name + "." + std::string(k.str()));
         };
         if (auto t = node.as_table()) add(*t);
         if (auto a = node.as_array())
