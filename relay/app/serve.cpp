@@ -286,6 +286,9 @@ int serve(const std::filesystem::path& config_path) {
     services.verify_password = [users_holder](const std::string& u, const std::string& p) {
         return users_holder->load()->verify(u, p) == auth::AuthResult::ok;
     };
+    services.verify_cached = [users_holder](const std::string& u, const std::string& p) {
+        return users_holder->load()->verify_cached(u, p);
+    };
     services.may_send_as = [users_holder](const std::string& u, const std::string& a) {
         return users_holder->load()->may_send_as(u, a);
     };

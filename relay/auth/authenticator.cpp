@@ -259,6 +259,12 @@ AuthResult Authenticator::verify(std::string_view user, std::string_view passwor
     return AuthResult::ok;
 }
 
+bool Authenticator::verify_cached(std::string_view user, std::string_view password) {
+    if (!remembered(user, password)) return false;
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
 bool Authenticator::remembered(std::string_view user, std::string_view password) const {
     if (ttl_.count() <= 0 || max_entries_ == 0) return false;
     std::shared_ptr<const UsersFile> snapshot = users();

@@ -101,6 +101,11 @@ public:
     // BLOCKING (argon2id, ~20 ms) unless answered from the cache. See the file comment.
     AuthResult verify(std::string_view user, std::string_view password);
 
+    // verify() when the cache can answer it, without blocking (one HMAC): true, counted as
+    // a cache hit; false when verify() would have to run argon2id (nothing is counted).
+    // Lets a session answer a returning client on its own thread instead of the pool's.
+    bool verify_cached(std::string_view user, std::string_view password);
+
     // Whether this exact user name and password were verified within cache_ttl (a cache
     // probe: one HMAC, no argon2id). Lets a client that logged in recently keep working
     // while its user name is locked out by guessers elsewhere.

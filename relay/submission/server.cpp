@@ -732,9 +732,14 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
                                   user, ip);
                         break;
                     }
-                    co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
-                    bool ok = svc.verify_password(user, password);
-                    co_await asio::post(executor, asio::use_awaitable);
+                    // A password the cache holds is answered here; only argon2id goes
+                    // to the pool (two thread hand-offs per login).
+                    bool ok = svc.verify_cached && svc.verify_cached(user, password);
+                    if (!ok) {
+                        co_await asio::post(asio::bind_executor(svc.workers, asio::use_awaitable));
+                        ok = svc.verify_password(user, password);
+                        co_await asio::post(executor, asio::use_awaitable);
+                    }
                     password.assign(password.size(), '\0');
                     if (svc.record_auth) svc.record_auth(ip, user, ok);
                     if (metrics) metrics->auth(auth_mechanism, ok);

@@ -62,6 +62,10 @@ struct Services {
     std::function<bool()> delivery_behind;
     // Blocking password check (argon2id, cached); run on `workers`.
     std::function<bool(const std::string& user, const std::string& password)> verify_password;
+    // The same check when the cache answers it (true), without blocking: asked first, on
+    // the session's own thread, so a returning client costs no trip to `workers`. False:
+    // verify_password decides. May be empty.
+    std::function<bool(const std::string& user, const std::string& password)> verify_cached;
     SenderCheck may_send_as;
     // AUTH failure tracking per client IP and per user name.
     std::function<bool(const std::string& ip)> locked_out;

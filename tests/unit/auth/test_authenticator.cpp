@@ -125,6 +125,28 @@ TEST_F(AuthenticatorTest, RememberedIsACacheProbeOnly) {
     EXPECT_FALSE(auth.remembered("alice", "pw-alice"));  // expired
 }
 
+// verify_cached(): answers only from the cache (never argon2id), counts a hit as verify()
+// would, and counts nothing when it cannot answer.
+TEST_F(AuthenticatorTest, VerifyCachedAnswersOnlyFromTheCache) {
+    write_users(line("alice", "pw-alice", "example.com"));
+    Authenticator auth(path_, 300s, clock_.fn());
+    std::string error;
+    ASSERT_TRUE(auth.reload(error)) << error;
+    EXPECT_FALSE(auth.verify_cached("alice", "pw-alice"));  // not verified yet
+    EXPECT_EQ(auth.stats().cache_misses, 0u);
+    EXPECT_EQ(auth.stats().cache_hits, 0u);
+    EXPECT_EQ(auth.verify("alice", "pw-alice"), AuthResult::ok);
+    EXPECT_TRUE(auth.verify_cached("alice", "pw-alice"));
+    EXPECT_EQ(auth.stats().cache_hits, 1u);
+    EXPECT_FALSE(auth.verify_cached("alice", "pw-wrong"));
+    EXPECT_FALSE(auth.verify_cached("nobody", "pw-alice"));
+    EXPECT_EQ(auth.stats().cache_hits, 1u);
+    EXPECT_EQ(auth.stats().cache_misses, 1u);
+    clock_.now += 300s;
+    EXPECT_FALSE(auth.verify_cached("alice", "pw-alice"));  // expired
+    EXPECT_EQ(auth.stats().cache_hits, 1u);
+}
+
 TEST_F(AuthenticatorTest, WrongPasswordsAreNeverCached) {
     write_users(line("alice", "pw-alice", "example.com"));
     Authenticator auth(path_, 300s, clock_.fn());
