@@ -47,6 +47,10 @@ TlsStream::TlsStream(tcp::socket& socket, SSL_CTX* context) : socket_(socket), s
     if (!ssl_) throw std::bad_alloc();
     socket_.non_blocking(true);
     SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+    // Read what the socket holds in one recv, not each record's 5-octet header and then its
+    // body in two. Safe here: read_some() always asks SSL_read before waiting on the socket,
+    // so records OpenSSL has already read are never waited for.
+    SSL_set_read_ahead(ssl_, 1);
     SSL_set_accept_state(ssl_);
 }
 
