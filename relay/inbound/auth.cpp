@@ -173,7 +173,7 @@ bool claims_authserv_id(std::string_view value, std::string_view authserv_id) {
                 int depth = 0;
                 for (; i < value.size(); ++i) {
                     if (value[i] == '\\') {
-                        ++i;
+                        if (i + 1 < value.size()) ++i;  // the quoted octet; a final backslash quotes nothing
                         continue;
                     }
                     if (value[i] == '(') ++depth;

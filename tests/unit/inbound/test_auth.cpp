@@ -129,6 +129,11 @@ TEST(InboundAuthResults, ClaimsAuthservId) {
     EXPECT_FALSE(claims_authserv_id(" mx.google.com; spf=pass", "mx.home.example"));
     EXPECT_FALSE(claims_authserv_id(" mx.home.example.evil; spf=pass", "mx.home.example"));
     EXPECT_FALSE(claims_authserv_id(" ; spf=pass", "mx.home.example"));
+    // A comment whose last octet is a quoting backslash ends the value: nothing is read past
+    // it (fuzz_inbound_authres found the index running one beyond the end).
+    EXPECT_FALSE(claims_authserv_id(" (unterminated \\", "mx.home.example"));
+    EXPECT_FALSE(claims_authserv_id("(\\", "mx.home.example"));
+    EXPECT_FALSE(claims_authserv_id(" (a (b) \\", "mx.home.example"));
 }
 
 }  // namespace
