@@ -20,11 +20,14 @@
 #include <botan/x509_key.h>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <string>
 
 #include "signer/header.hpp"
+#include "signer/rsa_split.hpp"
+#include "signer/spare_thread.hpp"
 #include "signer/tag_list.hpp"
 
 namespace signpost::signer {
@@ -80,13 +83,27 @@ Algorithm algorithm_for(KeyType t) noexcept {
 class PrivateKey::SignerPool {
 public:
     SignerPool(std::shared_ptr<const Botan::Private_Key> key, KeyType type, EVP_PKEY* rsa = nullptr)
-        : key_(std::move(key)), mode_(type == KeyType::rsa ? rsa_emsa : ed25519_mode), rsa_(rsa) {}
+        : key_(std::move(key)), mode_(type == KeyType::rsa ? rsa_emsa : ed25519_mode), rsa_(rsa),
+          split_(RsaSplitKey::from(rsa)) {}
 
     // RSASSA-PKCS1-v1_5 with SHA-256 over `input`, by OpenSSL; nullopt when this pool has no
     // OpenSSL key. Throws std::runtime_error when OpenSSL fails. An EVP_PKEY may sign from
     // many threads at once; each signature has its own EVP_MD_CTX.
-    std::optional<std::vector<std::uint8_t>> rsa_sign(std::string_view input) const {
+    // With `spare`, while no other signature with this key is being made, the private
+    // operation is split over this thread and the spare one (key.hpp "Split RSA
+    // signatures"); if that fails for any reason the signature is made the usual way.
+    std::optional<std::vector<std::uint8_t>> rsa_sign(std::string_view input, SpareThread* spare) const {
         if (!rsa_) return std::nullopt;
+        if (spare != nullptr && split_) {
+            struct Count {
+                std::atomic<int>& n;
+                const int before = n.fetch_add(1, std::memory_order_acq_rel);
+                ~Count() { n.fetch_sub(1, std::memory_order_acq_rel); }
+            } count{signing_};
+            if (count.before == 0) {
+                if (auto signature = split_->sign(input, spare)) return signature;
+            }
+        }
         std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
         if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, rsa_.get()) != 1)
             throw std::runtime_error("EVP_DigestSignInit");
@@ -135,6 +152,8 @@ private:
         void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
     };
     std::unique_ptr<EVP_PKEY, FreeKey> rsa_;         // the same RSA key for OpenSSL, or null
+    std::unique_ptr<RsaSplitKey> split_;             // its CRT values, or null
+    mutable std::atomic<int> signing_{0};            // split-capable signatures in progress
     std::mutex mu_;
     std::vector<std::unique_ptr<Botan::PK_Signer>> idle_;
 };
@@ -358,10 +377,10 @@ bool record_matches(const KeyRecord& record, const PrivateKey& key) {
 
 // --- the algorithms ----------------------------------------------------------------------
 
-Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input) {
+Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input, SpareThread* spare) {
     try {
         auto& rng = Botan::system_rng();
-        if (auto rsa = key.pool_->rsa_sign(input)) return std::move(*rsa);
+        if (auto rsa = key.pool_->rsa_sign(input, spare)) return std::move(*rsa);
         const auto* data = reinterpret_cast<const std::uint8_t*>(input.data());
         // If anything below throws, `signer` is destroyed with the stack: a signer left in
         // an unknown state by a failed operation is never put back in the pool.

@@ -41,6 +41,14 @@
 // message. Botan still
 // parses, checks, generates and exports keys, verifies, and signs Ed25519 (where it is
 // as fast as OpenSSL).
+// Split RSA signatures: given a SpareThread (signer/spare_thread.hpp) that is idle, and while
+// no other signature with the same key is being made, an RSA signature's private operation
+// is split in its two CRT halves, one on the calling thread and one on the spare thread
+// (signer/rsa_split.hpp: OpenSSL's constant-time exponentiation, blinded, and checked with
+// the public key before it is returned). On a machine with a core to spare the message
+// waiting for its signature gets it in a little over half the time; under load the spare
+// thread is busy or the key is, and signatures are made whole as before. Any failure of
+// the split path falls back to EVP_DigestSign. The octets are the same either way.
 // Signer reuse (Ed25519): a PrivateKey owns a small pool of Botan signers, shared by all
 // its copies and guarded by a mutex: dkim_sign() takes one (or builds one if none is free),
 // signs, and returns it; a signer whose operation threw is dropped, never reused. The pool
@@ -69,6 +77,8 @@ class RandomNumberGenerator;
 }  // namespace Botan
 
 namespace signpost::signer {
+
+class SpareThread;  // signer/spare_thread.hpp
 
 enum class KeyType { rsa, ed25519 };
 enum class Algorithm { rsa_sha256, ed25519_sha256 };
@@ -107,8 +117,8 @@ public:
 
 private:
     class SignerPool;  // reusable Botan signers for this key (key.cpp)
-    friend Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key,
-                                                       std::string_view input);
+    friend Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input,
+                                                       SpareThread* spare);
 
     PrivateKey(std::shared_ptr<const Botan::Private_Key> key, std::shared_ptr<SignerPool> pool,
                KeyType type, std::size_t bits, std::string p)
@@ -174,8 +184,10 @@ Result<PublicKey> load_public_key(const KeyRecord& record);
 bool record_matches(const KeyRecord& record, const PrivateKey& key);
 
 // The signature algorithm of the key's type over the RFC 6376 §3.7 signing input.
+// `spare`: see "Split RSA signatures" above; it never changes the signature's octets.
 // Errors: crypto_failure.
-Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input);
+Result<std::vector<std::uint8_t>> dkim_sign(const PrivateKey& key, std::string_view input,
+                                            SpareThread* spare = nullptr);
 // False for any mismatch, including a signature of the wrong length.
 bool dkim_verify(const PublicKey& key, std::string_view input,
                  std::span<const std::uint8_t> signature) noexcept;

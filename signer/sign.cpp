@@ -325,7 +325,7 @@ std::string signing_input(std::span<const HeaderField> fields, std::span<const s
 Result<std::vector<std::string>> sign(std::string_view header_block,
                                       std::span<const BodyHash> body_hashes,
                                       std::span<const SigningKey> keys, const SignParams& params,
-                                      std::chrono::system_clock::time_point now) {
+                                      std::chrono::system_clock::time_point now, SpareThread* spare) {
     if (keys.empty()) return Errc::no_keys;
     if (!is_valid_domain(params.d)) return Errc::bad_domain;
     for (const auto& k : keys) {
@@ -395,7 +395,7 @@ Result<std::vector<std::string>> sign(std::string_view header_block,
         // parse it back and search for b=.
         input.resize(fields_input_size);
         append_signature_field(f.text(), params.header_canon, input);
-        auto sig = dkim_sign(k.key, input);
+        auto sig = dkim_sign(k.key, input, spare);
         if (!sig) return sig.error();
 
         f.fill(Botan::base64_encode(sig->data(), sig->size()));

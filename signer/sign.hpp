@@ -106,10 +106,12 @@ std::string signing_input(std::span<const HeaderField> fields, std::span<const s
 // contain a BodyHash for params.body_canon (others are ignored). Errors: header parse
 // errors, header_missing_from, bad_domain, bad_selector, bad_header_selection, bad_expiry,
 // bad_time, no_keys, body_hash_missing, key_too_small, key_too_large, crypto_failure.
+// `spare`: a thread RSA signatures may split their work with (key.hpp "Split RSA
+// signatures"); the output is the same with or without it.
 Result<std::vector<std::string>> sign(std::string_view header_block,
                                       std::span<const BodyHash> body_hashes,
                                       std::span<const SigningKey> keys, const SignParams& params,
-                                      std::chrono::system_clock::time_point now);
+                                      std::chrono::system_clock::time_point now, SpareThread* spare = nullptr);
 
 // Convenience for a message in memory: splits it, hashes the body, calls sign().
 Result<std::vector<std::string>> sign_message(std::string_view message,

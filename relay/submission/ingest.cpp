@@ -474,7 +474,7 @@ IngestResult Ingest::finish(std::chrono::system_clock::time_point now) {
 
     std::string signed_header = fixups + header_;
     signer::BodyHash bh = hasher_->finish();
-    auto sigs = signer::sign(signed_header, {&bh, 1}, keyset->keys, keys::sign_params(*domain_), now);
+    auto sigs = signer::sign(signed_header, {&bh, 1}, keyset->keys, keys::sign_params(*domain_), now, ctx_.spare);
     if (!sigs)
         return refuse(Refusal::local_error, 451, "4.7.0", "Signing failed; try again later", "sign: " + sigs.error().message());
 

@@ -53,6 +53,8 @@ struct IngestContext {
     // no fix-ups, no signature; the message is stored as it came, with a Received field
     // (naming the client always) written before it at delivery.
     bool inbound = false;
+    // A thread RSA signatures may split their work with (signer/key.hpp); null: none.
+    signer::SpareThread* spare = nullptr;
 };
 
 // Why a message (or its MAIL FROM) was refused; the `reason` label.

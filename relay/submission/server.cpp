@@ -498,6 +498,7 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
         ictx.esmtp = proto.esmtp();
         ictx.envelope = proto.envelope();
         ictx.inbound = mx;
+        ictx.spare = svc.spare;
         if (ec) {
             log->error("spool: cannot create a message file: {}", ec.message());
             return ec;

@@ -85,6 +85,9 @@ struct Services {
     // `workers`: a commit batch can only hold as many messages as there are threads here.
     // Empty: `workers`.
     boost::asio::any_io_executor committers;
+    // Takes half of an RSA signature when idle (signer/key.hpp "Split RSA signatures");
+    // null: signatures are made whole on the commit pool.
+    signer::SpareThread* spare = nullptr;
     log::Logger logger;
     // Counters for Prometheus; null counts nothing.
     std::shared_ptr<SubmissionMetrics> metrics;
