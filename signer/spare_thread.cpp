@@ -1,6 +1,8 @@
 // signer/spare_thread.cpp — see spare_thread.hpp.
 #include "signer/spare_thread.hpp"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -39,6 +41,11 @@ SpareThread::~SpareThread() {
 }
 
 bool SpareThread::offer(Job& job) noexcept {
+    // Approximate by design (relaxed, not exact under races): a heuristic, not a contract.
+    if (skip_.load(std::memory_order_relaxed) > 0) {
+        skip_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
     if (busy_.load(std::memory_order_acquire)) return false;
     Job* expected = nullptr;
     if (!slot_.compare_exchange_strong(expected, &job, std::memory_order_acq_rel)) return false;
@@ -51,6 +58,8 @@ bool SpareThread::withdraw(Job& job) noexcept {
     Job* expected = &job;
     if (!slot_.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel)) return false;
     withdrawn_.fetch_add(1, std::memory_order_relaxed);
+    const int misses = std::min(misses_.fetch_add(1, std::memory_order_relaxed) + 1, 6);
+    skip_.store((1 << misses) - 1, std::memory_order_relaxed);
     return true;
 }
 
@@ -60,6 +69,8 @@ void SpareThread::loop() noexcept {
         busy_.store(true, std::memory_order_release);
         // Whoever empties the slot owns the job: here the thread, in withdraw() the caller.
         if (Job* job = slot_.exchange(nullptr, std::memory_order_acq_rel)) {
+            misses_.store(0, std::memory_order_relaxed);
+            skip_.store(0, std::memory_order_relaxed);
             job->run();
             ran_.fetch_add(1, std::memory_order_relaxed);
             // The caller may destroy the job as soon as it sees done_: touch nothing after.

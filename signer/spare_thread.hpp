@@ -9,6 +9,10 @@
 //    thread will never touch it, the caller does the work); false: the thread has it, and the
 //    caller waits for it with wait(job). So a thread that is slow to wake (a busy machine) costs
 //    the caller nothing beyond doing the work itself.
+//  - Back-off: a job taken back means the thread did not get a core in time (the machine is
+//    busy). After k such in a row, the next 2^k - 1 offers (at most 63) are refused at once,
+//    so a loaded machine does not pay for wake-ups that come too late; the first job the
+//    thread runs ends the back-off.
 //  - The caller must not return (destroying `job`) before either withdraw() returned true or
 //    job.finished() is true.
 //
@@ -61,6 +65,8 @@ private:
     // destroy as soon as it is finished.
     std::atomic<std::uint32_t> finished_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<int> misses_{0};            // jobs taken back in a row
+    std::atomic<int> skip_{0};              // offers still to refuse
     std::atomic<std::uint64_t> ran_{0};
     std::atomic<std::uint64_t> withdrawn_{0};
     std::thread thread_;                   // last: started once the rest is built
