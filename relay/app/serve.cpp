@@ -328,6 +328,7 @@ int serve(const std::filesystem::path& config_path) {
         services.resolver = dns::make_unbound_resolver(io.get_executor(), cfg->dns);
     services.committers = committers.get_executor();
     services.spare = spare ? &*spare : nullptr;
+    services.inline_commits = std::thread::hardware_concurrency() >= 2;  // I/O threads: one per core
     services.logger = log::with_id(logger, "smtpd");
     services.metrics = std::make_shared<submission::SubmissionMetrics>(metrics->registry(), *cfg);
     submission::SubmissionServer server(io, services);

@@ -266,6 +266,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::map<std::uint64_t, std::function<void(bool drain)>> cancels;
     std::uint64_t next_session = 0;
     std::atomic<std::size_t> count{0};
+    std::atomic<int> commits{0};  // messages being signed and committed, here or on the pool
     std::atomic<bool> stopping{false};
     std::atomic<bool> draining{false};
 
@@ -591,10 +592,26 @@ awaitable<void> SubmissionServer::Impl::session(tcp::socket socket, config::List
             }
             if (metrics) metrics->flow_delayed(std::chrono::steady_clock::now() - started);
         }
-        // Signing and fsync block: do them on the commit pool, then come back.
-        co_await asio::post(asio::bind_executor(svc.committers ? svc.committers : svc.workers, asio::use_awaitable));
-        IngestResult r = ingest->finish(std::chrono::system_clock::now());
-        co_await asio::post(executor, asio::use_awaitable);
+        // Signing and fsync block: they run on the commit pool and the session comes back,
+        // two thread hand-offs. When no other commit is in flight (a lightly loaded relay),
+        // the message is committed here instead, on this I/O thread: the other I/O threads
+        // serve every other session meanwhile, and a commit that starts while this one runs
+        // goes to the pool, so at most one I/O thread is ever held by a commit.
+        const bool counted = svc.inline_commits;
+        const bool here = counted && commits.fetch_add(1, std::memory_order_acq_rel) == 0;
+        if (!here)
+            co_await asio::post(asio::bind_executor(svc.committers ? svc.committers : svc.workers, asio::use_awaitable));
+        IngestResult r;
+        {
+            struct Uncount {
+                std::atomic<int>* n;
+                ~Uncount() {
+                    if (n) n->fetch_sub(1, std::memory_order_acq_rel);
+                }
+            } uncount{counted ? &commits : nullptr};
+            r = ingest->finish(std::chrono::system_clock::now());
+        }
+        if (!here) co_await asio::post(executor, asio::use_awaitable);
         ingest.reset();
         if (!r.queue_id.empty() && mx) {
             log->info("queued {}: from=<{}> rcpts={} inbound from [{}]", r.queue_id, proto.envelope().mail_from,

@@ -85,6 +85,10 @@ struct Services {
     // `workers`: a commit batch can only hold as many messages as there are threads here.
     // Empty: `workers`.
     boost::asio::any_io_executor committers;
+    // With more than one I/O thread: a message finished while no other commit is in flight
+    // is signed and committed on its session's thread rather than the pool's (two thread
+    // hand-offs fewer). False: always the pool.
+    bool inline_commits = false;
     // Takes half of an RSA signature when idle (signer/key.hpp "Split RSA signatures");
     // null: signatures are made whole on the commit pool.
     signer::SpareThread* spare = nullptr;
