@@ -90,7 +90,7 @@ struct Services {
     // hand-offs fewer). False: always the pool.
     bool inline_commits = false;
     // Takes half of an RSA signature when idle (signer/key.hpp "Split RSA signatures");
-    // null: signatures are made whole on the commit pool.
+    // null: each signature is made whole on the thread that commits the message.
     signer::SpareThread* spare = nullptr;
     log::Logger logger;
     // Counters for Prometheus; null counts nothing.
