@@ -643,7 +643,8 @@ void Manager::finish_settle(SettleOutcome out) {
             for (auto& w : waiters) w(ControlResult::ok, "");
         } else {
             entry.env = std::move(out.env);
-            if (out.unreported) entry.retry_settle_at = options_.now() + options_.retry_unreported;
+            if (out.unreported)
+                entry.retry_settle_at = options_.now() + unreported_step(options_.retry, options_.retry_unreported);
             if (apply_requests(entry)) {
                 // A control request arrived meanwhile: persist it too, then answer.
                 entry.waiters = std::move(waiters);

@@ -22,7 +22,8 @@
 // the state save at worst delivers that recipient again.
 //
 // A DSN that cannot be committed (disk full) leaves the failures unreported; the message is
-// looked at again after `retry_unreported` and the DSN retried.
+// looked at again after the retry schedule's first step, at most `retry_unreported`
+// (queue::unreported_step), and the DSN retried.
 //
 // Metrics (when ManagerOptions::registry is set; declared in manager.cpp):
 //   signpost_queue_messages, signpost_queue_oldest_message_age_seconds (gauges; the age is
@@ -72,7 +73,7 @@ struct ManagerOptions {
     std::chrono::seconds warn_after{4 * 3600};  // 0 = no delay DSNs
     std::string hostname = "localhost";         // Reporting-MTA and DSN From
     std::size_t max_in_flight = 64;             // messages handed to delivery at once
-    std::chrono::seconds retry_unreported{300}; // a DSN that could not be queued
+    std::chrono::seconds retry_unreported{300}; // at most this before a DSN that could not be queued is retried
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
     prometheus::Registry* registry = nullptr;   // where to declare the queue metrics; null: none
     // DKIM-Signature field(s) for a DSN (the whole message, From MAILER-DAEMON@hostname),

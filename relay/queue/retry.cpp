@@ -25,6 +25,10 @@ std::chrono::seconds nominal_step(const RetryPolicy& policy, std::uint32_t attem
     return std::max(s[i], std::chrono::seconds(1));
 }
 
+std::chrono::seconds unreported_step(const RetryPolicy& policy, std::chrono::seconds cap) {
+    return std::max(std::min(nominal_step(policy, 1), cap), std::chrono::seconds(1));
+}
+
 std::chrono::seconds jittered_step(const RetryPolicy& policy, std::uint32_t attempts,
                                    std::uint64_t seed) {
     const std::int64_t step = nominal_step(policy, attempts).count();

@@ -62,6 +62,12 @@ std::optional<Clock::time_point> next_attempt(Clock::time_point arrival, std::ui
                                               Clock::time_point last_attempt,
                                               const RetryPolicy& policy, std::uint64_t seed);
 
+// When a failure DSN that could not be committed (spool full) is tried again: after the
+// schedule's first nominal step, but never later than `cap`. A short schedule is an operator
+// asking for the queue to be looked at soon, and a full spool is as temporary as a next hop's
+// 4xx; the default schedule (5 minutes first) and the default cap give the same 5 minutes.
+std::chrono::seconds unreported_step(const RetryPolicy& policy, std::chrono::seconds cap);
+
 // A stable seed for one recipient of one message (FNV-1a 64 over id, NUL, recipient).
 std::uint64_t jitter_seed(std::string_view queue_id, std::string_view recipient);
 

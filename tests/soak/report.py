@@ -25,8 +25,8 @@
 #                 until it ended (a kill: until Signpost was ready again; a forward clock
 #                 step of X: until X after the clock came back, since the retries Signpost
 #                 scheduled on its clock are due that much later). A bounce whose DSN could
-#                 not be written at first (full spool) is allowed Signpost's fixed 300 s
-#                 retry_unreported on top (and listed under Findings)
+#                 not be written at first (full spool) is allowed the wait before Signpost
+#                 writes it again on top ([queue] retry's first step, at most 300 s)
 # Checks that fail the run: a lost message, an unexpected bounce, a recipient reported in
 # two DSNs, a crash or failed start, messages left in the queue, a wait beyond the schedule
 # over STUCK_SECONDS, open fds or threads of the last lifetime growing, a SIGHUP that did
@@ -247,8 +247,8 @@ def analyse(work, meta):
         dom = domain_of(rc)
         step = max_step
         if is_bounce(rc) and a["qid"] in dsn_unwritten:
-            # Its DSN could not be written at first: Signpost tries again after a fixed
-            # retry_unreported, not on the [queue] retry schedule.
+            # Its DSN could not be written at first: Signpost tries again after the retry
+            # schedule's first step (queue::unreported_step).
             step = dsn_retry + max_step
             ends = [fault_end(f) for f in faults if f["kind"] == "disk_full" and f.get("t_start")
                     and f["t_start"] < t_arr]
@@ -468,9 +468,16 @@ def analyse(work, meta):
         "(SIGKILL until it is ready again, full spool, clock steps) and those of its domain's next hops "
         "and of DNS for the domains found through MX. A forward clock step of X counts until X after the "
         "clock came back: the retries Signpost scheduled meanwhile are wall-clock times, due that much later. "
-        f"A bounce whose DSN could not be written at first (full spool) is allowed Signpost's fixed {dsn_retry} s "
-        f"retry on top (see Findings). Above {STUCK_SECONDS} s a recipient counts as stuck (the run fails).")
+        f"A bounce whose DSN could not be written at first (full spool) is allowed the {dsn_retry} s before "
+        f"Signpost writes it again ([queue] retry's first step, at most 300 s) on top. Above {STUCK_SECONDS} s "
+        "a recipient counts as stuck (the run fails).")
     out("")
+    if dsn_waits:
+        w = max(dsn_waits)
+        out(f"Failure DSNs that could not be written while the spool was full (\"cannot queue the failure DSN\"): "
+            f"{len(dsn_unwritten)}; the longest of these bounces arrived {w[0]:.0f} s after the spool had room "
+            f"again ({w[1]} to {w[2]}).")
+        out("")
     if worst:
         out(f"Longest: **{worst[0]:.1f} s** — {worst[1]} to {worst[2]}: acknowledged at {rel(worst[3])}, "
             f"arrived at {rel(worst[4])}, last fault before it: "
@@ -489,14 +496,6 @@ def analyse(work, meta):
     out("## Findings")
     out("")
     found = False
-    if dsn_waits:
-        found = True
-        w = max(dsn_waits)
-        out(f"- {len(dsn_unwritten)} failure DSN(s) could not be written while the spool was full (\"cannot queue the "
-            f"failure DSN: No space left on device; trying again later\"). Signpost tries such a DSN again only after a "
-            f"fixed {dsn_retry} s (queue::ManagerOptions::retry_unreported), not on the [queue] retry schedule "
-            f"({', '.join(meta['retry'])}) nor when space returns: the longest of these bounces arrived "
-            f"{w[0]:.0f} s after the spool had room again ({w[1]} to {w[2]}). Counted above with that fixed step.")
     if behind:
         found = True
         w = max(behind, key=lambda b: b[0])

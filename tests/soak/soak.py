@@ -33,7 +33,7 @@
 # Every fault records evidence that it fired (peer/DNS counters, ENOSPC, the skew of
 # Signpost's own log timestamps, the reload log lines, the killed process's status).
 #
-# After --minutes the load stops, the faults end, the queue drains (bounded: 330 s, see
+# After --minutes the load stops, the faults end, the queue drains (bounded: 180 s, see
 # DRAIN_SECONDS), Signpost is stopped with SIGTERM, and report.py compares
 # what was acknowledged with what the peers received. Exit status: report.py's verdict.
 # Everything here is bounded in time; the processes started are listed in WORK/pids for
@@ -61,11 +61,11 @@ import report  # noqa: E402
 PY = "/usr/bin/python3"
 RETRY = ["2s", "5s", "10s"]
 MAX_RETRY_STEP = 11.0  # the longest step, 10 s, plus Signpost's +10% jitter
-# The drain's bound: 3 minutes, or more when a forward clock step pushed retries later, and
-# at least 330 s: a failure DSN that could not be written (full spool) is tried again only
-# after a fixed 300 s (queue::ManagerOptions::retry_unreported), whatever [queue] retry says.
+# The drain's bound: 3 minutes, or more when a forward clock step pushed retries later.
 DRAIN_SECONDS = 180
-DSN_RETRY_UNREPORTED = 300
+# A failure DSN that could not be written (full spool) is tried again after [queue] retry's
+# first step, at most 300 s (queue::unreported_step): 2 s here.
+DSN_RETRY_UNREPORTED = min(300, int(RETRY[0].rstrip("s")))
 PEER_MODES = ("reset_data", "tempfail", "drop_after_dot", "stall", "tls_fail", "wrong_cert")
 HOSTS = {"mx1": 2, "mx2": 3, "flaky": 4, "verify": 5, "routed": 6, "sender": 10}
 ROUTE_ADDRS = {  # recipient domain -> the host keys that serve it
@@ -749,7 +749,7 @@ format = "text"
         log(open(os.path.join(self.work, "load.out")).read().strip())
         # Drain, bounded (see DRAIN_SECONDS).
         max_fwd = max([f["params"]["offset"] for f in self.faults if f["kind"] == "clock"] + [0])
-        drain_limit = max(DRAIN_SECONDS + max_fwd, DSN_RETRY_UNREPORTED + 30)
+        drain_limit = DRAIN_SECONDS + max_fwd
         t_drain = time.time()
         deadline = t_drain + (drain_limit if self.fatal is None else 0)
         left, listing = None, ""

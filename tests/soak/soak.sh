@@ -20,8 +20,8 @@
 # Environment: SIGNPOST_BIN (default build/bin/signpost of this checkout), SIGNPOST_SOURCE_DIR.
 # Needs: root, /usr/bin/python3 with Debian's python3-dnspython, openssl, libfaketime
 # (Debian package faketime, installed by scripts/install-deps.sh).
-# Takes the minutes given, plus the drain (seconds, at most 330 s) and about 30 s of setup
-# and teardown.
+# Takes the minutes given, plus the drain (seconds; at most 180 s, more after a forward
+# clock step) and about 30 s of setup and teardown.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -211,6 +211,33 @@ TEST_F(ManagerTest, PermanentFailuresMakeOneDsnThatIsDeliveredThroughTheQueue) {
     EXPECT_TRUE(spool_->list().empty());
 }
 
+TEST_F(ManagerTest, AFailureDsnThatCannotBeWrittenIsTriedAgainAfterTheFirstRetryStep) {
+    // The DSN's commit fails (spare/ is gone, so no new queue file can be made) and the
+    // bounce stays owed; once the spool works again, the DSN is written after the retry
+    // schedule's first step (1 s here), not after the 300-s cap.
+    deliverer_->script = [](const delivery::Job& job, const std::string&) {
+        if (job.mail_from.empty()) return ok();
+        return result(Outcome::permanent, 550, "5.1.1", "no such user here");
+    };
+    ASSERT_EQ(options_.retry_unreported, 300s);
+    make_manager();
+    Envelope e = commit({"bob@example.org"});
+    fs::rename(dir_ / "spare", dir_ / "spare.away");
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 1 && manager_->in_flight() == 0; }));
+    io_.run_for(100ms);
+    io_.restart();
+    EXPECT_EQ(manager_->counters().dsn_failure, 0u);
+    EXPECT_EQ(manager_->size(), 1u);  // the bounce is still owed
+    fs::rename(dir_ / "spare.away", dir_ / "spare");
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(run_until([&] { return manager_->size() == 0 && deliverer_->jobs.size() == 2; }, 4000ms));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2500ms);
+    EXPECT_EQ(deliverer_->jobs[1].mail_from, "");
+    EXPECT_EQ(manager_->counters().dsn_failure, 1u);
+    EXPECT_EQ(deliverer_->jobs.size(), 2u);  // the original was not delivered again
+}
+
 TEST_F(ManagerTest, ADsnThatFailsIsNotBounced) {
     deliverer_->script = [](const delivery::Job&, const std::string&) {
         return result(Outcome::permanent, 550, "5.1.1", "gone");

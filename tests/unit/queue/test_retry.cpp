@@ -64,6 +64,19 @@ TEST(Retry, EmptyScheduleMeansDefault) {
     EXPECT_EQ(nominal_step(p, 9), 1h);
 }
 
+TEST(Retry, AnUnwrittenDsnWaitsTheFirstStepAtMostTheCap) {
+    RetryPolicy p;  // default: 5 minutes first
+    EXPECT_EQ(unreported_step(p, 300s), 300s);
+    EXPECT_EQ(unreported_step(p, 60s), 60s);
+    p.schedule = {2s, 5s, 10s};
+    EXPECT_EQ(unreported_step(p, 300s), 2s);
+    p.schedule = {1h};
+    EXPECT_EQ(unreported_step(p, 300s), 300s);
+    EXPECT_EQ(unreported_step(p, 0s), 1s);  // never a busy loop
+    p.schedule.clear();
+    EXPECT_EQ(unreported_step(p, 900s), 5min);
+}
+
 TEST(Retry, NeverTriedMeansNow) {
     RetryPolicy p;
     auto next = next_attempt(kArrival, 0, Clock::time_point{}, p, 42);
