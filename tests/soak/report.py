@@ -475,8 +475,8 @@ def analyse(work, meta):
     if dsn_waits:
         w = max(dsn_waits)
         out(f"Failure DSNs that could not be written while the spool was full (\"cannot queue the failure DSN\"): "
-            f"{len(dsn_unwritten)}; the longest of these bounces arrived {w[0]:.0f} s after the spool had room "
-            f"again ({w[1]} to {w[2]}).")
+            f"{len(dsn_unwritten)}; the last of these bounces arrived {max(w[0], 0):.0f} s after the full-spool "
+            f"fault had ended ({w[1]} to {w[2]}).")
         out("")
     if worst:
         out(f"Longest: **{worst[0]:.1f} s** — {worst[1]} to {worst[2]}: acknowledged at {rel(worst[3])}, "
