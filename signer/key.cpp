@@ -102,6 +102,7 @@ public:
             } count{signing_};
             if (count.before == 0) {
                 if (auto signature = split_->sign(input, spare)) return signature;
+                spare->count_failed_split();
             }
         }
         std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);

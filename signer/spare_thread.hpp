@@ -51,9 +51,13 @@ public:
     // briefly (the two halves of a signature take about as long), then sleeps.
     void wait(const Job& job) const noexcept;
 
-    // How many offered jobs the thread ran, and how many were taken back (for tests).
+    // How many offered jobs the thread ran, and how many were taken back (tests, metrics).
     std::uint64_t ran() const noexcept { return ran_.load(std::memory_order_relaxed); }
     std::uint64_t withdrawn() const noexcept { return withdrawn_.load(std::memory_order_relaxed); }
+    // Split signatures that failed a step or their check and were made whole instead: the
+    // signer records them here, since it has no other place to report to (metrics).
+    void count_failed_split() noexcept { failed_splits_.fetch_add(1, std::memory_order_relaxed); }
+    std::uint64_t failed_splits() const noexcept { return failed_splits_.load(std::memory_order_relaxed); }
 
 private:
     void loop() noexcept;
@@ -69,6 +73,7 @@ private:
     std::atomic<int> skip_{0};              // offers still to refuse
     std::atomic<std::uint64_t> ran_{0};
     std::atomic<std::uint64_t> withdrawn_{0};
+    std::atomic<std::uint64_t> failed_splits_{0};
     std::thread thread_;                   // last: started once the rest is built
 };
 

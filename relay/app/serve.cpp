@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <malloc.h>
@@ -150,6 +151,29 @@ int serve(const std::filesystem::path& config_path) {
     // (signer/key.hpp "Split RSA signatures"): a lightly loaded relay answers sooner.
     std::optional<signer::SpareThread> spare;
     if (std::thread::hardware_concurrency() >= 2) spare.emplace();
+    // What became of the RSA signatures' halves offered to the spare thread, brought up to
+    // date from its counts every 2 s (the users-file timer below).
+    auto& split_family = prometheus::BuildCounter()
+                             .Name("signpost_dkim_rsa_split_total")
+                             .Help("RSA signatures split over two cores, by result: spare (the half mod q ran on the "
+                                   "spare thread), taken_back (it had not started; the signing thread did both halves), "
+                                   "failed (a step or the check failed; the signature was made whole instead)")
+                             .Register(metrics->registry());
+    struct SplitCounts {
+        prometheus::Counter* counter;
+        std::uint64_t seen = 0;
+    };
+    std::array<SplitCounts, 3> split_counts{SplitCounts{&split_family.Add({{"result", "spare"}})},
+                                            SplitCounts{&split_family.Add({{"result", "taken_back"}})},
+                                            SplitCounts{&split_family.Add({{"result", "failed"}})}};
+    auto refresh_split_metrics = [&spare, &split_counts] {
+        if (!spare) return;
+        const std::array<std::uint64_t, 3> now{spare->ran(), spare->withdrawn(), spare->failed_splits()};
+        for (std::size_t i = 0; i < now.size(); ++i) {
+            if (now[i] > split_counts[i].seen) split_counts[i].counter->Increment(static_cast<double>(now[i] - split_counts[i].seen));
+            split_counts[i].seen = now[i];
+        }
+    };
     // Password hashing (argon2id: CPU and memory, so no more threads than cores) and the
     // capture deliverer's file work run here, never on the I/O threads.
     boost::asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
@@ -377,6 +401,7 @@ int serve(const std::filesystem::path& config_path) {
             if (ec) return;
             std::string error;
             manager->refresh_gauges();  // the oldest message's age moves with the clock
+            refresh_split_metrics();
             // After a burst of connections the allocator keeps the peak; give it back
             // once they are gone (an idle TLS session holds ~100 KB while it lives).
             if (server.sessions() > 0) {

@@ -129,6 +129,7 @@ TEST(RsaSplit, DkimSignWithASpareThreadGivesTheSameSignature) {
     }
     const auto offered = spare.ran() + spare.withdrawn();
     EXPECT_GE(offered, 1u);  // the first signature's offer at least (no back-off yet)
+    EXPECT_EQ(spare.failed_splits(), 0u);
     // Ed25519 keys ignore the spare thread.
     auto ed = load_private_key_pem(key_pem("ed25519.pem"));
     ASSERT_TRUE(ed);
