@@ -342,8 +342,8 @@ void Manager::on_results(const std::string& id, std::vector<delivery::RecipientR
         apply_result(r, missing, now, entry.env);
     }
     apply_requests(entry);
-    if (entry.progress_saves > 0) {
-        entry.settle_after_saves = true;  // progress_saved() settles once they are on disk
+    if (entry.progress_saving) {
+        entry.settle_after_saves = true;  // save_progress() settles once they are on disk
     } else {
         settle(id);
     }
@@ -366,7 +366,16 @@ void Manager::on_progress(const std::string& id, std::vector<delivery::Recipient
         }
     }
     if (!changed) return;
-    ++entry.progress_saves;
+    if (entry.progress_saving) {
+        entry.progress_dirty = true;  // saved when the save in progress ends
+        return;
+    }
+    save_progress(entry);
+}
+
+void Manager::save_progress(Entry& entry) {
+    entry.progress_saving = true;
+    entry.progress_dirty = false;
     asio::post(blocking_, [self = shared_from_this(), env = entry.env]() {
         if (auto ec = self->spool_->save_state(env))
             self->log_->error("{}: cannot save the queue state: {} (kept in memory)", env.id, ec.message());
@@ -374,7 +383,10 @@ void Manager::on_progress(const std::string& id, std::vector<delivery::Recipient
             auto found = self->entries_.find(id);
             if (found == self->entries_.end()) return;
             Entry& e = found->second;
-            if (--e.progress_saves == 0 && e.settle_after_saves) {
+            e.progress_saving = false;
+            if (e.progress_dirty) {
+                self->save_progress(e);
+            } else if (e.settle_after_saves) {
                 e.settle_after_saves = false;
                 self->settle(id);
             }

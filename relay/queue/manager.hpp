@@ -158,9 +158,12 @@ private:
         bool flush_requested = false;
         std::optional<bool> hold_requested;
         std::vector<Done> waiters;   // answered once the request is on disk
-        // Saves of recipients a job reported delivered before it ended (Job::progress);
-        // the job's settle waits for them (two saves of one state never overlap).
-        int progress_saves = 0;
+        // Saves of recipients a job reported delivered before it ended (Job::progress): one
+        // at a time (two saves of one state would share its temporary file, and an older
+        // state could land last); progress while one runs is saved, the latest state only,
+        // when it ends. The job's settle waits for them.
+        bool progress_saving = false;
+        bool progress_dirty = false;
         bool settle_after_saves = false;
         bool fresh = false;          // enqueue()d and never dispatched: counted in backlog()
     };
@@ -177,6 +180,7 @@ private:
     void dispatch(Entry& entry, Clock::time_point now);
     void on_results(const std::string& id, std::vector<delivery::RecipientResult> results);
     void on_progress(const std::string& id, std::vector<delivery::RecipientResult> delivered);
+    void save_progress(Entry& entry);
     void apply_result(Recipient& r, const delivery::RecipientResult& res, Clock::time_point now,
                       const Envelope& env);
     bool apply_requests(Entry& entry);  // true when something must be saved

@@ -506,6 +506,66 @@ TEST_F(ManagerTest, ProgressThenDoneCountsEachRecipientOnce) {
     EXPECT_TRUE(spool_->list().empty());
 }
 
+// Two domains' progress reported while the first save is still on the disk pool: one save
+// runs at a time (two would share tmp/ID.state, and an older state could land last), and
+// the progress that came meanwhile is saved after it, as the latest state.
+TEST_F(ManagerTest, ProgressSavesOfOneMessageNeverOverlap) {
+    class TwoProgresses : public delivery::Deliverer {
+    public:
+        delivery::DoneHandler done;
+        void deliver(delivery::Job job, delivery::DoneHandler d) override {
+            delivery::RecipientResult bob = ok(), carol = ok();
+            bob.address = "bob@example.org";
+            carol.address = "carol@example.net";
+            job.progress({bob});
+            job.progress({carol});
+            done = std::move(d);
+        }
+    };
+    auto deliverer = std::make_shared<TwoProgresses>();
+    boost::asio::io_context blocking;  // the disk pool, run by hand
+    manager_ = std::make_shared<Manager>(io_.get_executor(), blocking.get_executor(), spool_, deliverer, options_, logger_);
+    manager_->start({});
+    Envelope e = commit({"bob@example.org", "carol@example.net", "dave@example.com"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return manager_->counters().delivered == 2; }));
+    io_.run_for(20ms);
+    io_.restart();
+    EXPECT_EQ(blocking.poll(), 1u);  // one save, not two
+    blocking.restart();
+    auto on_disk = spool_->load(e.id);
+    ASSERT_TRUE(on_disk);
+    EXPECT_EQ(on_disk->recipients[0].state, RcptState::delivered);
+    io_.run_for(20ms);  // the first save's end: the second starts
+    io_.restart();
+    EXPECT_EQ(blocking.poll(), 1u);
+    blocking.restart();
+    on_disk = spool_->load(e.id);
+    ASSERT_TRUE(on_disk);
+    EXPECT_EQ(on_disk->recipients[0].state, RcptState::delivered);
+    EXPECT_EQ(on_disk->recipients[1].state, RcptState::delivered);
+    EXPECT_EQ(on_disk->recipients[2].state, RcptState::pending);
+    // The job ends; its settle waited for nothing more and goes to the disk pool too.
+    delivery::RecipientResult dave = ok();
+    dave.address = "dave@example.com";
+    deliverer->done({dave});
+    ASSERT_TRUE(run_until([&] {
+        blocking.poll();
+        blocking.restart();
+        return manager_->counters().removed == 1 && manager_->in_flight() == 0;
+    }));
+    EXPECT_EQ(manager_->counters().delivered, 3u);
+    manager_->stop();
+    for (int i = 0; i < 5; ++i) {
+        io_.run_for(10ms);
+        io_.restart();
+        blocking.poll();
+        blocking.restart();
+    }
+    manager_.reset();
+    deliverer->done = nullptr;
+}
+
 // Flow control: backlog() counts enqueued messages not yet handed to delivery, so
 // submission can tell when delivery is not keeping pace; held or deleted ones leave it.
 TEST_F(ManagerTest, BacklogCountsNewMessagesUntilDeliveryTakesThem) {
