@@ -14,6 +14,8 @@
 #include <set>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,6 +32,11 @@ namespace signpost::delivery {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
+
+namespace {
+// A message's recipient domains delivered at once, at most this many at a time.
+constexpr std::size_t kParallelDomains = 8;
+}  // namespace
 
 MxPlan plan_mx(const std::vector<dns::MxRecord>& records, const std::string& domain, std::mt19937_64& rng) {
     MxPlan plan;
@@ -137,23 +144,72 @@ struct MxDeliverer::Impl : std::enable_shared_from_this<MxDeliverer::Impl> {
             }
             groups[d].push_back(r);
         }
-        std::size_t left = groups.size();
-        for (auto& [domain, rcpts] : groups) {
+        if (groups.size() == 1) {
+            auto& [domain, rcpts] = *groups.begin();
             Job sub = job;
             sub.progress = nullptr;
             sub.recipients = std::move(rcpts);
-            auto results = co_await deliver_domain(std::move(sub), domain, stop);
-            if (--left > 0 && job.progress) {
-                // Other domains may take minutes (timeouts, several MX hosts): what this one
-                // accepted is reported now, so the queue records it before they are tried.
-                std::vector<RecipientResult> accepted;
-                for (const auto& r : results)
-                    if (r.outcome == Outcome::delivered) accepted.push_back(r);
-                if (!accepted.empty()) job.progress(std::move(accepted));
-            }
-            for (auto& r : results) out.push_back(std::move(r));
+            for (auto& r : co_await deliver_domain(std::move(sub), domain, stop)) out.push_back(std::move(r));
+            co_return out;
         }
+        // Several domains: delivered at once (at most kParallelDomains at a time), so a slow or
+        // stalled one (minutes of timeouts) does not hold the others back. Each has its own
+        // stop signal, which the job's passes on.
+        auto batch = std::make_shared<DomainRun>();
+        batch->job = std::move(job);
+        for (auto& [domain, rcpts] : groups) {
+            batch->domains.push_back(domain);
+            batch->recipients.push_back(std::move(rcpts));
+            batch->stops.push_back(std::make_shared<StopSignal>());
+        }
+        batch->results.resize(batch->domains.size());
+        batch->left = batch->domains.size();
+        stop->set_handler([stops = batch->stops] {
+            for (const auto& s : stops) s->stop();
+        });
+        auto ex = co_await asio::this_coro::executor;
+        using Op = decltype(asio::co_spawn(ex, domain_worker(batch), asio::deferred));
+        std::vector<Op> workers;
+        for (std::size_t i = 0; i < std::min(batch->domains.size(), kParallelDomains); ++i)
+            workers.push_back(asio::co_spawn(ex, domain_worker(batch), asio::deferred));
+        auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(workers))
+                                   .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        stop->clear_handler();
+        for (const auto& e : errors)
+            if (e) std::rethrow_exception(e);
+        for (auto& results : batch->results)
+            for (auto& r : results) out.push_back(std::move(r));
         co_return out;
+    }
+
+    // One message's recipient domains being delivered at once; lives on the job's strand.
+    struct DomainRun {
+        Job job;
+        std::vector<std::string> domains;
+        std::vector<std::vector<std::string>> recipients;
+        std::vector<std::shared_ptr<StopSignal>> stops;
+        std::vector<std::vector<RecipientResult>> results;
+        std::size_t next = 0;  // the next domain a worker takes
+        std::size_t left = 0;  // domains not finished
+    };
+
+    // Takes the next domain until none is left. What a domain accepted is reported to the
+    // queue (Job::progress) while others are still being tried, so it is on disk before
+    // they end (a crash meanwhile does not send it again).
+    awaitable<void> domain_worker(std::shared_ptr<DomainRun> batch) {
+        while (batch->next < batch->domains.size()) {
+            const std::size_t i = batch->next++;
+            Job sub = batch->job;
+            sub.progress = nullptr;
+            sub.recipients = std::move(batch->recipients[i]);
+            batch->results[i] = co_await deliver_domain(std::move(sub), batch->domains[i], batch->stops[i]);
+            if (--batch->left > 0 && batch->job.progress) {
+                std::vector<RecipientResult> accepted;
+                for (const auto& r : batch->results[i])
+                    if (r.outcome == Outcome::delivered) accepted.push_back(r);
+                if (!accepted.empty()) batch->job.progress(std::move(accepted));
+            }
+        }
     }
 
     awaitable<std::vector<RecipientResult>> deliver_domain(Job job, std::string domain, std::shared_ptr<StopSignal> stop) {

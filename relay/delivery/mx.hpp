@@ -20,8 +20,13 @@
 // Every attempt logs the policy that applied, the TLS version and the certificate check
 // (for DANE, the TLSA record that matched).
 //
-// Bounds: at most max_per_domain sessions to one domain at once (others wait); the queue
-// manager bounds the jobs in flight.
+// A job's recipient domains are delivered at once (at most 8 at a time), each as above, so
+// a slow or stalled domain does not hold back the others; what one accepted is reported
+// through Job::progress while others are still being tried, and the results come in domain
+// order. stop() reaches every domain's session.
+//
+// Bounds: at most max_per_domain sessions to one domain at once (others wait); at most 8
+// domains of one job at once; the queue manager bounds the jobs in flight.
 //
 // Connections are kept for further messages to the same MX host (connection_pool.hpp:
 // keyed by address, host name and TLS policy, RSET before reuse, 30 s idle).

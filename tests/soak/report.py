@@ -255,8 +255,9 @@ def analyse(work, meta):
             if ends:
                 dsn_waits.append((t_arr - max(ends), mid, rc))
         base, last = last_fault(a["t"], t_arr, {dom})
-        # The same with the faults of every domain of the message: Signpost delivers one
-        # message's domains one after another, so a recipient can wait behind another's.
+        # The same with the faults of every domain of the message: a message's domains are
+        # tried at once, but its next attempt starts only when the whole attempt has ended,
+        # so a recipient can wait behind another domain's.
         base_msg, last_msg = last_fault(a["t"], t_arr, {domain_of(r) for r in a["rcpts"]})
         if t_arr - base - step > 0 and t_arr - base_msg - step <= 0:
             behind.append((t_arr - base - step, mid, rc, last_msg))
@@ -501,11 +502,12 @@ def analyse(work, meta):
         w = max(behind, key=lambda b: b[0])
         f = w[3]
         out(f"- {len(behind)} recipient(s) waited past their own schedule only because another recipient domain "
-            f"of the same message was misbehaving: Signpost delivers a message's domains one after another "
-            f"(relay/delivery/mx.cpp, in name order), so a healthy domain waits for the attempt at a slow one to "
-            f"end. The longest: {w[0]:.0f} s, {w[1]} to {w[2]}, whose message's other domains last had fault "
+            f"of the same message was misbehaving: Signpost tries a message's domains at once "
+            f"(relay/delivery/mx.cpp), but hands the message to delivery again only once the whole attempt has "
+            f"ended, so a recipient whose domain failed quickly is retried after the attempt at a slow one ends. "
+            f"The longest: {w[0]:.0f} s, {w[1]} to {w[2]}, whose message's other domains last had fault "
             f"#{f['id']} {f['kind']} {json.dumps(f['params'])}. With the next hops' real timeouts (5 minutes for a greeting, 10 after the "
-            f"final dot) one stalled domain can hold the others of a message for that long per attempt.")
+            f"final dot) one stalled domain can delay the retries of a message's other domains that long.")
     if clock_waits:
         found = True
         w = max(clock_waits)
