@@ -54,6 +54,7 @@ struct QueueMetrics {
 namespace {
 
 constexpr Clock::time_point kNow{};  // next_attempt at the epoch: as soon as possible
+constexpr std::chrono::seconds kClockStep{2};  // a change of the system clock this large is a step
 
 std::string describe(const Recipient& r) {
     std::string out;
@@ -216,8 +217,37 @@ void Manager::arm_timer() {
     });
 }
 
+// Next-attempt times are system-clock times (they are saved, and must mean the same after a
+// restart). When the system clock is stepped (NTP correcting a wrong clock, an operator's
+// `date`), every waiting attempt moves by the same step, so each still waits as long as its
+// retry step said: a clock set back by an hour does not hold deferred mail an hour longer,
+// and one set forward does not send it all at once. Slow corrections (slewing, at most
+// 0.5 ms per second) stay below the threshold.
+void Manager::follow_clock() {
+    using std::chrono::nanoseconds;
+    const nanoseconds offset = std::chrono::duration_cast<nanoseconds>(options_.now().time_since_epoch()) -
+                               std::chrono::duration_cast<nanoseconds>(std::chrono::steady_clock::now().time_since_epoch());
+    if (!clock_offset_) {
+        clock_offset_ = offset;
+        return;
+    }
+    const nanoseconds step = offset - *clock_offset_;
+    if (step > -kClockStep && step < kClockStep) return;
+    clock_offset_ = offset;
+    const auto shift = std::chrono::duration_cast<Clock::duration>(step);
+    log_->warn("the system clock was stepped by {:+.0f} s; deferred attempts keep their waits",
+               std::chrono::duration<double>(step).count());
+    for (auto& [id, entry] : entries_) {
+        for (auto& r : entry.env.recipients)
+            if (r.state == RcptState::pending && r.next_attempt != kNow) r.next_attempt += shift;
+        if (entry.retry_settle_at != kNow) entry.retry_settle_at += shift;
+        if (entry.scheduled) schedule(entry);
+    }
+}
+
 void Manager::pump() {
     if (stopped_) return;
+    follow_clock();
     const auto now = options_.now();
     while (active_ < options_.max_in_flight && !due_.empty() && due_.begin()->first <= now) {
         std::string id = due_.begin()->second;

@@ -53,7 +53,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/system_timer.hpp>
 
 #include "relay/delivery/deliverer.hpp"
 #include "relay/log/log.hpp"
@@ -177,6 +176,7 @@ private:
     void unschedule(Entry& entry);
     void arm_timer();
     void pump();
+    void follow_clock();
     void dispatch(Entry& entry, Clock::time_point now);
     void on_results(const std::string& id, std::vector<delivery::RecipientResult> results);
     void on_progress(const std::string& id, std::vector<delivery::RecipientResult> delivered);
@@ -207,7 +207,10 @@ private:
     std::shared_ptr<delivery::Deliverer> deliverer_;
     ManagerOptions options_;
     log::Logger log_;
-    boost::asio::system_timer timer_;
+    // Steady: a wait set for a deferred attempt lasts as long as it says, whatever the
+    // system clock does meanwhile (follow_clock() moves the attempts with a step).
+    boost::asio::steady_timer timer_;
+    std::optional<std::chrono::nanoseconds> clock_offset_;  // system clock minus steady clock
     std::map<std::string, Entry> entries_;
     std::set<std::pair<Clock::time_point, std::string>> due_;
     std::size_t active_ = 0;

@@ -22,9 +22,9 @@
 #                 the later of (its acknowledgement, the end of the last fault that could
 #                 delay it: Signpost's own faults, and the faults of its domain's next hops
 #                 or DNS) minus the longest retry step with jitter (11 s). A fault counts
-#                 until it ended (a kill: until Signpost was ready again; a forward clock
-#                 step of X: until X after the clock came back, since the retries Signpost
-#                 scheduled on its clock are due that much later). A bounce whose DSN could
+#                 until it ended (a kill: until Signpost was ready again; a clock step:
+#                 until the clock was back, since Signpost moves its waiting attempts with
+#                 a step). A bounce whose DSN could
 #                 not be written at first (full spool) is allowed the wait before Signpost
 #                 writes it again on top ([queue] retry's first step, at most 300 s)
 # Checks that fail the run: a lost message, an unexpected bounce, a recipient reported in
@@ -467,8 +467,8 @@ def analyse(work, meta):
         "later of (its acknowledgement, the end of the last fault that could delay it) minus the longest "
         f"retry step with jitter ({max_step:g} s). Faults that can delay a recipient: Signpost's own "
         "(SIGKILL until it is ready again, full spool, clock steps) and those of its domain's next hops "
-        "and of DNS for the domains found through MX. A forward clock step of X counts until X after the "
-        "clock came back: the retries Signpost scheduled meanwhile are wall-clock times, due that much later. "
+        "and of DNS for the domains found through MX. A clock step counts until the clock is back: Signpost "
+        "moves its waiting attempts with a step (queue/manager.cpp, follow_clock), so they keep their waits. "
         f"A bounce whose DSN could not be written at first (full spool) is allowed the {dsn_retry} s before "
         f"Signpost writes it again ([queue] retry's first step, at most 300 s) on top. Above {STUCK_SECONDS} s "
         "a recipient counts as stuck (the run fails).")
@@ -513,9 +513,8 @@ def analyse(work, meta):
         w = max(clock_waits)
         out(f"- {len(clock_waits)} recipient(s) arrived later than the retry schedule allows when counted from "
             f"the moment a forward clock step ended (the longest {w[0]:.0f} s, after a {w[1]:+d} s step: {w[2]} to "
-            f"{w[3]}): Signpost's next-attempt times are wall-clock times (queue/retry.hpp, a system_timer), so "
-            "retries scheduled while the clock ran ahead wait that much longer once it is set back. Counted "
-            "above with the step's length allowed.")
+            f"{w[3]}): Signpost moves its waiting attempts with a clock step it sees (queue/manager.cpp, "
+            "follow_clock); these waited as if it had not.")
     if gaps:
         found = True
         out(f"- The whole machine paused {len(gaps)} time(s) (the harness's own 1 s sampler missed its beat, "

@@ -61,7 +61,8 @@ import report  # noqa: E402
 PY = "/usr/bin/python3"
 RETRY = ["2s", "5s", "10s"]
 MAX_RETRY_STEP = 11.0  # the longest step, 10 s, plus Signpost's +10% jitter
-# The drain's bound: 3 minutes, or more when a forward clock step pushed retries later.
+# The drain's bound: 3 minutes, plus the largest forward clock step (a margin for anything
+# else in Signpost that keeps wall-clock times, such as DNS caches).
 DRAIN_SECONDS = 180
 # A failure DSN that could not be written (full spool) is tried again after [queue] retry's
 # first step, at most 300 s (queue::unreported_step): 2 s here.
@@ -619,10 +620,6 @@ format = "text"
         f["t_end"] = time.time()
         if k == "kill" and "restarted_ready_after_s" in ev:
             f["t_end"] = f["t_start"] + ev["restarted_ready_after_s"]
-        if k == "clock" and p["offset"] > 0:
-            # Retries scheduled while the clock ran ahead are due that much later once it
-            # is back (Signpost's retry times are wall-clock times): counted as the fault's.
-            f["t_effect_end"] = f["t_end"] + p["offset"]
         log(f"fault {f['id']} {k} {json.dumps(p)}: {json.dumps(ev)}")
 
     def set_clock(self, offset):

@@ -188,6 +188,31 @@ TEST_F(ManagerTest, TemporaryFailureIsSavedAndRetriedForThatRecipientOnly) {
     EXPECT_TRUE(spool_->list().empty());
 }
 
+// The system clock set back an hour while a recipient waits for its retry (2 s): the retry
+// still comes after about 2 s, not an hour later.
+TEST_F(ManagerTest, AClockSetBackDoesNotHoldADeferredAttempt) {
+    auto shift = std::make_shared<std::atomic<std::int64_t>>(0);  // seconds added to the clock
+    options_.now = [shift] { return Clock::now() + std::chrono::seconds(shift->load()); };
+    options_.retry.schedule = {2s};
+    deliverer_->script = [this](const delivery::Job&, const std::string&) {
+        if (deliverer_->jobs.empty()) return result(Outcome::temporary, 451, "4.3.0", "try later");
+        return ok();
+    };
+    make_manager();
+    Envelope e = commit({"bob@example.org"});
+    manager_->enqueue(e);
+    ASSERT_TRUE(run_until([&] { return deliverer_->jobs.size() == 1 && manager_->in_flight() == 0; }));
+    const auto saved = spool_->load(e.id);
+    ASSERT_TRUE(saved);
+    const auto wait = saved->recipients[0].next_attempt - Clock::now();
+    EXPECT_GT(wait, 1s);
+    EXPECT_LT(wait, 3s);
+    shift->store(-3600);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(run_until([&] { return drained(2); }, 6000ms));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+}
+
 TEST_F(ManagerTest, PermanentFailuresMakeOneDsnThatIsDeliveredThroughTheQueue) {
     deliverer_->script = [](const delivery::Job& job, const std::string&) {
         if (job.mail_from.empty()) return ok();  // the DSN itself goes through
