@@ -24,9 +24,9 @@
 #                 or DNS) minus the longest retry step with jitter (11 s). A fault counts
 #                 until it ended (a kill: until Signpost was ready again; a clock step:
 #                 until the clock was back, since Signpost moves its waiting attempts with
-#                 a step). A bounce whose DSN could
-#                 not be written at first (full spool) is allowed the wait before Signpost
-#                 writes it again on top ([queue] retry's first step, at most 300 s)
+#                 a step). A bounce whose DSN could not be written at first (full spool)
+#                 is allowed the wait before Signpost writes it again on top ([queue]
+#                 retry's first step, at most 300 s)
 # Checks that fail the run: a lost message, an unexpected bounce, a recipient reported in
 # two DSNs, a crash or failed start, messages left in the queue, a wait beyond the schedule
 # over STUCK_SECONDS, open fds or threads of the last lifetime growing, a SIGHUP that did
