@@ -475,9 +475,10 @@ def analyse(work, meta):
     out("")
     if dsn_waits:
         w = max(dsn_waits)
-        out(f"Failure DSNs that could not be written while the spool was full (\"cannot queue the failure DSN\"): "
-            f"{len(dsn_unwritten)}; the last of these bounces arrived {max(w[0], 0):.0f} s after the full-spool "
-            f"fault had ended ({w[1]} to {w[2]}).")
+        out(f"Messages whose failure DSN could not be written at first while the spool was full (\"cannot queue "
+            f"the failure DSN\"): {len(dsn_unwritten)}; their bounces are counted above with the {dsn_retry} s "
+            f"allowed (the latest arrived {max(w[0], 0):.0f} s after the last full spool before it ended, "
+            f"{w[1]} to {w[2]}, which may also have waited for other faults or for a later bounce of the same message).")
         out("")
     if worst:
         out(f"Longest: **{worst[0]:.1f} s** — {worst[1]} to {worst[2]}: acknowledged at {rel(worst[3])}, "
